@@ -1,0 +1,94 @@
+// The common payment event: what every gateway adapter (and the REST API) produces and the worker
+// consumes. This schema is the queue's contract: a job's data is parsed with it before any work.
+import { z } from 'zod';
+
+export const GATEWAYS = ['stripe', 'paddle', 'woocommerce', 'chargebee', 'api'] as const;
+export const Gateway = z.enum(GATEWAYS);
+export type Gateway = z.infer<typeof Gateway>;
+
+/** Where a partner_key was found (or is still to be looked for): the documented places. */
+export const PARTNER_KEY_PLACES = [
+  'stripe_charge_metadata',
+  'stripe_payment_intent_metadata',
+  'stripe_invoice_metadata',
+  'stripe_checkout_session_metadata',
+  'stripe_subscription_metadata',
+  'stripe_customer_metadata',
+  'paddle_transaction_custom_data',
+  'paddle_subscription_custom_data',
+  'woocommerce_meta_data',
+  'chargebee_cf_partnero_partner',
+  'chargebee_cf_referral_code',
+  'api_partner',
+  'api_customer_partner',
+] as const;
+export const PartnerKeyPlace = z.enum(PARTNER_KEY_PLACES);
+export type PartnerKeyPlace = z.infer<typeof PartnerKeyPlace>;
+
+/** Integer minor units as a digit string: JSON numbers lose precision past 2^53. */
+export const MinorUnits = z.string().regex(/^\d{1,18}$/, 'integer minor units as a digit string');
+const Currency = z.string().regex(/^[A-Za-z]{3}$/, 'an ISO 4217 code').transform((c) => c.toUpperCase());
+const Id = z.string().min(1).max(255);
+
+export const Money = z.object({ minor: MinorUnits, currency: Currency });
+export type Money = z.infer<typeof Money>;
+
+/** An object the payload only references, where partner_key (or the email) may live. */
+export const Lookup = z.object({
+  gateway: Gateway,
+  object: z.enum(['subscription', 'customer', 'transaction', 'payment_intent', 'invoice', 'order']),
+  id: Id,
+  place: PartnerKeyPlace,
+});
+export type Lookup = z.infer<typeof Lookup>;
+
+const Base = z.object({
+  gateway: Gateway,
+  /** The gateway's event id: with program and gateway, the dedupe key of a delivery. */
+  eventId: Id,
+  eventType: z.string().min(1).max(255),
+  occurredAt: z.iso.datetime({ offset: true }),
+  livemode: z.boolean().optional(),
+});
+
+export const PaymentFact = Base.extend({
+  kind: z.literal('payment'),
+  /** Our transaction key: one real payment, one key, whichever event reports it. */
+  transactionKey: Id,
+  /** Other ids of the same payment (charge, invoice) under which later events may refer to it. */
+  aliases: z.array(Id).max(10).default([]),
+  amount: Money,
+  tax: MinorUnits.optional(),
+  customer: z.object({ id: Id.optional(), email: z.string().max(320).optional() }).default({}),
+  product: z.object({ id: Id.optional(), type: z.string().max(255).optional() }).optional(),
+  partnerKey: z.object({ value: z.string().min(1).max(255), place: PartnerKeyPlace }).optional(),
+  /** Ordered places still to look for the partner key (and a missing email). */
+  lookups: z.array(Lookup).max(10).default([]),
+});
+export type PaymentFact = z.infer<typeof PaymentFact>;
+
+export const RefundFact = Base.extend({
+  kind: z.literal('refund'),
+  /** Keys under which the refunded payment may be stored (payment intent, charge, order ...). */
+  paymentRefs: z.array(Id).min(1).max(10),
+  /** The gateway's refund id: each refund is applied once. */
+  refundId: Id,
+  /** The amount of this refund; absent means "the whole payment". */
+  amount: Money.optional(),
+});
+export type RefundFact = z.infer<typeof RefundFact>;
+
+export const DisputeFact = Base.extend({
+  kind: z.literal('dispute'),
+  paymentRefs: z.array(Id).min(1).max(10),
+  disputeId: Id,
+  status: z.enum(['opened', 'won', 'lost']),
+});
+export type DisputeFact = z.infer<typeof DisputeFact>;
+
+export const PaymentEvent = z.discriminatedUnion('kind', [PaymentFact, RefundFact, DisputeFact]);
+export type PaymentEvent = z.infer<typeof PaymentEvent>;
+
+/** "Not a payment fact": a value, never an exception. */
+export type Ignored = { kind: 'ignore'; reason: string };
+export const ignored = (reason: string): Ignored => ({ kind: 'ignore', reason });

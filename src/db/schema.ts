@@ -1,0 +1,282 @@
+// The PostgreSQL schema. Money is bigint minor units + currency; rewards are exact numeric.
+// Unique keys, not queue job ids, decide duplicates.
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import type { CommissionSettings } from '../core/program.js';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 6 });
+const createdAt = () => ts('created_at').notNull().defaultNow();
+const updatedAt = () => ts('updated_at').notNull().defaultNow();
+
+export const programType = pgEnum('program_type', ['affiliate', 'refer_a_friend']);
+export const attributionModel = pgEnum('attribution_model', ['customer', 'transaction']);
+export const rewardStatus = pgEnum('reward_status', ['ok', 'review_period', 'rejected']);
+export const inboxStatus = pgEnum('inbox_status', [
+  'received', // stored, not yet on the queue (the sweeper re-queues these)
+  'queued',
+  'processed',
+  'ignored',
+  'failed',
+]);
+export const bulkRunStatus = pgEnum('bulk_run_status', ['queued', 'running', 'completed', 'failed']);
+
+/** Per-gateway settings of a program. Secrets are stored because verifying needs them. */
+export type GatewaySettings = {
+  stripe?: { webhookSecrets: string[]; apiKey?: string; apiBase?: string };
+  paddle?: { webhookSecrets: string[]; apiKey?: string; apiBase?: string };
+  woocommerce?: {
+    webhookSecrets: string[];
+    url?: string;
+    consumerKey?: string;
+    consumerSecret?: string;
+    apiBase?: string;
+  };
+  chargebee?: { username?: string; password?: string; site?: string; apiKey?: string; apiBase?: string };
+};
+
+export const programs = pgTable('programs', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  /** A stable handle: the program start-up manages from the environment is `default`. */
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  type: programType('type').notNull().default('affiliate'),
+  attributionModel: attributionModel('attribution_model').notNull().default('customer'),
+  /** ISO 4217 code of fixed rewards, or a unit name (points) when is_currency is false. */
+  currency: text('currency').notNull().default('USD'),
+  isCurrency: boolean('is_currency').notNull().default(true),
+  commission: jsonb('commission').$type<CommissionSettings>().notNull(),
+  reviewPeriodDays: integer('review_period_days').notNull().default(0),
+  jsTracking: boolean('js_tracking').notNull().default(false),
+  /** Identifies the program to the browser snippet; not a secret. */
+  publicKey: text('public_key').notNull().unique(),
+  /** Signs outbound webhooks and bulk callbacks. */
+  signingSecret: text('signing_secret').notNull(),
+  /** false: only test-mode gateway events are booked; true: only live ones; null: both. */
+  livemode: boolean('livemode'),
+  gateways: jsonb('gateways').$type<GatewaySettings>().notNull().default({}),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    /** sha256 of the key, hex; the key itself is shown once and never stored. */
+    keyHash: text('key_hash').notNull().unique(),
+    /** The first characters, to tell keys apart in a list. */
+    prefix: text('prefix').notNull(),
+    name: text('name').notNull().default(''),
+    /** `env` for the key start-up takes from API_KEY, `cli` for created ones. */
+    source: text('source').notNull().default('cli'),
+    createdAt: createdAt(),
+    lastUsedAt: ts('last_used_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [index('api_keys_program_idx').on(t.programId)],
+);
+
+export const partners = pgTable(
+  'partners',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    email: text('email'),
+    name: text('name'),
+    surname: text('surname'),
+    /** A referral code (Chargebee's cf_referral_code) that names this partner too. */
+    referralCode: text('referral_code'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [
+    uniqueIndex('partners_program_key_uq').on(t.programId, t.key),
+    uniqueIndex('partners_program_referral_code_uq').on(t.programId, t.referralCode),
+    index('partners_program_email_idx').on(t.programId, sql`lower(${t.email})`),
+  ],
+);
+
+export const customers = pgTable(
+  'customers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    /** The customer's key; transaction-based records are `{customer_id}__pkey_{partner_key}`. */
+    key: text('key').notNull(),
+    email: text('email'),
+    name: text('name'),
+    surname: text('surname'),
+    /** The partner this customer is linked to, for good (affiliate programs). */
+    partnerId: uuid('partner_id').references(() => partners.id),
+    /** The referring customer (refer-a-friend programs). */
+    referringCustomerId: uuid('referring_customer_id'),
+    /** The gateway the customer was first seen on, and its id there. */
+    gateway: text('gateway'),
+    gatewayCustomerId: text('gateway_customer_id'),
+    firstPaymentAt: ts('first_payment_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [
+    uniqueIndex('customers_program_key_uq').on(t.programId, t.key),
+    index('customers_program_gateway_id_idx').on(t.programId, t.gateway, t.gatewayCustomerId),
+    index('customers_program_email_idx').on(t.programId, sql`lower(${t.email})`),
+    index('customers_partner_idx').on(t.partnerId),
+  ],
+);
+
+export const transactions = pgTable(
+  'transactions',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    /** Unique per program: the gateway's payment id, or the key an API client chose. */
+    key: text('key').notNull(),
+    action: text('action').notNull().default('sale'),
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }).notNull(),
+    /** ISO 4217 code, or a unit name when is_currency is false. */
+    currency: text('currency').notNull(),
+    isCurrency: boolean('is_currency').notNull().default(true),
+    refundedMinor: bigint('refunded_minor', { mode: 'bigint' }).notNull().default(sql`0`),
+    taxMinor: bigint('tax_minor', { mode: 'bigint' }),
+    customerId: uuid('customer_id').references(() => customers.id),
+    partnerId: uuid('partner_id').references(() => partners.id),
+    gateway: text('gateway').notNull(),
+    productId: text('product_id'),
+    productType: text('product_type'),
+    /** Which attribution path and partner-key place were used, and why no reward was made. */
+    attribution: jsonb('attribution').notNull().default({}),
+    /** Extra fields API clients send (gross_amount, discount_code, ...). */
+    details: jsonb('details').notNull().default({}),
+    /** When the payment happened (the gateway's time, or the API's created_at). */
+    createdAt: createdAt(),
+    recordedAt: ts('recorded_at').notNull().defaultNow(),
+    updatedAt: updatedAt(),
+    archivedAt: ts('archived_at'),
+    deletedAt: ts('deleted_at'),
+    deletedReason: text('deleted_reason'),
+  },
+  (t) => [
+    uniqueIndex('transactions_program_key_uq').on(t.programId, t.key),
+    // keyset pagination: newest first within a program
+    index('transactions_program_created_idx').on(t.programId, t.createdAt, t.id),
+    index('transactions_customer_idx').on(t.customerId),
+    index('transactions_partner_idx').on(t.partnerId),
+  ],
+);
+
+export const rewards = pgTable(
+  'rewards',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    transactionId: bigint('transaction_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => transactions.id),
+    key: text('key').notNull(),
+    action: text('action').notNull().default('sale'),
+    partnerId: uuid('partner_id').references(() => partners.id),
+    /** In refer-a-friend programs, the referring customer earns the reward. */
+    customerId: uuid('customer_id').references(() => customers.id),
+    amount: numeric('amount').notNull(),
+    /** The amount before partial refunds: reductions are computed from it, so they never drift. */
+    originalAmount: numeric('original_amount').notNull(),
+    units: text('units').notNull(),
+    isCurrency: boolean('is_currency').notNull().default(true),
+    status: rewardStatus('status').notNull(),
+    /** The status to restore when a dispute is won. */
+    heldFromStatus: rewardStatus('held_from_status'),
+    reviewEndsAt: ts('review_ends_at'),
+    basis: jsonb('basis').notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    archivedAt: ts('archived_at'),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [
+    uniqueIndex('rewards_program_key_uq').on(t.programId, t.key),
+    index('rewards_transaction_idx').on(t.transactionId),
+    index('rewards_review_idx').on(t.reviewEndsAt).where(sql`${t.status} = 'review_period'`),
+  ],
+);
+
+/** The raw inbox: every verified gateway delivery, kept with its body so it can be replayed. */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    gateway: text('gateway').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type'),
+    livemode: boolean('livemode'),
+    receivedAt: ts('received_at').notNull().defaultNow(),
+    rawBody: text('raw_body').notNull(),
+    /** Delivery metadata worth keeping (delivery id, topic); never signatures or secrets. */
+    headers: jsonb('headers').notNull().default({}),
+    verified: boolean('verified').notNull().default(true),
+    status: inboxStatus('status').notNull().default('received'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    /** What processing did: transaction key, partner-key place, ignore reason. */
+    outcome: jsonb('outcome'),
+    processedAt: ts('processed_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_events_program_gateway_event_uq').on(t.programId, t.gateway, t.eventId),
+    index('webhook_events_status_received_idx').on(t.status, t.receivedAt),
+    index('webhook_events_program_received_idx').on(t.programId, t.gateway, t.receivedAt),
+  ],
+);
+
+export const bulkRuns = pgTable(
+  'bulk_runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    status: bulkRunStatus('status').notNull().default('queued'),
+    total: integer('total').notNull(),
+    succeeded: integer('succeeded').notNull().default(0),
+    failed: integer('failed').notNull().default(0),
+    /** One entry per failed item: its index, tid and the reason. */
+    errors: jsonb('errors').notNull().default([]),
+    options: jsonb('options').notNull().default({}),
+    callbackUrl: text('callback_url'),
+    callbackStatus: text('callback_status'),
+    createdAt: createdAt(),
+    completedAt: ts('completed_at'),
+  },
+  (t) => [index('bulk_runs_program_idx').on(t.programId, t.createdAt)],
+);

@@ -1,0 +1,62 @@
+// One JSON error envelope with a stable code: { status: 0, error: { code, message, fields? } }.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { z } from 'zod';
+
+export class ApiError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly code: string,
+    message: string,
+    readonly fields?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** zod issues as `{ "customer.email": "Invalid email" }`. */
+export function zodFields(error: z.ZodError): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const key = issue.path.join('.') || '_';
+    fields[key] ??= issue.message;
+  }
+  return fields;
+}
+
+export function errorBody(code: string, message: string, fields?: Record<string, string>) {
+  return { status: 0, error: fields ? { code, message, fields } : { code, message } };
+}
+
+export const notFound: RequestHandler = (req, res) => {
+  res.status(404).json(errorBody('not_found', `no route for ${req.method} ${req.path}`));
+};
+
+/** Body-parser failures are client errors; anything unexpected is logged and answered 500. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  if (res.headersSent) return;
+  if (err instanceof ApiError) {
+    res.status(err.httpStatus).json(errorBody(err.code, err.message, err.fields));
+    return;
+  }
+  const type = (err as { type?: string }).type;
+  if (type === 'entity.too.large') {
+    res.status(413).json(errorBody('payload_too_large', 'the request body is larger than allowed'));
+    return;
+  }
+  if (type === 'entity.parse.failed') {
+    res.status(400).json(errorBody('invalid_json', 'the request body is not valid JSON'));
+    return;
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    res.status(415).json(errorBody('unsupported_encoding', 'the request body encoding is not supported'));
+    return;
+  }
+  const status = (err as { status?: number }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    res.status(status).json(errorBody('bad_request', (err as Error).message));
+    return;
+  }
+  req.log?.error({ err }, 'unhandled error');
+  res.status(500).json(errorBody('internal_error', 'an internal error occurred; it has been logged'));
+};

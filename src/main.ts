@@ -1,0 +1,55 @@
+// Composition root: `npm start` runs the API, the worker, or both (PROCESS_ROLE).
+import { UnrecoverableError } from 'bullmq';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startService, StartupError, type Service } from './service.js';
+
+function fail(message: string): never {
+  process.stderr.write(`partner-ledger: ${message}\n`);
+  process.exit(1);
+}
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  let service: Service;
+  try {
+    service = await startService(config, logger, {
+      process: async () => {
+        throw new UnrecoverableError('processing is not implemented yet');
+      },
+    });
+  } catch (err) {
+    if (err instanceof StartupError) fail(err.message);
+    fail(`start-up failed: ${(err as Error).message}`);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight work');
+    const timer = setTimeout(() => {
+      logger.error({ seconds: config.SHUTDOWN_TIMEOUT_SECONDS }, 'shutdown timed out');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_SECONDS * 1000);
+    timer.unref();
+    service.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

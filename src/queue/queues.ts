@@ -1,0 +1,31 @@
+// Queue names, job data and job options: the contract between producers and the worker.
+import { z } from 'zod';
+import { PaymentEvent } from '../core/payment-event.js';
+
+export const PAYMENT_EVENTS_QUEUE = 'payment-events';
+
+export const PaymentJobData = z.object({
+  programId: z.uuid(),
+  /** The inbox row this job came from (webhooks and replays); absent for API-created events. */
+  inboxId: z.string().regex(/^\d+$/).optional(),
+  source: z.enum(['webhook', 'api', 'replay', 'bulk']),
+  events: z.array(PaymentEvent).min(1).max(20),
+});
+export type PaymentJobData = z.infer<typeof PaymentJobData>;
+
+/** 10 attempts with exponential backoff from 15 s: retries spread over about two hours. */
+export const PAYMENT_JOB_ATTEMPTS = 10;
+export const PAYMENT_JOB_BACKOFF_MS = 15_000;
+
+export const paymentJobOptions = {
+  attempts: PAYMENT_JOB_ATTEMPTS,
+  backoff: { type: 'exponential', delay: PAYMENT_JOB_BACKOFF_MS },
+  // completed jobs are trimmed so Redis memory stays bounded; failed ones are kept for replay
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 14 * 24 * 3600 },
+} as const;
+
+/** A BullMQ job id for a gateway event: stable, and free of `:` (BullMQ's separator). */
+export function paymentJobId(programId: string, gateway: string, eventId: string): string {
+  return `${gateway}-${programId}-${eventId}`.replaceAll(':', '_');
+}

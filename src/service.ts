@@ -1,0 +1,138 @@
+// Starting and stopping the service: checks the stores, applies migrations, starts API and/or worker.
+import type { Server } from 'node:http';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { redactUrl, type Config } from './config.js';
+import { connect, ensureDatabase, runMigrations, type Database } from './db/client.js';
+import { ensureDefaultProgram } from './db/default-program.js';
+import { createApp } from './http/app.js';
+import { healthRouter } from './http/health.js';
+import type { Logger } from './logger.js';
+import { PaymentProducer } from './queue/producer.js';
+import { pingRedis, producerConnection, workerConnection } from './queue/redis.js';
+import { createPaymentWorker, type PaymentProcessor } from './queue/worker.js';
+
+const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
+
+/** A start-up failure that is the environment's, told in one line. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+function reason(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: { message: string }[] };
+  return e.errors?.[0]?.message ?? e.message ?? e.code ?? String(err);
+}
+
+export type Service = {
+  config: Config;
+  database: Database;
+  defaultProgramId: string;
+  server?: Server;
+  port?: number;
+  worker?: Worker;
+  producer?: PaymentProducer;
+  stop(): Promise<void>;
+};
+
+export type ServiceOptions = {
+  /** The job processor the worker runs. */
+  process: PaymentProcessor;
+};
+
+export async function startService(config: Config, logger: Logger, options: ServiceOptions): Promise<Service> {
+  try {
+    const created = await ensureDatabase(config.DATABASE_URL);
+    if (created) logger.info({ database: redactUrl(config.DATABASE_URL) }, 'database created');
+  } catch (err) {
+    throw new StartupError(
+      `cannot reach PostgreSQL at ${redactUrl(config.DATABASE_URL)} (${reason(err)}); ${HOW_TO_START}`,
+    );
+  }
+  try {
+    await pingRedis(config.REDIS_URL);
+  } catch (err) {
+    throw new StartupError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}`);
+  }
+
+  const database = connect(config.DATABASE_URL);
+  const closers: (() => Promise<unknown>)[] = [];
+  const service: Service = {
+    config,
+    database,
+    defaultProgramId: '',
+    async stop() {
+      // reverse order: stop taking work first, close the stores last
+      for (const close of closers.reverse()) {
+        await close().catch((err: unknown) => logger.warn({ err: reason(err) }, 'error while stopping'));
+      }
+      closers.length = 0;
+    },
+  };
+  closers.push(() => database.close());
+
+  try {
+    await runMigrations(database);
+    service.defaultProgramId = await ensureDefaultProgram(database.db, config);
+
+    if (config.PROCESS_ROLE !== 'worker') {
+      const redis: Redis = producerConnection(config.REDIS_URL);
+      redis.on('error', () => {}); // readiness reports it; ioredis reconnects by itself
+      closers.push(async () => redis.disconnect());
+      const producer = new PaymentProducer(redis, config.QUEUE_PREFIX);
+      closers.push(() => producer.close());
+      await producer.queue.waitUntilReady();
+      service.producer = producer;
+
+      const app = createApp({
+        logger,
+        routers: [
+          healthRouter({
+            pool: database.pool,
+            redis,
+            databaseUrl: config.DATABASE_URL,
+            redisUrl: config.REDIS_URL,
+          }),
+        ],
+      });
+      const server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(config.PORT, '0.0.0.0', (err?: Error) => (err ? reject(err) : resolve(s)));
+      });
+      server.keepAliveTimeout = 65_000;
+      closers.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+      );
+      service.server = server;
+      const address = server.address();
+      service.port = typeof address === 'object' && address ? address.port : config.PORT;
+      logger.info({ port: service.port }, 'api listening');
+    }
+
+    if (config.PROCESS_ROLE !== 'api') {
+      const connection = workerConnection(config.REDIS_URL);
+      connection.on('error', () => {});
+      closers.push(async () => connection.disconnect());
+      const worker = createPaymentWorker({
+        connection,
+        prefix: config.QUEUE_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+        logger: logger.child({ role: 'worker' }),
+        process: options.process,
+      });
+      // close() waits for the jobs in flight to finish
+      closers.push(() => worker.close());
+      void worker.run();
+      await worker.waitUntilReady();
+      service.worker = worker;
+      logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');
+    }
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  return service;
+}

@@ -1,0 +1,49 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../../src/db/api-keys.js';
+import { ensureDefaultProgram } from '../../src/db/default-program.js';
+import { apiKeys, programs } from '../../src/db/schema.js';
+import { testConfig } from '../support/config.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+describe('the default program from the environment', () => {
+  it('is created once and updated on every start, keeping its identity', async () => {
+    const first = await ensureDefaultProgram(
+      t.db,
+      testConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_old', API_KEY: 'key-one' }),
+    );
+    const again = await ensureDefaultProgram(
+      t.db,
+      testConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_new,whsec_old', API_KEY: 'key-one' }),
+    );
+    expect(again).toBe(first);
+    const rows = await t.db.select().from(programs);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.gateways.stripe?.webhookSecrets).toEqual(['whsec_new', 'whsec_old']);
+    expect(rows[0]!.commission.type).toBe('percent');
+    expect(rows[0]!.publicKey).toMatch(/^pk_/);
+  });
+
+  it('stores only the hash of API_KEY, and a changed API_KEY retires the old one', async () => {
+    const id = await ensureDefaultProgram(t.db, testConfig({ API_KEY: 'key-one' }));
+    let keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
+    expect(keys.map((k) => k.keyHash)).toEqual([hashApiKey('key-one')]);
+    expect(JSON.stringify(keys)).not.toContain('key-one');
+
+    await ensureDefaultProgram(t.db, testConfig({ API_KEY: 'key-two' }));
+    keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
+    expect(keys.map((k) => k.keyHash)).toEqual([hashApiKey('key-two')]);
+
+    await ensureDefaultProgram(t.db, testConfig({}));
+    keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
+    expect(keys).toEqual([]);
+  });
+});

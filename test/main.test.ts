@@ -1,0 +1,95 @@
+// The service as a newcomer starts it: `npm start` (tsx src/main.ts) as a child process.
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN_DATABASE_URL, TEST_REDIS_URL, databaseUrl } from './support/env.js';
+import { freePort } from './support/ports.js';
+import { removePrefix, testPrefix } from './support/redis.js';
+
+type Run = { code: number | null; stderr: string; stdout: string; ms: number };
+
+function startMain(env: Record<string, string>) {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<Run>((resolve) =>
+    child.on('exit', (code) => resolve({ code, stderr, stdout, ms: Date.now() - started })),
+  );
+  return { child, exited, started };
+}
+
+const createdDatabases: string[] = [];
+const prefixes: string[] = [];
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  for (const name of createdDatabases) await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.end();
+  for (const p of prefixes) await removePrefix(p);
+});
+
+describe('npm start', () => {
+  it('creates the database, migrates, answers /readyz within 10 s and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const name = `pl_test_main_${Date.now()}`;
+    createdDatabases.push(name);
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    const { child, exited, started } = startMain({
+      PORT: String(port),
+      DATABASE_URL: databaseUrl(name),
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: prefix,
+    });
+    let ready = 0;
+    while (Date.now() - started < 10_000) {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+      if (res?.status === 200) {
+        ready = Date.now() - started;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready, 'readyz answered 200').toBeGreaterThan(0);
+    expect(ready).toBeLessThan(10_000);
+    child.kill('SIGTERM');
+    const run = await exited;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('"msg":"stopped"');
+  });
+
+  it('exits non-zero within 5 s with one line naming Redis when Redis is down', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const { exited } = startMain({ REDIS_URL: dead, DATABASE_URL: databaseUrl('postgres') });
+    const run = await exited;
+    expect(run.code).not.toBe(0);
+    expect(run.ms).toBeLessThan(5000);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^partner-ledger: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\)/);
+    expect(lines[0]).toContain('docker compose up -d postgres redis');
+  });
+
+  it('exits non-zero within 5 s with one line naming PostgreSQL when it is down', async () => {
+    const port = await freePort();
+    const { exited } = startMain({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/partner_ledger` });
+    const run = await exited;
+    expect(run.code).not.toBe(0);
+    expect(run.ms).toBeLessThan(5000);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `partner-ledger: cannot reach PostgreSQL at postgres://postgres@127.0.0.1:${port}/partner_ledger (connect ECONNREFUSED 127.0.0.1:${port}); start it, for example with: docker compose up -d postgres redis`,
+    ]);
+  });
+
+  it('exits with one line naming an invalid variable', async () => {
+    const run = await startMain({ PROCESS_ROLE: 'everything' }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toMatch(/^partner-ledger: invalid configuration: PROCESS_ROLE="everything": /);
+  });
+});

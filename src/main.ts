@@ -1,5 +1,4 @@
 // Composition root: `npm start` runs the API, the worker, or both (PROCESS_ROLE).
-import { UnrecoverableError } from 'bullmq';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startService, StartupError, type Service } from './service.js';
@@ -20,11 +19,7 @@ async function main() {
   const logger = createLogger(config.LOG_LEVEL);
   let service: Service;
   try {
-    service = await startService(config, logger, {
-      process: async () => {
-        throw new UnrecoverableError('processing is not implemented yet');
-      },
-    });
+    service = await startService(config, logger);
   } catch (err) {
     if (err instanceof StartupError) fail(err.message);
     fail(`start-up failed: ${(err as Error).message}`);

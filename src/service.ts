@@ -10,7 +10,12 @@ import { healthRouter } from './http/health.js';
 import type { Logger } from './logger.js';
 import { PaymentProducer } from './queue/producer.js';
 import { pingRedis, producerConnection, workerConnection } from './queue/redis.js';
-import { createPaymentWorker, type PaymentProcessor } from './queue/worker.js';
+import { createPaymentWorker } from './queue/worker.js';
+import { cachedProgramRules } from './db/programs.js';
+import type { LookupClients } from './gateways/gateway.js';
+import { lookupClients } from './gateways/registry.js';
+import { startMaintenance } from './worker/maintenance.js';
+import { paymentProcessor } from './worker/process-payment.js';
 
 const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
 
@@ -36,11 +41,11 @@ export type Service = {
 };
 
 export type ServiceOptions = {
-  /** The job processor the worker runs. */
-  process: PaymentProcessor;
+  /** Gateway API clients for the enrich step (default: the registered gateways). */
+  clients?: LookupClients;
 };
 
-export async function startService(config: Config, logger: Logger, options: ServiceOptions): Promise<Service> {
+export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   try {
     const created = await ensureDatabase(config.DATABASE_URL);
     if (created) logger.info({ database: redactUrl(config.DATABASE_URL) }, 'database created');
@@ -121,13 +126,24 @@ export async function startService(config: Config, logger: Logger, options: Serv
         prefix: config.QUEUE_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         logger: logger.child({ role: 'worker' }),
-        process: options.process,
+        process: paymentProcessor({
+          db: database.db,
+          programs: cachedProgramRules(database.db),
+          clients: options.clients ?? lookupClients(),
+        }),
       });
       // close() waits for the jobs in flight to finish
       closers.push(() => worker.close());
       void worker.run();
       await worker.waitUntilReady();
       service.worker = worker;
+      const maintenance = await startMaintenance({
+        db: database.db,
+        connection,
+        prefix: config.QUEUE_PREFIX,
+        logger: logger.child({ role: 'maintenance' }),
+      });
+      closers.push(() => maintenance.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');
     }
   } catch (err) {

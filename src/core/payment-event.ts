@@ -59,7 +59,20 @@ export const PaymentFact = Base.extend({
   aliases: z.array(Id).max(10).default([]),
   amount: Money,
   tax: MinorUnits.optional(),
-  customer: z.object({ id: Id.optional(), email: z.string().max(320).optional() }).default({}),
+  action: z.string().min(1).max(64).default('sale'),
+  /**
+   * The payer. `key` names a stored customer directly (the REST API); `id` is the gateway's
+   * customer id; `email` matches case-insensitively. A guest with none is keyed by the payment.
+   */
+  customer: z
+    .object({ key: Id.optional(), id: Id.optional(), email: z.string().max(320).optional() })
+    .default({}),
+  /** false: an unknown customer is not created (the REST API without options.create_customer). */
+  createCustomer: z.boolean().default(true),
+  /** false: record the sale, pay no commission. */
+  rewardable: z.boolean().default(true),
+  /** Extra facts kept with the transaction (gross amount, discount code ...). */
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
   product: z.object({ id: Id.optional(), type: z.string().max(255).optional() }).optional(),
   partnerKey: z.object({ value: z.string().min(1).max(255), place: PartnerKeyPlace }).optional(),
   /** Ordered places still to look for the partner key (and a missing email). */
@@ -88,6 +101,8 @@ export type DisputeFact = z.infer<typeof DisputeFact>;
 
 export const PaymentEvent = z.discriminatedUnion('kind', [PaymentFact, RefundFact, DisputeFact]);
 export type PaymentEvent = z.infer<typeof PaymentEvent>;
+/** What a producer may send: defaults not yet filled in. */
+export type PaymentEventInput = z.input<typeof PaymentEvent>;
 
 /** "Not a payment fact": a value, never an exception. */
 export type Ignored = { kind: 'ignore'; reason: string };

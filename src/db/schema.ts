@@ -136,6 +136,8 @@ export const customers = pgTable(
     /** The gateway the customer was first seen on, and its id there. */
     gateway: text('gateway'),
     gatewayCustomerId: text('gateway_customer_id'),
+    /** A transaction-based record (`{customer_id}__pkey_{partner_key}`), not a customer of its own. */
+    perPartner: boolean('per_partner').notNull().default(false),
     firstPaymentAt: ts('first_payment_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -178,6 +180,8 @@ export const transactions = pgTable(
     createdAt: createdAt(),
     recordedAt: ts('recorded_at').notNull().defaultNow(),
     updatedAt: updatedAt(),
+    /** The latest dispute's state: `opened` holds the rewards, `won` restored them, `lost` deleted. */
+    disputeStatus: text('dispute_status'),
     archivedAt: ts('archived_at'),
     deletedAt: ts('deleted_at'),
     deletedReason: text('deleted_reason'),
@@ -279,4 +283,78 @@ export const bulkRuns = pgTable(
     completedAt: ts('completed_at'),
   },
   (t) => [index('bulk_runs_program_idx').on(t.programId, t.createdAt)],
+);
+
+/** Every id under which a stored payment may be referred to (its key, charge, invoice, order ...). */
+export const transactionRefs = pgTable(
+  'transaction_refs',
+  {
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    ref: text('ref').notNull(),
+    transactionId: bigint('transaction_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => transactions.id),
+  },
+  (t) => [
+    uniqueIndex('transaction_refs_program_ref_uq').on(t.programId, t.ref),
+    index('transaction_refs_transaction_idx').on(t.transactionId),
+  ],
+);
+
+/**
+ * Each gateway refund, applied once. A refund whose payment is not stored yet waits here
+ * (transaction_id null, applied_at null) and is applied when the payment arrives.
+ */
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    gateway: text('gateway').notNull(),
+    refundId: text('refund_id').notNull(),
+    paymentRefs: text('payment_refs').array().notNull(),
+    /** null: the whole payment. */
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }),
+    currency: text('currency'),
+    transactionId: bigint('transaction_id', { mode: 'bigint' }).references(() => transactions.id),
+    occurredAt: ts('occurred_at').notNull(),
+    appliedAt: ts('applied_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('refunds_program_gateway_refund_uq').on(t.programId, t.gateway, t.refundId),
+    index('refunds_pending_refs_idx')
+      .using('gin', t.paymentRefs)
+      .where(sql`${t.appliedAt} is null`),
+  ],
+);
+
+/** Each gateway dispute and its latest state; like refunds, it may arrive before its payment. */
+export const disputes = pgTable(
+  'disputes',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    gateway: text('gateway').notNull(),
+    disputeId: text('dispute_id').notNull(),
+    paymentRefs: text('payment_refs').array().notNull(),
+    status: text('status').notNull(),
+    transactionId: bigint('transaction_id', { mode: 'bigint' }).references(() => transactions.id),
+    occurredAt: ts('occurred_at').notNull(),
+    appliedAt: ts('applied_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('disputes_program_gateway_dispute_uq').on(t.programId, t.gateway, t.disputeId),
+    index('disputes_pending_refs_idx')
+      .using('gin', t.paymentRefs)
+      .where(sql`${t.appliedAt} is null`),
+  ],
 );

@@ -12,6 +12,7 @@ export const PaymentJobData = z.object({
   events: z.array(PaymentEvent).min(1).max(20),
 });
 export type PaymentJobData = z.infer<typeof PaymentJobData>;
+export type PaymentJobInput = z.input<typeof PaymentJobData>;
 
 /** 10 attempts with exponential backoff from 15 s: retries spread over about two hours. */
 export const PAYMENT_JOB_ATTEMPTS = 10;

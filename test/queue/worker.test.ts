@@ -1,6 +1,6 @@
 import { QueueEvents, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PaymentEvent } from '../../src/core/payment-event.js';
+import type { PaymentEventInput } from '../../src/core/payment-event.js';
 import { createLogger } from '../../src/logger.js';
 import { PaymentProducer, QueueUnavailableError } from '../../src/queue/producer.js';
 import { PAYMENT_EVENTS_QUEUE, type PaymentJobData } from '../../src/queue/queues.js';
@@ -12,7 +12,7 @@ import { removePrefix, testPrefix } from '../support/redis.js';
 
 const prefix = testPrefix();
 const programId = '5a0c6f0e-8a4f-4bd4-9a53-0a3f7c1d2e11';
-const payment = (eventId: string): PaymentEvent => ({
+const payment = (eventId: string): PaymentEventInput => ({
   kind: 'payment',
   gateway: 'stripe',
   eventId,

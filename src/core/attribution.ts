@@ -1,0 +1,126 @@
+// Attribution: which customer record a payment belongs to and which partner (or, in refer-a-friend
+// programs, which referring customer) it credits. Pure: the worker looks things up, this decides.
+import type { PartnerKeyPlace } from './payment-event.js';
+
+/** Whoever earns the reward: a partner, or a referring customer in refer-a-friend programs. */
+export type Referrer = { kind: 'partner' | 'customer'; id: string; key: string };
+
+export type StoredCustomer = {
+  id: string;
+  key: string;
+  /** The partner or referring customer this customer is linked to, for good. */
+  referrer: Referrer | null;
+  firstPaymentAt: Date | null;
+};
+
+export type CustomerMatch = 'key' | 'gateway_id' | 'email';
+
+export type AttributionFacts = {
+  model: 'customer' | 'transaction';
+  /** The partner key of the event after enrichment, with where it was found. */
+  partnerKey: { value: string; place: PartnerKeyPlace } | null;
+  /** What the partner key names in this program, when it names anything. */
+  keyReferrer: Referrer | null;
+  /** The payer's identity for new records: customer key, else gateway id, else email, else the payment. */
+  baseCustomerKey: string;
+  /** The payer's own stored record, and how it was matched. */
+  customer: (StoredCustomer & { matchedBy: CustomerMatch }) | null;
+  /** The `{customer_id}__pkey_{partner_key}` record for keyReferrer, when it exists. */
+  perPartnerCustomer: StoredCustomer | null;
+  /** false: an unknown payer is recorded against nobody rather than created. */
+  createCustomer: boolean;
+};
+
+export type CustomerDecision =
+  | { action: 'use'; customer: StoredCustomer }
+  | { action: 'create'; key: string; perPartner: boolean; referrer: Referrer | null }
+  | { action: 'none' };
+
+export type AttributionExplanation = {
+  model: 'customer' | 'transaction';
+  path: 'transaction' | 'customer';
+  partner_key: string | null;
+  partner_key_place: PartnerKeyPlace | null;
+  /** How the payer's record was found, or that it was created, or that there is none. */
+  customer_match: CustomerMatch | 'per_partner_record' | 'created' | 'none';
+  /** Why a transaction-based program fell back to customer-based attribution. */
+  fallback: 'no_partner_key' | 'unknown_partner_key' | null;
+  /** A partner key that did not move an existing link (links are permanent). */
+  ignored_partner_key: string | null;
+  credited: { kind: Referrer['kind']; key: string } | null;
+};
+
+export type Attribution = {
+  customer: CustomerDecision;
+  credited: Referrer | null;
+  explanation: AttributionExplanation;
+};
+
+/** The customer key of a transaction-based record. */
+export function perPartnerKey(baseCustomerKey: string, partnerKey: string): string {
+  return `${baseCustomerKey}__pkey_${partnerKey}`;
+}
+
+export function attribute(f: AttributionFacts): Attribution {
+  const explain = (e: Partial<AttributionExplanation>): AttributionExplanation => ({
+    model: f.model,
+    path: 'customer',
+    partner_key: f.partnerKey?.value ?? null,
+    partner_key_place: f.partnerKey?.place ?? null,
+    customer_match: 'none',
+    fallback: null,
+    ignored_partner_key: null,
+    credited: null,
+    ...e,
+  });
+  const credit = (r: Referrer | null) => (r ? { kind: r.kind, key: r.key } : null);
+
+  // Transaction-based: a key naming an existing partner credits that partner on this payment,
+  // through the payer's per-partner record.
+  if (f.model === 'transaction' && f.keyReferrer) {
+    const referrer = f.keyReferrer;
+    const customer: CustomerDecision = f.perPartnerCustomer
+      ? { action: 'use', customer: f.perPartnerCustomer }
+      : { action: 'create', key: perPartnerKey(f.baseCustomerKey, referrer.key), perPartner: true, referrer };
+    return {
+      customer,
+      credited: referrer,
+      explanation: explain({
+        path: 'transaction',
+        customer_match: f.perPartnerCustomer ? 'per_partner_record' : 'created',
+        credited: credit(referrer),
+      }),
+    };
+  }
+  const fallback =
+    f.model === 'transaction' ? (f.partnerKey ? 'unknown_partner_key' : 'no_partner_key') : null;
+
+  // Customer-based: the stored link decides; a key only links a customer seen for the first time.
+  if (f.customer) {
+    const linked = f.customer.referrer;
+    const ignored = f.partnerKey && (!linked || linked.key !== f.partnerKey.value) ? f.partnerKey.value : null;
+    return {
+      customer: { action: 'use', customer: f.customer },
+      credited: linked,
+      explanation: explain({
+        customer_match: f.customer.matchedBy,
+        fallback,
+        ignored_partner_key: ignored,
+        credited: credit(linked),
+      }),
+    };
+  }
+  if (!f.createCustomer) {
+    return {
+      customer: { action: 'none' },
+      credited: null,
+      explanation: explain({ fallback, customer_match: 'none' }),
+    };
+  }
+  const referrer = f.keyReferrer;
+  return {
+    customer: { action: 'create', key: f.baseCustomerKey, perPartner: false, referrer },
+    credited: referrer,
+    explanation: explain({ customer_match: 'created', fallback, credited: credit(referrer) }),
+  };
+}

@@ -1,0 +1,493 @@
+// Applying payment events to the ledger, each job's events in one database transaction.
+// Unique keys and advisory locks decide duplicates and races; nothing here trusts the queue to.
+import { and, arrayOverlaps, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { attribute, perPartnerKey, type Referrer, type StoredCustomer } from '../core/attribution.js';
+import { computeCommission } from '../core/commission.js';
+import { MoneyError } from '../core/money.js';
+import type { DisputeFact, PaymentFact, RefundFact } from '../core/payment-event.js';
+import type { ProgramRules } from '../core/program.js';
+import { applyRefund, reducedReward } from '../core/refund.js';
+import type { Db } from './client.js';
+import {
+  customers,
+  disputes,
+  partners,
+  refunds,
+  rewards,
+  transactionRefs,
+  transactions,
+  webhookEvents,
+} from './schema.js';
+
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** Data that will never be accepted, however often it is retried. */
+export class LedgerDataError extends Error {
+  override name = 'LedgerDataError';
+}
+
+/** What the enrich step found out, kept on the transaction to explain its attribution. */
+export type LookupTrace = { place: string; id: string; result: 'found' | 'not_found' | 'no_key' | 'not_configured' };
+export type EnrichedPayment = PaymentFact & { lookupTrace?: LookupTrace[] };
+export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact;
+
+export type EventOutcome =
+  | { kind: 'payment'; result: 'created' | 'merged'; transactionKey: string; rewards: number; reason: string | null }
+  | { kind: 'refund'; result: 'applied' | 'pending_payment' | 'duplicate'; transactionKey: string | null; deleted: boolean }
+  | { kind: 'dispute'; result: 'applied' | 'pending_payment' | 'unchanged'; transactionKey: string | null; status: string };
+
+// ---- locks ----
+
+/** Transaction-scoped advisory locks, taken in one global order so two jobs never deadlock. */
+async function lock(tx: Tx, names: string[]): Promise<void> {
+  for (const name of [...new Set(names)].sort()) {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`);
+  }
+}
+const refLocks = (programId: string, refs: string[]) => refs.map((r) => `${programId}|ref|${r}`);
+
+async function transactionByRefs(tx: Tx, programId: string, refs: string[]) {
+  const [hit] = await tx
+    .select({ t: transactions })
+    .from(transactionRefs)
+    .innerJoin(transactions, eq(transactions.id, transactionRefs.transactionId))
+    .where(and(eq(transactionRefs.programId, programId), inArray(transactionRefs.ref, refs)))
+    .limit(1);
+  return hit?.t ?? null;
+}
+
+// ---- who is who ----
+
+async function referrerById(tx: Tx, partnerId: string | null, referringCustomerId: string | null) {
+  if (partnerId) {
+    const [p] = await tx.select({ key: partners.key }).from(partners).where(eq(partners.id, partnerId));
+    return p ? ({ kind: 'partner', id: partnerId, key: p.key } as Referrer) : null;
+  }
+  if (referringCustomerId) {
+    const [c] = await tx.select({ key: customers.key }).from(customers).where(eq(customers.id, referringCustomerId));
+    return c ? ({ kind: 'customer', id: referringCustomerId, key: c.key } as Referrer) : null;
+  }
+  return null;
+}
+
+async function toStored(tx: Tx, row: typeof customers.$inferSelect): Promise<StoredCustomer> {
+  return {
+    id: row.id,
+    key: row.key,
+    referrer: await referrerById(tx, row.partnerId, row.referringCustomerId),
+    firstPaymentAt: row.firstPaymentAt,
+  };
+}
+
+/** What a partner key names: a partner (or its referral code), or in refer-a-friend a customer. */
+async function referrerByKey(tx: Tx, program: ProgramRules, key: string, place: string): Promise<Referrer | null> {
+  if (program.type === 'refer_a_friend') {
+    const [c] = await tx
+      .select({ id: customers.id, key: customers.key })
+      .from(customers)
+      .where(
+        and(
+          eq(customers.programId, program.id),
+          eq(customers.key, key),
+          eq(customers.perPartner, false),
+          isNull(customers.deletedAt),
+        ),
+      );
+    return c ? { kind: 'customer', ...c } : null;
+  }
+  const byCode = place === 'chargebee_cf_referral_code';
+  const [p] = await tx
+    .select({ id: partners.id, key: partners.key })
+    .from(partners)
+    .where(
+      and(
+        eq(partners.programId, program.id),
+        byCode ? sql`(${partners.referralCode} = ${key} or ${partners.key} = ${key})` : eq(partners.key, key),
+        isNull(partners.deletedAt),
+      ),
+    )
+    .orderBy(byCode ? sql`${partners.referralCode} = ${key} desc` : asc(partners.key))
+    .limit(1);
+  return p ? { kind: 'partner', ...p } : null;
+}
+
+type Identity = { key?: string; gatewayId?: string; email?: string };
+
+async function findCustomer(tx: Tx, programId: string, gateway: string, who: Identity) {
+  const base = and(eq(customers.programId, programId), eq(customers.perPartner, false), isNull(customers.deletedAt));
+  const tries = [
+    who.key ? (['key', eq(customers.key, who.key)] as const) : null,
+    who.gatewayId
+      ? (['gateway_id', and(eq(customers.gateway, gateway), eq(customers.gatewayCustomerId, who.gatewayId))] as const)
+      : null,
+    who.email ? (['email', sql`lower(${customers.email}) = ${who.email.toLowerCase()}`] as const) : null,
+  ];
+  for (const t of tries) {
+    if (!t) continue;
+    const [row] = await tx.select().from(customers).where(and(base, t[1])).orderBy(asc(customers.createdAt)).limit(1);
+    if (row) return { row, matchedBy: t[0] };
+  }
+  return null;
+}
+
+// ---- payments ----
+
+async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, now: Date): Promise<EventOutcome> {
+  const refs = [...new Set([e.transactionKey, ...e.aliases])];
+  const who: Identity = { key: e.customer.key, gatewayId: e.customer.id, email: e.customer.email?.trim() || undefined };
+  const baseCustomerKey = who.key ?? who.gatewayId ?? who.email?.toLowerCase() ?? `guest_${e.transactionKey}`;
+  await lock(tx, [
+    ...refLocks(program.id, refs),
+    ...[who.key, who.gatewayId && `${e.gateway}:${who.gatewayId}`, who.email?.toLowerCase(), baseCustomerKey]
+      .filter((x): x is string => !!x)
+      .map((x) => `${program.id}|customer|${x}`),
+  ]);
+
+  const existing = await transactionByRefs(tx, program.id, refs);
+  if (existing) {
+    // the same payment reported again (another event type, a redelivery): merge, never a second one
+    await tx
+      .insert(transactionRefs)
+      .values(refs.map((ref) => ({ programId: program.id, ref, transactionId: existing.id })))
+      .onConflictDoNothing();
+    return { kind: 'payment', result: 'merged', transactionKey: existing.key, rewards: 0, reason: null };
+  }
+
+  try {
+    const currencyCode = e.amount.currency.toUpperCase();
+    const amount = BigInt(e.amount.minor);
+    const found = await findCustomer(tx, program.id, e.gateway, who);
+    const keyReferrer = e.partnerKey ? await referrerByKey(tx, program, e.partnerKey.value, e.partnerKey.place) : null;
+    let perPartnerCustomer: StoredCustomer | null = null;
+    if (program.attributionModel === 'transaction' && keyReferrer) {
+      const [row] = await tx
+        .select()
+        .from(customers)
+        .where(
+          and(eq(customers.programId, program.id), eq(customers.key, perPartnerKey(baseCustomerKey, keyReferrer.key))),
+        );
+      if (row) perPartnerCustomer = await toStored(tx, row);
+    }
+    const decision = attribute({
+      model: program.attributionModel,
+      partnerKey: e.partnerKey ?? null,
+      keyReferrer,
+      baseCustomerKey,
+      customer: found ? { ...(await toStored(tx, found.row)), matchedBy: found.matchedBy } : null,
+      perPartnerCustomer,
+      createCustomer: e.createCustomer,
+    });
+
+    let customer: StoredCustomer | null = null;
+    if (decision.customer.action === 'use') customer = decision.customer.customer;
+    if (decision.customer.action === 'create') {
+      const d = decision.customer;
+      const [row] = await tx
+        .insert(customers)
+        .values({
+          programId: program.id,
+          key: d.key,
+          email: who.email ?? null,
+          partnerId: d.referrer?.kind === 'partner' ? d.referrer.id : null,
+          referringCustomerId: d.referrer?.kind === 'customer' ? d.referrer.id : null,
+          gateway: e.gateway,
+          gatewayCustomerId: who.gatewayId ?? null,
+          perPartner: d.perPartner,
+        })
+        .onConflictDoNothing({ target: [customers.programId, customers.key] })
+        .returning();
+      // created meanwhile by someone who did not take our locks (the API): use theirs
+      const stored =
+        row ??
+        (await tx
+          .select()
+          .from(customers)
+          .where(and(eq(customers.programId, program.id), eq(customers.key, d.key)))
+          .then((r) => r[0]));
+      if (!stored) throw new Error(`customer ${d.key} vanished while being created`);
+      customer = await toStored(tx, stored);
+    }
+
+    const occurredAt = new Date(e.occurredAt);
+    const credited = decision.credited;
+    const commission = computeCommission(program, {
+      amount: { minor: amount, currency: currencyCode },
+      product: e.product,
+      partnerKey: credited?.key ?? null,
+      occurredAt,
+      customerFirstPaymentAt:
+        customer?.firstPaymentAt && customer.firstPaymentAt < occurredAt ? customer.firstPaymentAt : null,
+      rewardable: e.rewardable,
+      now,
+    });
+
+    const [t] = await tx
+      .insert(transactions)
+      .values({
+        programId: program.id,
+        key: e.transactionKey,
+        action: e.action,
+        amountMinor: amount,
+        currency: currencyCode,
+        isCurrency: true,
+        taxMinor: e.tax === undefined ? null : BigInt(e.tax),
+        customerId: customer?.id ?? null,
+        partnerId: credited?.kind === 'partner' ? credited.id : null,
+        gateway: e.gateway,
+        productId: e.product?.id ?? null,
+        productType: e.product?.type ?? null,
+        attribution: {
+          ...decision.explanation,
+          lookups: e.lookupTrace ?? [],
+          reward_reason: commission.reason,
+          event_id: e.eventId,
+          event_type: e.eventType,
+        },
+        details: e.details ?? {},
+        createdAt: occurredAt,
+      })
+      .returning();
+    if (!t) throw new Error('transaction insert returned nothing');
+    await tx.insert(transactionRefs).values(refs.map((ref) => ({ programId: program.id, ref, transactionId: t.id })));
+
+    const drafts = commission.rewards;
+    if (drafts.length) {
+      await tx.insert(rewards).values(
+        drafts.map((r, i) => ({
+          programId: program.id,
+          transactionId: t.id,
+          key: `rw_${t.id}_${i + 1}`,
+          action: e.action,
+          partnerId: credited?.kind === 'partner' ? credited.id : null,
+          customerId: credited?.kind === 'customer' ? credited.id : null,
+          amount: r.amount,
+          originalAmount: r.amount,
+          units: r.units,
+          isCurrency: r.isCurrency,
+          status: r.status,
+          reviewEndsAt: r.reviewEndsAt,
+          basis: r.basis,
+          createdAt: occurredAt,
+        })),
+      );
+    }
+    if (customer) {
+      await tx
+        .update(customers)
+        .set({
+          firstPaymentAt: sql`least(${customers.firstPaymentAt}, ${occurredAt.toISOString()}::timestamptz)`,
+          updatedAt: now,
+        })
+        .where(eq(customers.id, customer.id));
+    }
+
+    // refunds and disputes that arrived before their payment apply now
+    const waitingRefunds = await tx
+      .select()
+      .from(refunds)
+      .where(and(eq(refunds.programId, program.id), isNull(refunds.appliedAt), arrayOverlaps(refunds.paymentRefs, refs)))
+      .orderBy(asc(refunds.occurredAt));
+    // (one in another currency stays waiting: it is not this payment's to take back)
+    for (const r of waitingRefunds) await applyRefundRow(tx, r, now);
+    const waitingDisputes = await tx
+      .select()
+      .from(disputes)
+      .where(
+        and(eq(disputes.programId, program.id), isNull(disputes.appliedAt), arrayOverlaps(disputes.paymentRefs, refs)),
+      );
+    for (const d of waitingDisputes) await applyDisputeRow(tx, d, now);
+
+    return {
+      kind: 'payment',
+      result: 'created',
+      transactionKey: t.key,
+      rewards: drafts.length,
+      reason: commission.reason,
+    };
+  } catch (err) {
+    if (err instanceof MoneyError) throw new LedgerDataError(`payload: ${err.message}`);
+    throw err;
+  }
+}
+
+// ---- refunds ----
+
+type RefundApplied = { key: string; deleted: boolean } | { mismatch: string } | null;
+
+async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date): Promise<RefundApplied> {
+  const t = await transactionByRefs(tx, r.programId, r.paymentRefs);
+  if (!t) return null;
+  if (r.currency && r.amountMinor !== null && r.currency !== t.currency) {
+    return { mismatch: `payload: refund ${r.refundId} is in ${r.currency}, its payment ${t.key} in ${t.currency}` };
+  }
+  let deleted = t.deletedAt !== null;
+  if (!deleted) {
+    const effect = applyRefund(t.amountMinor, t.refundedMinor, r.amountMinor);
+    if (effect.full) {
+      await tx
+        .update(transactions)
+        .set({ refundedMinor: effect.refundedMinor, deletedAt: now, deletedReason: 'refunded', updatedAt: now })
+        .where(eq(transactions.id, t.id));
+      await tx
+        .update(rewards)
+        .set({ deletedAt: now, updatedAt: now })
+        .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      deleted = true;
+    } else {
+      await tx
+        .update(transactions)
+        .set({ refundedMinor: effect.refundedMinor, updatedAt: now })
+        .where(eq(transactions.id, t.id));
+      const live = await tx
+        .select()
+        .from(rewards)
+        .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      for (const w of live) {
+        const amount = reducedReward(
+          { amount: w.originalAmount, units: w.units, isCurrency: w.isCurrency },
+          t.amountMinor,
+          effect.refundedMinor,
+        );
+        await tx.update(rewards).set({ amount, updatedAt: now }).where(eq(rewards.id, w.id));
+      }
+    }
+  }
+  await tx.update(refunds).set({ appliedAt: now, transactionId: t.id }).where(eq(refunds.id, r.id));
+  return { key: t.key, deleted };
+}
+
+async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date): Promise<EventOutcome> {
+  await lock(tx, refLocks(program.id, e.paymentRefs));
+  const [row] = await tx
+    .insert(refunds)
+    .values({
+      programId: program.id,
+      gateway: e.gateway,
+      refundId: e.refundId,
+      paymentRefs: e.paymentRefs,
+      amountMinor: e.amount ? BigInt(e.amount.minor) : null,
+      currency: e.amount?.currency.toUpperCase() ?? null,
+      occurredAt: new Date(e.occurredAt),
+    })
+    .onConflictDoNothing({ target: [refunds.programId, refunds.gateway, refunds.refundId] })
+    .returning();
+  if (!row) return { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false };
+  const applied = await applyRefundRow(tx, row, now);
+  if (!applied) return { kind: 'refund', result: 'pending_payment', transactionKey: null, deleted: false };
+  if ('mismatch' in applied) throw new LedgerDataError(applied.mismatch);
+  return { kind: 'refund', result: 'applied', transactionKey: applied.key, deleted: applied.deleted };
+}
+
+// ---- disputes ----
+
+async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Date): Promise<string | null> {
+  const t = await transactionByRefs(tx, d.programId, d.paymentRefs);
+  if (!t) return null;
+  if (t.deletedAt === null) {
+    const live = and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt));
+    if (d.status === 'opened') {
+      // hold: back to review until the dispute closes; a rejected reward stays rejected
+      await tx
+        .update(rewards)
+        .set({ heldFromStatus: sql`${rewards.status}`, status: 'review_period', updatedAt: now })
+        .where(and(live, isNull(rewards.heldFromStatus), sql`${rewards.status} <> 'rejected'`));
+      await tx.update(transactions).set({ disputeStatus: 'opened', updatedAt: now }).where(eq(transactions.id, t.id));
+    } else if (d.status === 'won') {
+      await tx
+        .update(rewards)
+        .set({
+          status: sql`case when ${rewards.heldFromStatus} = 'review_period' and ${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz then 'ok'::reward_status else ${rewards.heldFromStatus} end`,
+          heldFromStatus: null,
+          updatedAt: now,
+        })
+        .where(and(live, sql`${rewards.heldFromStatus} is not null`));
+      await tx.update(transactions).set({ disputeStatus: 'won', updatedAt: now }).where(eq(transactions.id, t.id));
+    } else {
+      await tx
+        .update(transactions)
+        .set({ disputeStatus: 'lost', deletedAt: now, deletedReason: 'dispute_lost', updatedAt: now })
+        .where(eq(transactions.id, t.id));
+      await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(live);
+    }
+  }
+  await tx.update(disputes).set({ appliedAt: now, transactionId: t.id, updatedAt: now }).where(eq(disputes.id, d.id));
+  return t.key;
+}
+
+async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date): Promise<EventOutcome> {
+  await lock(tx, refLocks(program.id, e.paymentRefs));
+  const occurredAt = new Date(e.occurredAt);
+  // a closed dispute is final; an `opened` arriving after its closing changes nothing
+  const [row] = await tx
+    .insert(disputes)
+    .values({
+      programId: program.id,
+      gateway: e.gateway,
+      disputeId: e.disputeId,
+      paymentRefs: e.paymentRefs,
+      status: e.status,
+      occurredAt,
+    })
+    .onConflictDoUpdate({
+      target: [disputes.programId, disputes.gateway, disputes.disputeId],
+      set: { status: e.status, occurredAt, updatedAt: now, appliedAt: null },
+      setWhere: sql`${disputes.status} = 'opened' and ${e.status} <> 'opened'`,
+    })
+    .returning();
+  if (!row) return { kind: 'dispute', result: 'unchanged', transactionKey: null, status: e.status };
+  const key = await applyDisputeRow(tx, row, now);
+  return { kind: 'dispute', result: key ? 'applied' : 'pending_payment', transactionKey: key, status: e.status };
+}
+
+// ---- one job ----
+
+/**
+ * Apply a job's events and record the outcome on its inbox row, all in one database transaction:
+ * either everything is written or nothing is.
+ */
+export async function applyEvents(
+  db: Db,
+  program: ProgramRules,
+  events: LedgerEvent[],
+  opts: { now?: Date; inboxId?: string } = {},
+): Promise<EventOutcome[]> {
+  const now = opts.now ?? new Date();
+  return db.transaction(async (tx) => {
+    const outcomes: EventOutcome[] = [];
+    for (const e of events) {
+      if (e.kind === 'payment') outcomes.push(await recordPayment(tx, program, e, now));
+      else if (e.kind === 'refund') outcomes.push(await recordRefund(tx, program, e, now));
+      else outcomes.push(await recordDispute(tx, program, e, now));
+    }
+    if (opts.inboxId) {
+      await tx
+        .update(webhookEvents)
+        .set({
+          status: 'processed',
+          outcome: outcomes,
+          processedAt: now,
+          attempts: sql`${webhookEvents.attempts} + 1`,
+          lastError: null,
+        })
+        .where(eq(webhookEvents.id, BigInt(opts.inboxId)));
+    }
+    return outcomes;
+  });
+}
+
+/** Rewards whose review period has ended become `ok` (held ones wait for their dispute). */
+export async function matureRewards(db: Db, now = new Date()): Promise<number> {
+  const done = await db
+    .update(rewards)
+    .set({ status: 'ok', updatedAt: now })
+    .where(
+      and(
+        eq(rewards.status, 'review_period'),
+        isNull(rewards.heldFromStatus),
+        isNull(rewards.deletedAt),
+        sql`${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz`,
+      ),
+    )
+    .returning({ id: rewards.id });
+  return done.length;
+}

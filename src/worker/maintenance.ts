@@ -1,0 +1,40 @@
+// Periodic work, scheduled through BullMQ so that one worker runs it however many are deployed.
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { matureRewards } from '../db/ledger.js';
+
+export const MAINTENANCE_QUEUE = 'maintenance';
+
+export async function startMaintenance(opts: {
+  db: Db;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  everyMs?: number;
+}): Promise<{ close(): Promise<void> }> {
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  queue.on('error', () => {});
+  await queue.upsertJobScheduler(
+    'mature-rewards',
+    { every: opts.everyMs ?? 60_000 },
+    { name: 'mature-rewards', opts: { removeOnComplete: 10, removeOnFail: 50 } },
+  );
+  const worker = new Worker(
+    MAINTENANCE_QUEUE,
+    async () => {
+      const matured = await matureRewards(opts.db);
+      if (matured) opts.logger.info({ matured }, 'review period ended for rewards');
+      return { matured };
+    },
+    { connection: opts.connection, prefix: opts.prefix, concurrency: 1 },
+  );
+  worker.on('error', (err) => opts.logger.error({ err: err.message }, 'maintenance worker error'));
+  return {
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// The payment job processor: enrich → attribute → commission → persist, with failures a person can read.
+import { UnrecoverableError, type Job } from 'bullmq';
+import { eq, sql } from 'drizzle-orm';
+import type { ProgramRules } from '../core/program.js';
+import type { Db } from '../db/client.js';
+import { applyEvents, LedgerDataError, type EventOutcome, type LedgerEvent } from '../db/ledger.js';
+import { webhookEvents } from '../db/schema.js';
+import { EnrichmentError, type LookupClients } from '../gateways/gateway.js';
+import type { PaymentJobData } from '../queue/queues.js';
+import { enrichPayment } from './enrich.js';
+
+export type ProcessDeps = {
+  db: Db;
+  programs: (programId: string) => Promise<ProgramRules | null>;
+  clients: LookupClients;
+};
+
+/** Run one job's events; the same function serves the worker and, called in a request, the REST API. */
+export async function processPayment(deps: ProcessDeps, data: PaymentJobData): Promise<EventOutcome[]> {
+  const program = await deps.programs(data.programId);
+  if (!program) throw new LedgerDataError(`payload: program ${data.programId} does not exist`);
+  const events: LedgerEvent[] = [];
+  for (const e of data.events) {
+    events.push(e.kind === 'payment' ? await enrichPayment(e, program.id, deps.clients) : e);
+  }
+  return applyEvents(deps.db, program, events, { inboxId: data.inboxId });
+}
+
+function isPermanent(err: unknown): boolean {
+  return (
+    err instanceof UnrecoverableError ||
+    err instanceof LedgerDataError ||
+    (err instanceof EnrichmentError && !err.transient)
+  );
+}
+
+export function paymentProcessor(deps: ProcessDeps) {
+  return async (data: PaymentJobData, job: Job<unknown>): Promise<EventOutcome[]> => {
+    try {
+      return await processPayment(deps, data);
+    } catch (err) {
+      const attempts = job.opts.attempts ?? 1;
+      const permanent = isPermanent(err);
+      const last = permanent || job.attemptsMade + 1 >= attempts;
+      let reason = (err as Error).message || String(err);
+      if (last && !permanent) reason = `${reason} (after ${attempts} attempts)`;
+      if (data.inboxId) {
+        await deps.db
+          .update(webhookEvents)
+          .set({
+            attempts: sql`${webhookEvents.attempts} + 1`,
+            lastError: reason,
+            ...(last ? { status: 'failed' as const } : {}),
+          })
+          .where(eq(webhookEvents.id, BigInt(data.inboxId)))
+          .catch(() => {}); // Postgres may be the thing that is down; the job's own record remains
+      }
+      if (permanent) throw new UnrecoverableError(reason);
+      throw new Error(reason, { cause: err });
+    }
+  };
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { attribute, type AttributionFacts, type Referrer, type StoredCustomer } from '../../src/core/attribution.js';
+
+const A: Referrer = { kind: 'partner', id: 'pa', key: 'PARTNER_A' };
+const B: Referrer = { kind: 'partner', id: 'pb', key: 'PARTNER_B' };
+const known = (referrer: Referrer | null): StoredCustomer & { matchedBy: 'gateway_id' } => ({
+  id: 'c1',
+  key: 'cus_123',
+  referrer,
+  firstPaymentAt: null,
+  matchedBy: 'gateway_id',
+});
+const facts = (f: Partial<AttributionFacts>): AttributionFacts => ({
+  model: 'customer',
+  partnerKey: null,
+  keyReferrer: null,
+  baseCustomerKey: 'cus_123',
+  customer: null,
+  perPartnerCustomer: null,
+  createCustomer: true,
+  ...f,
+});
+const key = (value: string) => ({ value, place: 'stripe_charge_metadata' as const });
+
+describe('attribute', () => {
+  it.each<[string, Partial<AttributionFacts>, { action: string; credited: string | null; match: string; fallback?: string | null }]>([
+    ['customer model, new customer with a known key: created and linked', { partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
+    ['customer model, new customer without a key: created unlinked', {}, { action: 'create', credited: null, match: 'created' }],
+    ['customer model, new customer with an unknown key: created unlinked', { partnerKey: key('X') }, { action: 'create', credited: null, match: 'created' }],
+    ['customer model, linked customer: its partner, whatever the key says', { customer: known(A), partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id' }],
+    ['customer model, known unlinked customer: a key does not link it later', { customer: known(null), partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'use', credited: null, match: 'gateway_id' }],
+    ['customer model, unknown payer and create_customer off: nobody', { createCustomer: false, partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'none', credited: null, match: 'none' }],
+    ['transaction model, known key: per-partner record created', { model: 'transaction', partnerKey: key('PARTNER_B'), keyReferrer: B, customer: known(A) }, { action: 'create', credited: 'PARTNER_B', match: 'created' }],
+    ['transaction model, known key and existing record: reused', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, perPartnerCustomer: { id: 'pp', key: 'cus_123__pkey_PARTNER_A', referrer: A, firstPaymentAt: null } }, { action: 'use', credited: 'PARTNER_A', match: 'per_partner_record' }],
+    ['transaction model, no key: customer-based fallback', { model: 'transaction', customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'no_partner_key' }],
+    ['transaction model, unknown key: customer-based fallback', { model: 'transaction', partnerKey: key('GHOST'), customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'unknown_partner_key' }],
+  ])('%s', (_label, input, expected) => {
+    const a = attribute(facts(input));
+    expect(a.customer.action).toBe(expected.action);
+    expect(a.credited?.key ?? null).toBe(expected.credited);
+    expect(a.explanation.customer_match).toBe(expected.match);
+    expect(a.explanation.fallback).toBe(expected.fallback ?? null);
+  });
+
+  it('names the per-partner record {customer_id}__pkey_{partner_key}', () => {
+    const a = attribute(facts({ model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A }));
+    expect(a.customer).toEqual({ action: 'create', key: 'cus_123__pkey_PARTNER_A', perPartner: true, referrer: A });
+  });
+});

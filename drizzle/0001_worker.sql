@@ -20,6 +20,7 @@ CREATE TABLE "refunds" (
 	"payment_refs" text[] NOT NULL,
 	"amount_minor" bigint,
 	"currency" text,
+	"cumulative" boolean DEFAULT false NOT NULL,
 	"transaction_id" bigint,
 	"occurred_at" timestamp (6) with time zone NOT NULL,
 	"applied_at" timestamp (6) with time zone,
@@ -42,6 +43,7 @@ ALTER TABLE "transaction_refs" ADD CONSTRAINT "transaction_refs_program_id_progr
 ALTER TABLE "transaction_refs" ADD CONSTRAINT "transaction_refs_transaction_id_transactions_id_fk" FOREIGN KEY ("transaction_id") REFERENCES "public"."transactions"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "disputes_program_gateway_dispute_uq" ON "disputes" USING btree ("program_id","gateway","dispute_id");--> statement-breakpoint
 CREATE INDEX "disputes_pending_refs_idx" ON "disputes" USING gin ("payment_refs") WHERE "disputes"."applied_at" is null;--> statement-breakpoint
+CREATE INDEX "refunds_transaction_idx" ON "refunds" USING btree ("transaction_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "refunds_program_gateway_refund_uq" ON "refunds" USING btree ("program_id","gateway","refund_id");--> statement-breakpoint
 CREATE INDEX "refunds_pending_refs_idx" ON "refunds" USING gin ("payment_refs") WHERE "refunds"."applied_at" is null;--> statement-breakpoint
 CREATE UNIQUE INDEX "transaction_refs_program_ref_uq" ON "transaction_refs" USING btree ("program_id","ref");--> statement-breakpoint

@@ -34,6 +34,10 @@ const Env = z.object({
   WORKER_CONCURRENCY: intInRange(20, 1, 500),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */
   SHUTDOWN_TIMEOUT_SECONDS: intInRange(30, 1, 600),
+  /** Largest request body accepted (webhooks and API), in bytes. */
+  BODY_LIMIT_BYTES: intInRange(1_048_576, 1024, 50 * 1_048_576),
+  /** Seconds an inbox event may wait before the sweeper checks that the queue has it. */
+  SWEEP_AFTER_SECONDS: intInRange(60, 5, 86_400),
   API_KEY: optional,
   DASHBOARD_USER: optional,
   DASHBOARD_PASSWORD: optional,

@@ -14,6 +14,8 @@ import { createPaymentWorker } from './queue/worker.js';
 import { cachedProgramRules } from './db/programs.js';
 import type { LookupClients } from './gateways/gateway.js';
 import { lookupClients } from './gateways/registry.js';
+import { ProgramDirectory } from './db/program-directory.js';
+import { webhooksRouter } from './http/webhooks.js';
 import { startMaintenance } from './worker/maintenance.js';
 import { paymentProcessor } from './worker/process-payment.js';
 
@@ -79,6 +81,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   try {
     await runMigrations(database);
     service.defaultProgramId = await ensureDefaultProgram(database.db, config);
+    const directory = new ProgramDirectory(database.db);
 
     if (config.PROCESS_ROLE !== 'worker') {
       const redis: Redis = producerConnection(config.REDIS_URL);
@@ -98,6 +101,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             databaseUrl: config.DATABASE_URL,
             redisUrl: config.REDIS_URL,
           }),
+          webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES }),
         ],
       });
       const server = await new Promise<Server>((resolve, reject) => {
@@ -129,7 +133,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         process: paymentProcessor({
           db: database.db,
           programs: cachedProgramRules(database.db),
-          clients: options.clients ?? lookupClients(),
+          clients: options.clients ?? lookupClients((id) => directory.gatewaySettings(id)),
         }),
       });
       // close() waits for the jobs in flight to finish
@@ -137,11 +141,15 @@ export async function startService(config: Config, logger: Logger, options: Serv
       void worker.run();
       await worker.waitUntilReady();
       service.worker = worker;
+      const sweepProducer = new PaymentProducer(connection, config.QUEUE_PREFIX);
+      closers.push(() => sweepProducer.close());
       const maintenance = await startMaintenance({
         db: database.db,
         connection,
         prefix: config.QUEUE_PREFIX,
         logger: logger.child({ role: 'maintenance' }),
+        producer: sweepProducer,
+        sweepAfterSeconds: config.SWEEP_AFTER_SECONDS,
       });
       closers.push(() => maintenance.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');

@@ -2,7 +2,6 @@
 // The currency table and the scaled arithmetic come from dinero.js (bigint calculator):
 // no hand-typed exponents, no floats anywhere.
 import {
-  allocate,
   dinero,
   type Dinero,
   multiply,
@@ -131,13 +130,22 @@ export function percentOf(value: Decimal, percent: string): Decimal {
   return multiply(value, { amount, scale: BigInt(scale + 2) });
 }
 
-/** The share `part / whole` of a value, exact to the value's scale; the pieces always add back up. */
+/** The share `part / whole` of a value, to the value's scale, rounded half to even. */
 export function shareOf(value: Decimal, part: bigint, whole: bigint): Decimal {
   if (whole <= 0n) throw new MoneyError('invalid_amount', 'share of a zero whole');
   if (part <= 0n) return multiply(value, 0n);
   if (part >= whole) return value;
-  const [share] = allocate(value, [part, whole - part]);
-  return share as Decimal;
+  const { amount, currency: cur, scale } = toSnapshot(value);
+  return dinero({ amount: divideHalfEven(amount * part, whole), currency: cur, scale });
+}
+
+/** n / d for a positive d, rounded half to even. */
+function divideHalfEven(n: bigint, d: bigint): bigint {
+  const q = n / d;
+  const r = n % d;
+  const twice = (r < 0n ? -r : r) * 2n;
+  if (twice < d || (twice === d && q % 2n === 0n)) return q;
+  return n < 0n ? q - 1n : q + 1n;
 }
 
 export function sum(values: Decimal[], cur: Currency): Decimal {

@@ -33,13 +33,16 @@ const Id = z.string().min(1).max(255);
 export const Money = z.object({ minor: MinorUnits, currency: Currency });
 export type Money = z.infer<typeof Money>;
 
-/** An object the payload only references, where partner_key (or the email) may live. */
-export const Lookup = z.object({
+/** An object a payload only references by id. */
+export const ObjectRef = z.object({
   gateway: Gateway,
   object: z.enum(['subscription', 'customer', 'transaction', 'payment_intent', 'invoice', 'order']),
   id: Id,
-  place: PartnerKeyPlace,
 });
+export type ObjectRef = z.infer<typeof ObjectRef>;
+
+/** A referenced object where partner_key (or the payer's email) may live, and which place that is. */
+export const Lookup = ObjectRef.extend({ place: PartnerKeyPlace });
 export type Lookup = z.infer<typeof Lookup>;
 
 const Base = z.object({
@@ -77,6 +80,11 @@ export const PaymentFact = Base.extend({
   partnerKey: z.object({ value: z.string().min(1).max(255), place: PartnerKeyPlace }).optional(),
   /** Ordered places still to look for the partner key (and a missing email). */
   lookups: z.array(Lookup).max(10).default([]),
+  /**
+   * An object that reveals the payment's canonical key when the payload does not carry it (a Stripe
+   * invoice's PaymentIntent): the enrich step makes it the key and keeps the old one as an alias.
+   */
+  keyFrom: ObjectRef.optional(),
 });
 export type PaymentFact = z.infer<typeof PaymentFact>;
 
@@ -88,6 +96,11 @@ export const RefundFact = Base.extend({
   refundId: Id,
   /** The amount of this refund; absent means "the whole payment". */
   amount: Money.optional(),
+  /**
+   * The amount is the payment's running refunded total (Stripe's `charge.amount_refunded`), not
+   * one refund's: it never adds to refunds known by their own ids, it only raises the total.
+   */
+  cumulative: z.boolean().default(false),
 });
 export type RefundFact = z.infer<typeof RefundFact>;
 

@@ -8,9 +8,27 @@ export type RefundEffect = {
   full: boolean;
 };
 
-/** A refund of `refundMinor` (null: the whole payment) on a payment already refunded by `refundedMinor`. */
-export function applyRefund(amountMinor: bigint, refundedMinor: bigint, refundMinor: bigint | null): RefundEffect {
-  const total = refundMinor === null ? amountMinor : refundedMinor + refundMinor;
+export type KnownRefund = {
+  /** null: the whole payment. */
+  amountMinor: bigint | null;
+  /** The amount is a running total of the payment's refunds, not one refund. */
+  cumulative: boolean;
+};
+
+/**
+ * A payment's refunded total from every refund known for it, whatever order they came in.
+ * Refunds known by their own ids add up; running totals (Stripe's `charge.refunded`) report the same
+ * money again, so the total is the larger of the two, never their sum. Capped at the payment.
+ */
+export function refundedTotal(amountMinor: bigint, known: KnownRefund[]): RefundEffect {
+  let byId = 0n;
+  let running = 0n;
+  for (const r of known) {
+    if (r.amountMinor === null) return { refundedMinor: amountMinor, full: true };
+    if (r.cumulative) running = r.amountMinor > running ? r.amountMinor : running;
+    else byId += r.amountMinor;
+  }
+  const total = byId > running ? byId : running;
   const capped = total > amountMinor ? amountMinor : total;
   return { refundedMinor: capped, full: capped >= amountMinor };
 }

@@ -6,7 +6,7 @@ import { computeCommission } from '../core/commission.js';
 import { MoneyError } from '../core/money.js';
 import type { DisputeFact, PaymentFact, RefundFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
-import { applyRefund, reducedReward } from '../core/refund.js';
+import { reducedReward, refundedTotal } from '../core/refund.js';
 import type { Db } from './client.js';
 import {
   customers,
@@ -320,9 +320,14 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
   if (r.currency && r.amountMinor !== null && r.currency !== t.currency) {
     return { mismatch: `payload: refund ${r.refundId} is in ${r.currency}, its payment ${t.key} in ${t.currency}` };
   }
+  await tx.update(refunds).set({ appliedAt: now, transactionId: t.id }).where(eq(refunds.id, r.id));
   let deleted = t.deletedAt !== null;
   if (!deleted) {
-    const effect = applyRefund(t.amountMinor, t.refundedMinor, r.amountMinor);
+    const applied = await tx
+      .select({ amountMinor: refunds.amountMinor, cumulative: refunds.cumulative })
+      .from(refunds)
+      .where(eq(refunds.transactionId, t.id));
+    const effect = refundedTotal(t.amountMinor, applied);
     if (effect.full) {
       await tx
         .update(transactions)
@@ -333,7 +338,7 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
         .set({ deletedAt: now, updatedAt: now })
         .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
       deleted = true;
-    } else {
+    } else if (effect.refundedMinor !== t.refundedMinor) {
       await tx
         .update(transactions)
         .set({ refundedMinor: effect.refundedMinor, updatedAt: now })
@@ -352,7 +357,6 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
       }
     }
   }
-  await tx.update(refunds).set({ appliedAt: now, transactionId: t.id }).where(eq(refunds.id, r.id));
   return { key: t.key, deleted };
 }
 
@@ -367,6 +371,7 @@ async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: D
       paymentRefs: e.paymentRefs,
       amountMinor: e.amount ? BigInt(e.amount.minor) : null,
       currency: e.amount?.currency.toUpperCase() ?? null,
+      cumulative: e.cumulative,
       occurredAt: new Date(e.occurredAt),
     })
     .onConflictDoNothing({ target: [refunds.programId, refunds.gateway, refunds.refundId] })

@@ -320,12 +320,15 @@ export const refunds = pgTable(
     /** null: the whole payment. */
     amountMinor: bigint('amount_minor', { mode: 'bigint' }),
     currency: text('currency'),
+    /** The amount is the payment's running refunded total (Stripe's charge.amount_refunded). */
+    cumulative: boolean('cumulative').notNull().default(false),
     transactionId: bigint('transaction_id', { mode: 'bigint' }).references(() => transactions.id),
     occurredAt: ts('occurred_at').notNull(),
     appliedAt: ts('applied_at'),
     createdAt: createdAt(),
   },
   (t) => [
+    index('refunds_transaction_idx').on(t.transactionId),
     uniqueIndex('refunds_program_gateway_refund_uq').on(t.programId, t.gateway, t.refundId),
     index('refunds_pending_refs_idx')
       .using('gin', t.paymentRefs)

@@ -1,12 +1,57 @@
-// The plug-in contract between the worker and a gateway: looking up the objects a payment event only
-// references (a subscription, a customer) for its partner key and the payer's email.
-import type { Gateway, Lookup } from '../core/payment-event.js';
+// The plug-in contract every gateway implements: verify a delivery, turn it into payment events,
+// and (for the worker's enrich step) look up objects an event only references.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
+import type { GatewaySettings } from '../db/schema.js';
+
+/** A delivery that passed verification, described for the inbox. */
+export type Verified = {
+  kind: 'verified';
+  payload: unknown;
+  eventId: string;
+  eventType: string;
+  /** Whether the gateway says this is a live (not test-mode) event, when it says. */
+  livemode?: boolean;
+  /** Delivery metadata worth keeping (delivery id, topic); never signatures. */
+  meta?: Record<string, string>;
+};
+/** Refused at the door: nothing is stored, nothing queued. `code` is stable, `message` for people. */
+export type Rejected = { kind: 'rejected'; status: 400 | 401; code: string; message: string };
+/** Answered 2xx and forgotten (a WooCommerce creation ping). */
+export type Acknowledged = { kind: 'acknowledged'; reason: string };
+export type Verification = Verified | Rejected | Acknowledged;
+
+export const rejected = (code: string, message: string, status: 400 | 401 = 400): Rejected => ({
+  kind: 'rejected',
+  status,
+  code,
+  message,
+});
+
+/** A verified payload that cannot be read as this gateway's event: kept in the inbox as failed. */
+export class PayloadError extends Error {
+  override name = 'PayloadError';
+}
+
+export type GatewayRequest = { rawBody: Buffer; headers: IncomingHttpHeaders; now: Date };
+
+export interface GatewayAdapter<G extends keyof GatewaySettings = keyof GatewaySettings> {
+  gateway: G & Gateway;
+  /** Check the delivery against the program's settings of this gateway. Never throws. */
+  verify(req: GatewayRequest, settings: GatewaySettings[G] | undefined): Verification;
+  /** The payment facts of a verified payload, or why it is not one. Pure; throws PayloadError. */
+  toEvents(payload: unknown): PaymentEventInput[] | Ignored;
+  /** The client the enrich step uses, for these settings (null: this gateway's API is not configured). */
+  lookupClient?(settings: GatewaySettings[G] | undefined): LookupClient | null;
+}
 
 export type LookupResult = { partnerKey?: string; email?: string };
 
 export interface LookupClient {
   /** The object's partner key and email; null when the gateway says it does not exist (404). */
   lookup(lookup: Lookup): Promise<LookupResult | null>;
+  /** The canonical payment id (a Stripe PaymentIntent) behind an object, when it has one. */
+  paymentKey?(ref: ObjectRef): Promise<string | null>;
 }
 
 /** The lookup client of a program's gateway, or null when that gateway's API is not configured. */

@@ -1,19 +1,31 @@
 // The gateways the service knows. Adding one is a folder under src/gateways/ and a line here.
 import type { Gateway } from '../core/payment-event.js';
-import type { LookupClient, LookupClients } from './gateway.js';
+import type { GatewaySettings } from '../db/schema.js';
+import type { GatewayAdapter, LookupClient, LookupClients } from './gateway.js';
+import { stripeAdapter } from './stripe/index.js';
 
-export type GatewayAdapter = {
-  gateway: Gateway;
-  /** The client the enrich step uses, for a program's settings of this gateway (null: not configured). */
-  lookupClient?: (programId: string) => Promise<LookupClient | null>;
-};
+export const adapters: GatewayAdapter[] = [stripeAdapter];
 
-export const adapters: GatewayAdapter[] = [];
+export function adapterFor(gateway: string): GatewayAdapter | undefined {
+  return adapters.find((a) => a.gateway === gateway);
+}
 
-/** Lookup clients by gateway, as the worker's enrich step asks for them. */
-export function lookupClients(list: GatewayAdapter[] = adapters): LookupClients {
-  return async (programId, gateway) => {
-    const adapter = list.find((a) => a.gateway === gateway);
-    return adapter?.lookupClient ? adapter.lookupClient(programId) : null;
+/**
+ * Lookup clients for the enrich step, built from each program's gateway settings and kept while
+ * those settings stay the same.
+ */
+export function lookupClients(settingsOf: (programId: string) => Promise<GatewaySettings | null>): LookupClients {
+  const cache = new Map<string, { settings: string; client: LookupClient | null }>();
+  return async (programId: string, gateway: Gateway) => {
+    const adapter = adapterFor(gateway);
+    if (!adapter?.lookupClient) return null;
+    const settings = (await settingsOf(programId))?.[adapter.gateway];
+    const id = `${programId}|${gateway}`;
+    const fingerprint = JSON.stringify(settings ?? null);
+    const hit = cache.get(id);
+    if (hit && hit.settings === fingerprint) return hit.client;
+    const client = adapter.lookupClient(settings);
+    cache.set(id, { settings: fingerprint, client });
+    return client;
   };
 }

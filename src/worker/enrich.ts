@@ -5,9 +5,19 @@ import type { EnrichedPayment, LookupTrace } from '../db/ledger.js';
 import type { LookupClients } from '../gateways/gateway.js';
 
 export async function enrichPayment(e: PaymentFact, programId: string, clients: LookupClients): Promise<EnrichedPayment> {
+  const trace: LookupTrace[] = [];
+  let { transactionKey, aliases } = e;
+  if (e.keyFrom) {
+    const client = await clients(programId, e.keyFrom.gateway);
+    const key = client?.paymentKey ? await client.paymentKey(e.keyFrom) : null;
+    trace.push({ place: 'payment_key', id: e.keyFrom.id, result: !client ? 'not_configured' : key ? 'found' : 'not_found' });
+    if (key && key !== transactionKey) {
+      aliases = [transactionKey, ...aliases.filter((a) => a !== key)];
+      transactionKey = key;
+    }
+  }
   let partnerKey = e.partnerKey;
   let email = e.customer.email;
-  const trace: LookupTrace[] = [];
   for (const l of e.lookups) {
     const wantKey = !partnerKey;
     const wantEmail = !email && l.object === 'customer';
@@ -31,5 +41,5 @@ export async function enrichPayment(e: PaymentFact, programId: string, clients: 
     }
     if (!email && found.email) email = found.email;
   }
-  return { ...e, partnerKey, customer: { ...e.customer, email }, lookupTrace: trace };
+  return { ...e, transactionKey, aliases, partnerKey, customer: { ...e.customer, email }, lookupTrace: trace };
 }

@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { matureRewards } from '../db/ledger.js';
+import type { PaymentProducer } from '../queue/producer.js';
+import { sweepInbox } from './sweeper.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 
@@ -12,6 +14,9 @@ export async function startMaintenance(opts: {
   connection: Redis;
   prefix: string;
   logger: Logger;
+  /** Queue access for the inbox sweeper. */
+  producer: PaymentProducer;
+  sweepAfterSeconds: number;
   everyMs?: number;
 }): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
@@ -21,9 +26,19 @@ export async function startMaintenance(opts: {
     { every: opts.everyMs ?? 60_000 },
     { name: 'mature-rewards', opts: { removeOnComplete: 10, removeOnFail: 50 } },
   );
+  await queue.upsertJobScheduler(
+    'sweep-inbox',
+    { every: opts.everyMs ?? 60_000 },
+    { name: 'sweep-inbox', opts: { removeOnComplete: 10, removeOnFail: 50 } },
+  );
   const worker = new Worker(
     MAINTENANCE_QUEUE,
-    async () => {
+    async (job) => {
+      if (job.name === 'sweep-inbox') {
+        const swept = await sweepInbox(opts.db, opts.producer, { olderThanSeconds: opts.sweepAfterSeconds });
+        if (swept.requeued || swept.failed) opts.logger.warn(swept, 'inbox sweeper re-queued events the queue did not have');
+        return swept;
+      }
       const matured = await matureRewards(opts.db);
       if (matured) opts.logger.info({ matured }, 'review period ended for rewards');
       return { matured };

@@ -103,12 +103,12 @@ describe('exact decimals for rewards', () => {
     expect(decimalText(percentOf(b, '50'))).toBe('0.1');
   });
 
-  it('a share of a reward never loses or invents a unit', () => {
+  it('a share of a reward is its exact proportion, rounded half to even at the reward scale', () => {
     const reward = decimal('29.997', currency('USD'));
-    const kept = shareOf(reward, 3400n, 4900n);
-    const gone = shareOf(reward, 1500n, 4900n);
-    expect(decimalText(kept)).toBe('20.815');
-    expect(decimalText(gone)).toBe('9.182');
+    expect(decimalText(shareOf(reward, 3400n, 4900n))).toBe('20.814'); // 20.8143…
+    expect(decimalText(shareOf(reward, 1500n, 4900n))).toBe('9.183'); // 9.1827…
+    expect(decimalText(shareOf(reward, 2450n, 4900n))).toBe('14.998'); // 14.9985: to even
+    expect(decimalText(shareOf(decimal('0.03', currency('USD')), 1n, 2n))).toBe('0.02'); // 0.015: to even
     expect(decimalText(shareOf(reward, 0n, 4900n))).toBe('0');
     expect(decimalText(shareOf(reward, 4900n, 4900n))).toBe('29.997');
   });

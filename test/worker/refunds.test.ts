@@ -68,6 +68,25 @@ describe('refunds', () => {
     expect((await stored(t.db, program.id, p.transactionKey))?.refundedMinor).toBe(1000n);
   });
 
+  it("Stripe's running total (charge.refunded) and the refund by id (refund.created) count once, in either order", async () => {
+    for (const order of ['running-first', 'id-first']) {
+      const p = paid({ aliases: [`ch_${order}`] });
+      await applyEvents(t.db, program, [p]);
+      const byId = refund([p.transactionKey, `ch_${order}`], { refundId: `re_${order}_1`, amount: { minor: '1500', currency: 'USD' } });
+      const total = refund([p.transactionKey, `ch_${order}`], { refundId: `ch_${order}@1500`, amount: { minor: '1500', currency: 'USD' }, cumulative: true });
+      for (const e of order === 'running-first' ? [total, byId] : [byId, total]) await applyEvents(t.db, program, [e]);
+      let s = await stored(t.db, program.id, p.transactionKey);
+      expect(s?.refundedMinor, order).toBe(1500n);
+      expect(s?.rewards[0]?.amount).toBe('10.2');
+      // a second refund of 1000: by id, then the running total 2500
+      await applyEvents(t.db, program, [refund([`ch_${order}`], { refundId: `re_${order}_2`, amount: { minor: '1000', currency: 'USD' } })]);
+      await applyEvents(t.db, program, [refund([`ch_${order}`], { refundId: `ch_${order}@2500`, amount: { minor: '2500', currency: 'USD' }, cumulative: true })]);
+      s = await stored(t.db, program.id, p.transactionKey);
+      expect(s?.refundedMinor, order).toBe(2500n);
+      expect(s?.rewards[0]?.amount).toBe('7.2');
+    }
+  });
+
   it('a refund that arrives before its payment is kept, and the payment lands already refunded', async () => {
     const p = paid({ aliases: ['ch_early'] });
     const [early] = await applyEvents(t.db, program, [refund(['ch_early'], { amount: { minor: '4900', currency: 'USD' } })]);

@@ -1,0 +1,234 @@
+// Stripe event → payment facts. Pure. Reads both the 2024 and the 2025-03-31.basil object shapes.
+import type { z } from 'zod';
+import { exponent, isCurrencyCode } from '../../core/money.js';
+import {
+  ignored,
+  type Ignored,
+  type Lookup,
+  type PaymentEventInput,
+  type PartnerKeyPlace,
+} from '../../core/payment-event.js';
+import { PayloadError } from '../gateway.js';
+import { Charge, CheckoutSession, Dispute, Envelope, Invoice, PaymentIntent, Refund, refId } from './wire.js';
+
+/** Where merchants put the partner key in Stripe metadata. */
+export const PARTNER_KEY = 'partner_key';
+
+// Stripe counts these in whole units; ISO 4217 agrees for all but MGA (ISO: 2 decimals).
+const STRIPE_ZERO_DECIMAL = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF']);
+
+/** Stripe's integer amount in ISO 4217 minor units (as a digit string). */
+export function stripeMinor(amount: number, currency: string): { minor: string; currency: string } {
+  const code = currency.toUpperCase();
+  if (!isCurrencyCode(code)) throw new PayloadError(`payload: unknown currency code "${currency}"`);
+  const iso = exponent(code);
+  const stripe = STRIPE_ZERO_DECIMAL.has(code) ? 0 : iso;
+  return { minor: (BigInt(amount) * 10n ** BigInt(iso - stripe)).toString(), currency: code };
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
+}
+
+const key = (metadata: Record<string, string> | null | undefined, place: PartnerKeyPlace) => {
+  const value = metadata?.[PARTNER_KEY]?.trim();
+  return value ? { value, place } : undefined;
+};
+const first = <T>(...values: (T | undefined)[]) => values.find((v) => v !== undefined);
+const compact = (ids: (string | undefined | null)[]) => [...new Set(ids.filter((x): x is string => !!x))];
+
+function lookups(subscription: string | undefined, customer: string | undefined, invoice?: string): Lookup[] {
+  const l: Lookup[] = [];
+  if (subscription) l.push({ gateway: 'stripe', object: 'subscription', id: subscription, place: 'stripe_subscription_metadata' });
+  else if (invoice) l.push({ gateway: 'stripe', object: 'invoice', id: invoice, place: 'stripe_subscription_metadata' });
+  if (customer) l.push({ gateway: 'stripe', object: 'customer', id: customer, place: 'stripe_customer_metadata' });
+  return l;
+}
+
+type Base = { gateway: 'stripe'; eventId: string; eventType: string; occurredAt: string; livemode: boolean };
+
+const PAYMENT_TYPES = [
+  'payment_intent.succeeded',
+  'charge.succeeded',
+  'charge.captured',
+  'invoice.paid',
+  'invoice.payment_succeeded',
+  'checkout.session.completed',
+  'checkout.session.async_payment_succeeded',
+  'charge.refunded',
+  'refund.created',
+  'refund.updated',
+  'charge.dispute.created',
+  'charge.dispute.closed',
+] as const;
+/** The event types to enable on the Stripe endpoint. */
+export const STRIPE_EVENT_TYPES: readonly string[] = PAYMENT_TYPES;
+
+export function stripeToEvents(payload: unknown): PaymentEventInput[] | Ignored {
+  const env = parse(Envelope, payload, 'event');
+  const base: Base = {
+    gateway: 'stripe',
+    eventId: env.id,
+    eventType: env.type,
+    occurredAt: new Date(env.created * 1000).toISOString(),
+    livemode: env.livemode,
+  };
+  const obj = env.data.object;
+  switch (env.type) {
+    case 'payment_intent.succeeded':
+      return [paymentIntent(parse(PaymentIntent, obj, 'payment_intent'), base)];
+    case 'charge.succeeded':
+    case 'charge.captured':
+      return charge(parse(Charge, obj, 'charge'), base);
+    case 'invoice.paid':
+    case 'invoice.payment_succeeded':
+      return invoice(parse(Invoice, obj, 'invoice'), base);
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded':
+      return checkoutSession(parse(CheckoutSession, obj, 'checkout.session'), base);
+    case 'charge.refunded':
+      return chargeRefunded(parse(Charge, obj, 'charge'), base);
+    case 'refund.created':
+    case 'refund.updated':
+      return refund(parse(Refund, obj, 'refund'), base);
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed':
+      return dispute(parse(Dispute, obj, 'dispute'), base);
+    default:
+      return ignored(`not a payment event: ${env.type}`);
+  }
+}
+
+function paymentIntent(pi: z.infer<typeof PaymentIntent>, base: Base): PaymentEventInput {
+  const customer = refId(pi.customer);
+  const inv = refId(pi.invoice);
+  return {
+    ...base,
+    kind: 'payment',
+    transactionKey: pi.id,
+    aliases: compact([refId(pi.latest_charge), inv]),
+    amount: stripeMinor(pi.amount_received ?? pi.amount, pi.currency),
+    customer: { id: customer, email: pi.receipt_email ?? undefined },
+    partnerKey: key(pi.metadata, 'stripe_payment_intent_metadata'),
+    lookups: lookups(undefined, customer, inv),
+  };
+}
+
+function charge(ch: z.infer<typeof Charge>, base: Base): PaymentEventInput[] | Ignored {
+  if (ch.status !== 'succeeded') return ignored(`charge ${ch.status}`);
+  const captured = ch.amount_captured ?? ch.amount;
+  if (captured === 0) return ignored('charge authorized, not captured yet');
+  const customer = refId(ch.customer);
+  const pi = refId(ch.payment_intent);
+  const inv = refId(ch.invoice);
+  return [
+    {
+      ...base,
+      kind: 'payment',
+      transactionKey: pi ?? ch.id,
+      aliases: compact([ch.id, inv]),
+      amount: stripeMinor(captured, ch.currency),
+      customer: { id: customer, email: ch.billing_details?.email ?? ch.receipt_email ?? undefined },
+      partnerKey: key(ch.metadata, 'stripe_charge_metadata'),
+      lookups: lookups(undefined, customer, inv),
+    },
+  ];
+}
+
+function productOf(lines: z.infer<typeof Invoice>['lines']) {
+  const line = lines?.data[0];
+  if (!line) return undefined;
+  const id = refId(line.price?.product) ?? line.pricing?.price_details?.product ?? undefined;
+  const type = line.price?.recurring?.interval ?? undefined;
+  return id || type ? { id, type } : undefined;
+}
+
+function invoice(inv: z.infer<typeof Invoice>, base: Base): PaymentEventInput[] | Ignored {
+  if (inv.amount_paid === 0) return ignored('nothing was paid (amount_paid 0)');
+  const details = inv.parent?.subscription_details ?? inv.subscription_details;
+  const subscription = refId(details?.subscription) ?? refId(inv.subscription);
+  const customer = refId(inv.customer);
+  const pi = refId(inv.payment_intent);
+  return [
+    {
+      ...base,
+      kind: 'payment',
+      transactionKey: pi ?? inv.id,
+      aliases: compact([inv.id, refId(inv.charge)]),
+      // basil invoices name no payment intent: the enrich step asks Stripe for it
+      keyFrom: pi ? undefined : { gateway: 'stripe', object: 'invoice', id: inv.id },
+      amount: stripeMinor(inv.amount_paid, inv.currency),
+      customer: { id: customer, email: inv.customer_email ?? undefined },
+      product: productOf(inv.lines),
+      partnerKey: first(
+        key(inv.metadata, 'stripe_invoice_metadata'),
+        key(details?.metadata, 'stripe_subscription_metadata'),
+        key(inv.lines?.data[0]?.metadata, 'stripe_subscription_metadata'),
+      ),
+      lookups: lookups(subscription, customer),
+    },
+  ];
+}
+
+function checkoutSession(cs: z.infer<typeof CheckoutSession>, base: Base): PaymentEventInput[] | Ignored {
+  if (cs.payment_status !== 'paid') return ignored(`checkout session ${cs.payment_status}: its payment is not made yet`);
+  if (!cs.amount_total || !cs.currency) return ignored('checkout session with nothing to pay');
+  const pi = refId(cs.payment_intent);
+  const inv = refId(cs.invoice);
+  const customer = refId(cs.customer);
+  return [
+    {
+      ...base,
+      kind: 'payment',
+      transactionKey: pi ?? inv ?? cs.id,
+      aliases: compact([cs.id, inv]),
+      keyFrom: !pi && inv ? { gateway: 'stripe', object: 'invoice', id: inv } : undefined,
+      amount: stripeMinor(cs.amount_total, cs.currency),
+      customer: { id: customer, email: cs.customer_details?.email ?? cs.customer_email ?? undefined },
+      product: productOf(cs.line_items),
+      partnerKey: key(cs.metadata, 'stripe_checkout_session_metadata'),
+      lookups: lookups(refId(cs.subscription), customer),
+    },
+  ];
+}
+
+function chargeRefunded(ch: z.infer<typeof Charge>, base: Base): PaymentEventInput[] | Ignored {
+  const total = ch.amount_refunded ?? 0;
+  if (total === 0) return ignored('no amount refunded');
+  return [
+    {
+      ...base,
+      kind: 'refund',
+      // a running total: keyed by it, so a redelivery is a duplicate and a new refund a new fact
+      refundId: `${ch.id}@${total}`,
+      paymentRefs: compact([refId(ch.payment_intent), ch.id]),
+      amount: stripeMinor(total, ch.currency),
+      cumulative: true,
+    },
+  ];
+}
+
+function refund(re: z.infer<typeof Refund>, base: Base): PaymentEventInput[] | Ignored {
+  if (re.status !== 'succeeded') return ignored(`refund ${re.status ?? 'without status'}: not settled`);
+  const refs = compact([refId(re.payment_intent), refId(re.charge)]);
+  if (!refs.length) return ignored('refund names no charge or payment intent');
+  return [{ ...base, kind: 'refund', refundId: re.id, paymentRefs: refs, amount: stripeMinor(re.amount, re.currency) }];
+}
+
+function dispute(dp: z.infer<typeof Dispute>, base: Base): PaymentEventInput[] | Ignored {
+  const status =
+    base.eventType === 'charge.dispute.created'
+      ? 'opened'
+      : dp.status === 'lost'
+        ? 'lost'
+        : dp.status === 'won' || dp.status === 'warning_closed'
+          ? 'won'
+          : null;
+  if (!status) return ignored(`dispute closed as ${dp.status}`);
+  const refs = compact([refId(dp.payment_intent), refId(dp.charge)]);
+  if (!refs.length) return ignored('dispute names no charge or payment intent');
+  return [{ ...base, kind: 'dispute', disputeId: dp.id, paymentRefs: refs, status }];
+}

@@ -8,8 +8,10 @@ export type CliCommand = { summary: string; run(ctx: CliContext): Promise<number
 
 const COMMANDS: Record<string, CliCommand> = {};
 
-/** Parse a command's own options; unknown options are an error with the command's usage. */
-export function options<T extends Parameters<typeof parseArgs>[0]['options']>(args: string[], spec: T) {
+type OptionSpec = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+
+/** Parse a command's own options; an unknown option is an error. */
+export function options<T extends OptionSpec>(args: string[], spec: T) {
   return parseArgs({ args, options: spec, allowPositionals: false, strict: true }).values;
 }
 

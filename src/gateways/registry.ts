@@ -2,9 +2,12 @@
 import type { Gateway } from '../core/payment-event.js';
 import type { GatewaySettings } from '../db/schema.js';
 import type { GatewayAdapter, LookupClient, LookupClients } from './gateway.js';
+import { chargebeeAdapter } from './chargebee/index.js';
+import { paddleAdapter } from './paddle/index.js';
 import { stripeAdapter } from './stripe/index.js';
+import { woocommerceAdapter } from './woocommerce/index.js';
 
-export const adapters: GatewayAdapter[] = [stripeAdapter];
+export const adapters: GatewayAdapter[] = [stripeAdapter, paddleAdapter, woocommerceAdapter, chargebeeAdapter];
 
 export function adapterFor(gateway: string): GatewayAdapter | undefined {
   return adapters.find((a) => a.gateway === gateway);

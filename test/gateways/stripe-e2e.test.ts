@@ -2,6 +2,7 @@
 // talking to a local fake of the Stripe API) → transactions and rewards in PostgreSQL.
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { programs, transactions, webhookEvents } from '../../src/db/schema.js';
@@ -226,7 +227,7 @@ describe('Stripe webhooks, end to end', () => {
   it('answers 503 when the queue is down, keeps the event, and the sweeper queues it once Redis is back', async () => {
     const body = variant('payment_intent.succeeded.json', `q${randomBytes(3).toString('hex')}`);
     const producer = svc.service.producer!;
-    const connection = (producer as unknown as { connection: import('ioredis').Redis }).connection;
+    const connection = (producer as unknown as { connection: Redis }).connection;
     connection.disconnect();
     const res = await deliver(body);
     expect(res).toMatchObject({ status: 503, body: { error: { code: 'queue_unavailable' } } });

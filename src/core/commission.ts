@@ -6,7 +6,6 @@ import {
   currency,
   decimal,
   decimalText,
-  fromMinorUnits,
   isZero,
   minorToDecimal,
   percentOf,
@@ -16,8 +15,8 @@ import {
 import type { CommissionRate, CommissionRule, Lifetime, ProgramRules } from './program.js';
 
 export type CommissionInput = {
-  /** The payment, integer minor units of an ISO 4217 currency. */
-  amount: { minor: bigint; currency: string };
+  /** The payment: integer minor units of an ISO 4217 currency, or whole units of a non-currency unit. */
+  amount: { minor: bigint; currency: string; isCurrency?: boolean };
   product?: { id?: string; type?: string };
   /** Key of the partner being credited (null = nobody). */
   partnerKey: string | null;
@@ -67,7 +66,8 @@ const DAY_MS = 86_400_000;
  * Currencies are resolved first, so an unknown code throws MoneyError whatever the outcome.
  */
 export function computeCommission(program: ProgramRules, input: CommissionInput): CommissionResult {
-  const paymentCurrency = currency(input.amount.currency);
+  const paymentIsCurrency = input.amount.isCurrency !== false;
+  const paymentCurrency = paymentIsCurrency ? currency(input.amount.currency) : unit(input.amount.currency);
   const programUnit = unitOrCurrency(program.currency, program.isCurrency);
 
   if (input.partnerKey === null) return none('no_partner');
@@ -78,7 +78,9 @@ export function computeCommission(program: ProgramRules, input: CommissionInput)
   if (outside) return none(outside);
 
   const { rate, rule } = selectRate(program.commission, input.product, input.partnerKey);
-  const reward = rewardValue(rate, input.amount.minor, paymentCurrency, programUnit, program.isCurrency);
+  // a percentage is paid in the payment's own units, unless a non-monetary program converts money to its unit
+  const inPaymentUnits = rate.type === 'percent' && (program.isCurrency || !paymentIsCurrency);
+  const reward = rewardValue(rate, input.amount.minor, paymentCurrency, programUnit, inPaymentUnits);
   if (isZero(reward)) return none('zero_amount');
 
   const reviewEndsAt =
@@ -91,8 +93,8 @@ export function computeCommission(program: ProgramRules, input: CommissionInput)
     rewards: [
       {
         amount: decimalText(reward),
-        units: program.isCurrency && rate.type === 'percent' ? paymentCurrency.code : programUnit.code,
-        isCurrency: program.isCurrency,
+        units: inPaymentUnits ? paymentCurrency.code : programUnit.code,
+        isCurrency: inPaymentUnits ? paymentIsCurrency : program.isCurrency,
         status,
         reviewEndsAt,
         basis: { type: rate.type, value: rate.value, rule },
@@ -139,23 +141,22 @@ export function selectRate(
 }
 
 /**
- * percent: the payment × value / 100, in the payment's currency (or, for a non-monetary program,
- * in the program's unit, computed on the payment in major units). fixed: the value, in the program's
- * currency or unit, whatever the payment's currency.
+ * percent: the payment × value / 100, in the payment's own units (or, for a non-monetary program paid
+ * in money, in the program's unit, computed on the payment in major units). fixed: the value, in the
+ * program's currency or unit, whatever the payment's.
  */
 function rewardValue(
   rate: CommissionRate,
   minor: bigint,
   paymentCurrency: Currency,
   programUnit: Currency,
-  isCurrency: boolean,
+  inPaymentUnits: boolean,
 ): Decimal {
   if (rate.type === 'fixed') {
     return decimal(rate.value, programUnit);
   }
-  const base = isCurrency
-    ? minorToDecimal(minor, paymentCurrency)
-    : decimal(fromMinorUnits(minor, paymentCurrency.code), unit(programUnit.code));
+  const paid = minorToDecimal(minor, paymentCurrency);
+  const base = inPaymentUnits ? paid : decimal(decimalText(paid), unit(programUnit.code));
   return percentOf(base, rate.value);
 }
 

@@ -27,10 +27,16 @@ export type PartnerKeyPlace = z.infer<typeof PartnerKeyPlace>;
 
 /** Integer minor units as a digit string: JSON numbers lose precision past 2^53. */
 export const MinorUnits = z.string().regex(/^\d{1,18}$/, 'integer minor units as a digit string');
-const Currency = z.string().regex(/^[A-Za-z]{3}$/, 'an ISO 4217 code').transform((c) => c.toUpperCase());
 const Id = z.string().min(1).max(255);
 
-export const Money = z.object({ minor: MinorUnits, currency: Currency });
+/**
+ * An amount: integer minor units of an ISO 4217 currency, or (isCurrency false, from the REST API)
+ * whole units of something else, such as points.
+ */
+export const Money = z
+  .object({ minor: MinorUnits, currency: z.string().min(1).max(32), isCurrency: z.boolean().default(true) })
+  .refine((m) => !m.isCurrency || /^[A-Za-z]{3}$/.test(m.currency), { message: 'an ISO 4217 code', path: ['currency'] })
+  .transform((m) => (m.isCurrency ? { ...m, currency: m.currency.toUpperCase() } : m));
 export type Money = z.infer<typeof Money>;
 
 /** An object a payload only references by id. */

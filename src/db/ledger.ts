@@ -154,7 +154,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
   }
 
   try {
-    const currencyCode = e.amount.currency.toUpperCase();
+    const currencyCode = e.amount.currency;
     const amount = BigInt(e.amount.minor);
     const found = await findCustomer(tx, program.id, e.gateway, who);
     const keyReferrer = e.partnerKey ? await referrerByKey(tx, program, e.partnerKey.value, e.partnerKey.place) : null;
@@ -211,7 +211,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
     const occurredAt = new Date(e.occurredAt);
     const credited = decision.credited;
     const commission = computeCommission(program, {
-      amount: { minor: amount, currency: currencyCode },
+      amount: { minor: amount, currency: currencyCode, isCurrency: e.amount.isCurrency },
       product: e.product,
       partnerKey: credited?.key ?? null,
       occurredAt,
@@ -229,7 +229,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
         action: e.action,
         amountMinor: amount,
         currency: currencyCode,
-        isCurrency: true,
+        isCurrency: e.amount.isCurrency,
         taxMinor: e.tax === undefined ? null : BigInt(e.tax),
         customerId: customer?.id ?? null,
         partnerId: credited?.kind === 'partner' ? credited.id : null,
@@ -370,7 +370,7 @@ async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: D
       refundId: e.refundId,
       paymentRefs: e.paymentRefs,
       amountMinor: e.amount ? BigInt(e.amount.minor) : null,
-      currency: e.amount?.currency.toUpperCase() ?? null,
+      currency: e.amount?.currency ?? null,
       cumulative: e.cumulative,
       occurredAt: new Date(e.occurredAt),
     })

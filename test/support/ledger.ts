@@ -1,6 +1,7 @@
 // Building programs, partners and events for worker tests.
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
+import type { z } from 'zod';
 import {
   DisputeFact,
   PaymentFact,
@@ -60,7 +61,7 @@ export function payment(over: Partial<PaymentEventInput & { kind: 'payment' }> =
   });
 }
 
-export function refund(paymentRefs: string[], over: Partial<RefundFact> = {}): RefundFact {
+export function refund(paymentRefs: string[], over: Partial<z.input<typeof RefundFact>> = {}): RefundFact {
   const id = next();
   return RefundFact.parse({
     kind: 'refund',
@@ -74,7 +75,7 @@ export function refund(paymentRefs: string[], over: Partial<RefundFact> = {}): R
   });
 }
 
-export function dispute(paymentRefs: string[], status: 'opened' | 'won' | 'lost', over: Partial<DisputeFact> = {}): DisputeFact {
+export function dispute(paymentRefs: string[], status: 'opened' | 'won' | 'lost', over: Partial<z.input<typeof DisputeFact>> = {}): DisputeFact {
   return DisputeFact.parse({
     kind: 'dispute',
     gateway: 'stripe',

@@ -1,19 +1,16 @@
 // `npm run cli -- <command> [options]`: operator commands. Each command is one entry in COMMANDS.
-import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { connect, ensureDatabase, runMigrations, type Database } from './db/client.js';
+import { connect, ensureDatabase, runMigrations } from './db/client.js';
+import type { CliCommand } from './cli/command.js';
+import { programsCreate } from './cli/programs-create.js';
 
-export type CliContext = { config: Config; database: Database; args: string[]; out: (line: string) => void };
-export type CliCommand = { summary: string; run(ctx: CliContext): Promise<number> };
+export type { CliCommand, CliContext } from './cli/command.js';
+export { options } from './cli/command.js';
 
-const COMMANDS: Record<string, CliCommand> = {};
-
-type OptionSpec = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
-
-/** Parse a command's own options; an unknown option is an error. */
-export function options<T extends OptionSpec>(args: string[], spec: T) {
-  return parseArgs({ args, options: spec, allowPositionals: false, strict: true }).values;
-}
+const COMMANDS: Record<string, CliCommand> = {
+  'programs:create': programsCreate,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
@@ -49,10 +46,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`partner-ledger: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+// run only as the entry point, so commands can be imported (and tested) without starting the CLI
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`partner-ledger: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -16,6 +16,7 @@ import type { LookupClients } from './gateways/gateway.js';
 import { lookupClients } from './gateways/registry.js';
 import { ProgramDirectory } from './db/program-directory.js';
 import { webhooksRouter } from './http/webhooks.js';
+import { apiRouter } from './http/api/index.js';
 import { startMaintenance } from './worker/maintenance.js';
 import { paymentProcessor } from './worker/process-payment.js';
 
@@ -82,6 +83,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
     await runMigrations(database);
     service.defaultProgramId = await ensureDefaultProgram(database.db, config);
     const directory = new ProgramDirectory(database.db);
+    const programRules = cachedProgramRules(database.db);
 
     if (config.PROCESS_ROLE !== 'worker') {
       const redis: Redis = producerConnection(config.REDIS_URL);
@@ -102,6 +104,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             redisUrl: config.REDIS_URL,
           }),
           webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES }),
+          apiRouter({ db: database.db, programs: programRules, bodyLimit: config.BODY_LIMIT_BYTES }),
         ],
       });
       const server = await new Promise<Server>((resolve, reject) => {
@@ -132,7 +135,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         logger: logger.child({ role: 'worker' }),
         process: paymentProcessor({
           db: database.db,
-          programs: cachedProgramRules(database.db),
+          programs: programRules,
           clients: options.clients ?? lookupClients((id) => directory.gatewaySettings(id)),
         }),
       });

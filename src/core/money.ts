@@ -91,8 +91,13 @@ function checkRange(minor: bigint, value: string): bigint {
 
 /** "12.345" BHD → 12345n; "5000" JPY → 5000n; "1.5" JPY → too_many_decimals. */
 export function toMinorUnits(value: string | number, code: string): bigint {
+  return toMinorOf(value, currency(code));
+}
+
+/** The same for any currency or unit (a unit such as points counts in whole units). */
+export function toMinorOf(value: string | number, cur: Currency): bigint {
   const text = typeof value === 'number' ? numberToText(value) : value;
-  const { amount } = parseScaled(text, exponent(code));
+  const { amount } = parseScaled(text, Number(cur.exponent));
   return checkRange(amount, text);
 }
 

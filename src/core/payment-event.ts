@@ -74,7 +74,14 @@ export const PaymentFact = Base.extend({
    * customer id; `email` matches case-insensitively. A guest with none is keyed by the payment.
    */
   customer: z
-    .object({ key: Id.optional(), id: Id.optional(), email: z.string().max(320).optional() })
+    .object({
+      key: Id.optional(),
+      id: Id.optional(),
+      email: z.string().max(320).optional(),
+      // kept when the customer is created by this event
+      name: z.string().max(255).optional(),
+      surname: z.string().max(255).optional(),
+    })
     .default({}),
   /** false: an unknown customer is not created (the REST API without options.create_customer). */
   createCustomer: z.boolean().default(true),

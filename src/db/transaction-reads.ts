@@ -1,0 +1,129 @@
+// Reading transactions for the REST API: rows with their customer, partner and rewards, in few queries.
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { Db } from './client.js';
+import { customers, partners, rewards, transactions } from './schema.js';
+
+export type RewardRow = typeof rewards.$inferSelect & { partnerKey: string | null; earnerCustomerKey: string | null };
+export type TransactionRow = typeof transactions.$inferSelect & {
+  /** created_at in microseconds since the epoch: JavaScript dates stop at milliseconds. */
+  createdAtMicros: string;
+  customerKey: string | null;
+  partnerKey: string | null;
+  rewards: RewardRow[];
+};
+
+const earner = alias(customers, 'earner');
+
+async function withRelations(
+  db: Db,
+  where: SQL | undefined,
+  order: SQL[],
+  limit?: number,
+  offset = 0,
+): Promise<TransactionRow[]> {
+  let q = db
+    .select({
+      t: transactions,
+      createdAtMicros: sql<string>`(extract(epoch from ${transactions.createdAt}) * 1000000)::bigint::text`,
+      customerKey: customers.key,
+      partnerKey: partners.key,
+    })
+    .from(transactions)
+    .leftJoin(customers, eq(customers.id, transactions.customerId))
+    .leftJoin(partners, eq(partners.id, transactions.partnerId))
+    .where(where)
+    .orderBy(...order)
+    .$dynamic();
+  if (limit !== undefined) q = q.limit(limit);
+  if (offset) q = q.offset(offset);
+  const rows = await q;
+  if (!rows.length) return [];
+  const rw = await db
+    .select({ r: rewards, partnerKey: partners.key, earnerCustomerKey: earner.key })
+    .from(rewards)
+    .leftJoin(partners, eq(partners.id, rewards.partnerId))
+    .leftJoin(earner, eq(earner.id, rewards.customerId))
+    .where(inArray(rewards.transactionId, rows.map((r) => r.t.id)))
+    .orderBy(asc(rewards.id));
+  const byTx = new Map<bigint, RewardRow[]>();
+  for (const r of rw) {
+    const list = byTx.get(r.r.transactionId) ?? [];
+    list.push({ ...r.r, partnerKey: r.partnerKey, earnerCustomerKey: r.earnerCustomerKey });
+    byTx.set(r.r.transactionId, list);
+  }
+  return rows.map((r) => ({
+    ...r.t,
+    createdAtMicros: r.createdAtMicros,
+    customerKey: r.customerKey,
+    partnerKey: r.partnerKey,
+    rewards: byTx.get(r.t.id) ?? [],
+  }));
+}
+
+export async function transactionByKey(db: Db, programId: string, key: string): Promise<TransactionRow | null> {
+  const [row] = await withRelations(db, and(eq(transactions.programId, programId), eq(transactions.key, key)), []);
+  return row ?? null;
+}
+
+export type TransactionFilter = {
+  key?: string;
+  customer?: string;
+  partnerKey?: string;
+  partnerEmail?: string;
+  status: 'active' | 'deleted' | 'archived' | 'all';
+  dateAfter?: Date;
+  dateBefore?: Date;
+};
+export type Cursor = { createdAtMicros: bigint; id: bigint };
+
+function filterSql(programId: string, f: TransactionFilter): SQL | undefined {
+  const parts: (SQL | undefined)[] = [eq(transactions.programId, programId)];
+  if (f.key) parts.push(eq(transactions.key, f.key));
+  if (f.customer) parts.push(sql`${transactions.customerId} in (select id from customers where program_id = ${programId} and key = ${f.customer})`);
+  if (f.partnerKey) parts.push(sql`${transactions.partnerId} in (select id from partners where program_id = ${programId} and key = ${f.partnerKey})`);
+  if (f.partnerEmail) {
+    parts.push(sql`${transactions.partnerId} in (select id from partners where program_id = ${programId} and lower(email) = ${f.partnerEmail.toLowerCase()})`);
+  }
+  if (f.status === 'active') parts.push(isNull(transactions.deletedAt), isNull(transactions.archivedAt));
+  if (f.status === 'deleted') parts.push(isNotNull(transactions.deletedAt));
+  if (f.status === 'archived') parts.push(isNotNull(transactions.archivedAt), isNull(transactions.deletedAt));
+  if (f.dateAfter) parts.push(gte(transactions.createdAt, f.dateAfter));
+  if (f.dateBefore) parts.push(lt(transactions.createdAt, f.dateBefore));
+  return and(...parts);
+}
+
+/**
+ * One page of transactions, newest first (or oldest, `asc`). With a cursor (the last row of the
+ * previous page) the page is found through the index, as fast at page 10,000 as at page 1.
+ */
+export async function listTransactions(
+  db: Db,
+  programId: string,
+  f: TransactionFilter,
+  page: { limit: number; offset: number; cursor?: Cursor; sort: 'asc' | 'desc' },
+): Promise<{ rows: TransactionRow[]; total: number; hasMore: boolean }> {
+  const where = filterSql(programId, f);
+  let pageWhere = where;
+  if (page.cursor) {
+    const { id } = page.cursor;
+    const createdAt = sql`(timestamptz 'epoch' + ${page.cursor.createdAtMicros.toString()} * interval '1 microsecond')`;
+    const after =
+      page.sort === 'desc'
+        ? or(lt(transactions.createdAt, createdAt), and(eq(transactions.createdAt, createdAt), lt(transactions.id, id)))
+        : or(gt(transactions.createdAt, createdAt), and(eq(transactions.createdAt, createdAt), gt(transactions.id, id)));
+    pageWhere = and(where, after);
+  }
+  const dir = page.sort === 'desc' ? desc : asc;
+  const [rows, [counted]] = await Promise.all([
+    withRelations(
+      db,
+      pageWhere,
+      [dir(transactions.createdAt), dir(transactions.id)],
+      page.limit + 1,
+      page.cursor ? 0 : page.offset,
+    ),
+    db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(where),
+  ]);
+  return { rows: rows.slice(0, page.limit), total: counted?.n ?? 0, hasMore: rows.length > page.limit };
+}

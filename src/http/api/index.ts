@@ -1,0 +1,19 @@
+// The REST API v1: JSON bodies, bearer API keys, one router per resource.
+import express, { Router } from 'express';
+import type { Db } from '../../db/client.js';
+import type { ProgramRulesSource } from '../../db/programs.js';
+import { apiKeyAuth } from './auth.js';
+import { customersRouter } from './customers.js';
+import { partnersRouter } from './partners.js';
+import { programRouter } from './program.js';
+import { transactionsRouter } from './transactions.js';
+
+export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number }) {
+  const router = Router();
+  router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), apiKeyAuth(deps.db, deps.programs));
+  router.use(transactionsRouter(deps));
+  router.use(partnersRouter(deps));
+  router.use(customersRouter(deps));
+  router.use(programRouter(deps));
+  return router;
+}

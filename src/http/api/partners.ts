@@ -1,0 +1,105 @@
+// /v1/partners: the people who earn commissions in affiliate programs.
+import { randomBytes } from 'node:crypto';
+import { Router, type Response } from 'express';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { ProgramRules } from '../../core/program.js';
+import type { Db } from '../../db/client.js';
+import { partners } from '../../db/schema.js';
+import { ApiError } from '../errors.js';
+import { notFound, ok, parse, timestamp } from './respond.js';
+
+const text = (max = 255) => z.string().trim().min(1).max(max);
+const PartnerFields = z.object({
+  email: z.email().nullish(),
+  name: text().nullish(),
+  surname: text().nullish(),
+  referral_code: text(64).nullish(),
+});
+const CreatePartner = PartnerFields.extend({ key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #').nullish() });
+const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(250).default(15),
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+});
+
+export const partnerView = (p: typeof partners.$inferSelect) => ({
+  id: p.id,
+  key: p.key,
+  email: p.email,
+  name: p.name,
+  surname: p.surname,
+  referral_code: p.referralCode,
+  created_at: timestamp(p.createdAt),
+  updated_at: timestamp(p.updatedAt),
+});
+
+const isUniqueViolation = (err: unknown) => (err as { cause?: { code?: string }; code?: string }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505';
+
+export function partnersRouter(deps: { db: Db }) {
+  const { db } = deps;
+  const router = Router();
+  const programId = (res: Response) => (res.locals.program as ProgramRules).id;
+  const byKey = async (pid: string, key: string) => {
+    const [row] = await db.select().from(partners).where(and(eq(partners.programId, pid), eq(partners.key, key)));
+    if (!row) throw notFound('partner', key);
+    return row;
+  };
+
+  router.post('/v1/partners', async (req, res) => {
+    const body = parse(CreatePartner, req.body, 'partner');
+    try {
+      const [row] = await db
+        .insert(partners)
+        .values({
+          programId: programId(res),
+          key: body.key ?? randomBytes(6).toString('hex'),
+          email: body.email ?? null,
+          name: body.name ?? null,
+          surname: body.surname ?? null,
+          referralCode: body.referral_code ?? null,
+        })
+        .returning();
+      ok(res, partnerView(row!), 201);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'a partner with this key or referral code exists');
+      throw err;
+    }
+  });
+
+  router.get('/v1/partners', async (req, res) => {
+    const q = parse(Page, req.query, 'query');
+    const pid = programId(res);
+    const [rows, [counted]] = await Promise.all([
+      db.select().from(partners).where(eq(partners.programId, pid)).orderBy(asc(partners.createdAt), asc(partners.key)).limit(q.limit).offset((q.page - 1) * q.limit),
+      db.select({ n: sql<number>`count(*)::int` }).from(partners).where(eq(partners.programId, pid)),
+    ]);
+    const total = counted?.n ?? 0;
+    res.json({
+      data: rows.map(partnerView),
+      meta: { current_page: q.page, last_page: Math.max(1, Math.ceil(total / q.limit)), per_page: q.limit, total },
+      status: 1,
+    });
+  });
+
+  router.get('/v1/partners/:key', async (req, res) => {
+    ok(res, partnerView(await byKey(programId(res), String(req.params.key))));
+  });
+
+  router.patch('/v1/partners/:key', async (req, res) => {
+    const body = parse(PartnerFields, req.body, 'partner');
+    const row = await byKey(programId(res), String(req.params.key));
+    const set = Object.fromEntries(
+      Object.entries({ email: body.email, name: body.name, surname: body.surname, referralCode: body.referral_code }).filter(([, v]) => v !== undefined),
+    );
+    try {
+      const [updated] = await db.update(partners).set({ ...set, updatedAt: new Date() }).where(eq(partners.id, row.id)).returning();
+      ok(res, partnerView(updated!));
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'another partner has this referral code');
+      throw err;
+    }
+  });
+  return router;
+}
+
+export { isUniqueViolation };

@@ -1,0 +1,142 @@
+// /v1/program: the settings of the key's program. Gateway secrets are write-only.
+import { Router, type Response } from 'express';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { isCurrencyCode } from '../../core/money.js';
+import { ATTRIBUTION_MODELS, CommissionSettings, PROGRAM_TYPES, type ProgramRules } from '../../core/program.js';
+import type { Db } from '../../db/client.js';
+import type { ProgramRulesSource } from '../../db/programs.js';
+import { programs, type GatewaySettings } from '../../db/schema.js';
+import { ApiError } from '../errors.js';
+import { ok, parse, timestamp } from './respond.js';
+
+const secret = z.string().trim().min(1).max(500);
+const url = z.url({ protocol: /^https?$/ });
+const GatewayPatch = z.object({
+  stripe: z.object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: url.nullable() }).partial(),
+  paddle: z.object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: url.nullable() }).partial(),
+  woocommerce: z
+    .object({
+      webhook_secrets: z.array(secret).max(5),
+      url: url.nullable(),
+      consumer_key: secret.nullable(),
+      consumer_secret: secret.nullable(),
+      api_base: url.nullable(),
+    })
+    .partial(),
+  chargebee: z
+    .object({ username: secret.nullable(), password: secret.nullable(), site: secret.nullable(), api_key: secret.nullable(), api_base: url.nullable() })
+    .partial(),
+});
+
+const PatchProgram = z.object({
+  name: z.string().trim().min(1).max(255).optional(),
+  type: z.enum(PROGRAM_TYPES).optional(),
+  attribution_model: z.enum(ATTRIBUTION_MODELS).optional(),
+  currency: z.string().trim().min(1).max(32).optional(),
+  is_currency: z.boolean().optional(),
+  review_period_days: z.number().int().min(0).max(3650).optional(),
+  commission: CommissionSettings.optional(),
+  js_tracking: z.boolean().optional(),
+  livemode: z.boolean().nullable().optional(),
+  gateways: GatewayPatch.partial().optional(),
+});
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** Merge a patch into stored gateway settings: a value sets, null clears, absence keeps. */
+export function mergeGateways(stored: GatewaySettings, patch: Partial<z.infer<typeof GatewayPatch>> | undefined): GatewaySettings {
+  const next: Record<string, Record<string, unknown>> = JSON.parse(JSON.stringify(stored ?? {}));
+  for (const [gateway, fields] of Object.entries(patch ?? {})) {
+    const target = (next[gateway] ??= {});
+    for (const [field, value] of Object.entries(fields ?? {})) {
+      if (value === null) delete target[camel(field)];
+      else if (value !== undefined) target[camel(field)] = value;
+    }
+    if (gateway !== 'chargebee') target.webhookSecrets ??= [];
+  }
+  return next as GatewaySettings;
+}
+
+type ProgramRow = typeof programs.$inferSelect;
+
+/** What an API client may see of the gateway settings: what is configured, never the secrets. */
+function gatewaysView(g: GatewaySettings) {
+  return {
+    stripe: { webhook_secrets: g.stripe?.webhookSecrets.length ?? 0, api_key: !!g.stripe?.apiKey, api_base: g.stripe?.apiBase ?? null },
+    paddle: { webhook_secrets: g.paddle?.webhookSecrets.length ?? 0, api_key: !!g.paddle?.apiKey, api_base: g.paddle?.apiBase ?? null },
+    woocommerce: {
+      webhook_secrets: g.woocommerce?.webhookSecrets.length ?? 0,
+      url: g.woocommerce?.url ?? null,
+      consumer_key: !!g.woocommerce?.consumerKey,
+      api_base: g.woocommerce?.apiBase ?? null,
+    },
+    chargebee: { username: !!g.chargebee?.username, password: !!g.chargebee?.password, site: g.chargebee?.site ?? null, api_key: !!g.chargebee?.apiKey },
+  };
+}
+
+export const programView = (p: ProgramRow) => ({
+  id: p.id,
+  name: p.name,
+  type: p.type,
+  attribution_model: p.attributionModel,
+  currency: p.currency,
+  is_currency: p.isCurrency,
+  review_period_days: p.reviewPeriodDays,
+  commission: p.commission,
+  js_tracking: p.jsTracking,
+  livemode: p.livemode,
+  public_key: p.publicKey,
+  webhook_urls: {
+    stripe: `/webhooks/stripe/${p.id}`,
+    paddle: `/webhooks/paddle/${p.id}`,
+    woocommerce: `/webhooks/woocommerce/${p.id}`,
+    chargebee: `/webhooks/chargebee/${p.id}`,
+  },
+  gateways: gatewaysView(p.gateways),
+  created_at: timestamp(p.createdAt),
+  updated_at: timestamp(p.updatedAt),
+});
+
+export function programRouter(deps: { db: Db; programs: ProgramRulesSource }) {
+  const { db } = deps;
+  const router = Router();
+  const load = async (res: Response) => {
+    const [row] = await db.select().from(programs).where(eq(programs.id, (res.locals.program as ProgramRules).id));
+    return row!;
+  };
+
+  router.get('/v1/program', async (_req, res) => {
+    ok(res, programView(await load(res)));
+  });
+
+  router.patch('/v1/program', async (req, res) => {
+    const body = parse(PatchProgram, req.body, 'program');
+    const current = await load(res);
+    const isCurrency = body.is_currency ?? current.isCurrency;
+    const currency = body.currency ?? current.currency;
+    if (isCurrency && !isCurrencyCode(currency)) {
+      throw new ApiError(422, 'validation_failed', 'a currency program needs an ISO 4217 currency', { currency: 'not an ISO 4217 code' });
+    }
+    const [row] = await db
+      .update(programs)
+      .set({
+        name: body.name,
+        type: body.type,
+        attributionModel: body.attribution_model,
+        currency: isCurrency ? currency.toUpperCase() : currency,
+        isCurrency,
+        reviewPeriodDays: body.review_period_days,
+        commission: body.commission,
+        jsTracking: body.js_tracking,
+        livemode: body.livemode,
+        gateways: body.gateways ? mergeGateways(current.gateways, body.gateways) : undefined,
+        updatedAt: new Date(),
+      })
+      .where(eq(programs.id, current.id))
+      .returning();
+    deps.programs.invalidate(current.id);
+    ok(res, programView(row!));
+  });
+  return router;
+}

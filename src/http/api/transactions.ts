@@ -1,0 +1,324 @@
+// /v1/transactions: create (through the worker's own attribution, commission and persistence),
+// list, get, delete, archive and revoke-archive.
+import { createHash, randomBytes } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { MoneyError, isCurrencyCode, toMinorOf, unitOrCurrency } from '../../core/money.js';
+import { PaymentFact, type PartnerKeyPlace } from '../../core/payment-event.js';
+import type { ProgramRules } from '../../core/program.js';
+import type { Db } from '../../db/client.js';
+import { applyEvents } from '../../db/ledger.js';
+import { customers, partners, rewards, transactions } from '../../db/schema.js';
+import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
+import { ApiError } from '../errors.js';
+import { collectionUrl, notFound, ok, parse } from './respond.js';
+import { transactionView } from './serialize.js';
+
+const text = (max = 255) => z.string().trim().min(1).max(max);
+const Ref = z
+  .object({ key: text().nullish(), id: text().nullish(), email: z.email().nullish() })
+  .refine((r) => r.key || r.id || r.email, { message: 'name a key, an id or an email' });
+const Amount = z.union([z.number(), text(40)]);
+
+export const CreateTransaction = z.object({
+  key: text().nullish(),
+  customer: z
+    .object({
+      key: text().nullish(),
+      id: text().nullish(),
+      email: z.email().nullish(),
+      name: text().nullish(),
+      surname: text().nullish(),
+      partner: Ref.nullish(),
+      referring_customer: Ref.nullish(),
+    })
+    .refine((c) => c.key || c.id || c.email, { message: 'name the customer by key, id or email' }),
+  amount: Amount,
+  amount_units: text(32).nullish(),
+  action: text(64).nullish(),
+  product_id: text().nullish(),
+  product_type: text().nullish(),
+  options: z.object({ create_customer: z.boolean().nullish() }).nullish(),
+  partner: Ref.nullish(),
+  rewardable: z.boolean().nullish(),
+  created_at: z.union([z.iso.datetime({ offset: true }), z.iso.date(), z.number().int().positive()]).nullish(),
+  gross_amount: Amount.nullish(),
+  discount_amount: Amount.nullish(),
+  discount_code: text().nullish(),
+});
+export type CreateTransaction = z.infer<typeof CreateTransaction>;
+
+const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(250).default(15),
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  sort: z.enum(['asc', 'desc']).default('desc'),
+  key: text().optional(),
+  customer: text().optional(),
+  partner_key: text().optional(),
+  partner_email: text().optional(),
+  status: z.enum(['active', 'deleted', 'archived', 'all']).default('active'),
+  date_after: z.iso.date().optional(),
+  date_before: z.iso.date().optional(),
+  cursor: z.string().regex(/^\d{1,20}\.\d{1,20}$/, 'a cursor from a links.next URL').optional(),
+});
+
+/** A stable fingerprint of a create request: the same body under the same key is the same request. */
+function fingerprint(body: CreateTransaction): string {
+  const canonical = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>)
+            .filter(([, x]) => x !== null && x !== undefined)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, x]) => [k, canonical(x)]),
+        )
+      : v;
+  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
+}
+
+function amountMinor(value: string | number, units: string, isCurrency: boolean, field: string): bigint {
+  try {
+    const minor = toMinorOf(value, unitOrCurrency(units, isCurrency));
+    if (minor < 0n) throw new MoneyError('invalid_amount', 'must not be negative');
+    return minor;
+  } catch (err) {
+    if (err instanceof MoneyError) throw new ApiError(422, 'validation_failed', `${field}: ${err.message}`, { [field]: err.message });
+    throw err;
+  }
+}
+
+async function partnerByRef(db: Db, programId: string, ref: z.infer<typeof Ref>) {
+  const uuid = ref.id && /^[0-9a-f-]{36}$/i.test(ref.id) ? ref.id : null;
+  const [row] = await db
+    .select({ key: partners.key })
+    .from(partners)
+    .where(
+      and(
+        eq(partners.programId, programId),
+        isNull(partners.deletedAt),
+        ref.key ? eq(partners.key, ref.key) : ref.email ? sql`lower(${partners.email}) = ${ref.email.toLowerCase()}` : uuid ? eq(partners.id, uuid) : sql`false`,
+      ),
+    )
+    .limit(1);
+  return row?.key ?? null;
+}
+
+async function customerByRef(db: Db, programId: string, ref: z.infer<typeof Ref>) {
+  const [row] = await db
+    .select({ key: customers.key })
+    .from(customers)
+    .where(
+      and(
+        eq(customers.programId, programId),
+        eq(customers.perPartner, false),
+        isNull(customers.deletedAt),
+        ref.key || ref.id ? eq(customers.key, (ref.key ?? ref.id)!) : sql`lower(${customers.email}) = ${ref.email!.toLowerCase()}`,
+      ),
+    )
+    .limit(1);
+  return row?.key ?? null;
+}
+
+/** Who the request credits: the partner (or referring customer) it names, checked to exist. */
+async function referrerKey(db: Db, program: ProgramRules, body: CreateTransaction) {
+  const named: [z.infer<typeof Ref> | null | undefined, PartnerKeyPlace, string][] =
+    program.type === 'refer_a_friend'
+      ? [[body.customer.referring_customer, 'api_customer_partner', 'customer.referring_customer']]
+      : [
+          [body.partner, 'api_partner', 'partner'],
+          [body.customer.partner, 'api_customer_partner', 'customer.partner'],
+        ];
+  for (const [ref, place, field] of named) {
+    if (!ref) continue;
+    const key =
+      program.type === 'refer_a_friend' ? await customerByRef(db, program.id, ref) : await partnerByRef(db, program.id, ref);
+    if (!key) {
+      const what = program.type === 'refer_a_friend' ? 'customer' : 'partner';
+      throw new ApiError(422, 'unknown_partner', `no ${what} matches ${field}`, { [field]: `no such ${what}` });
+    }
+    return { value: key, place };
+  }
+  return undefined;
+}
+
+function createdAt(value: CreateTransaction['created_at'], now: Date): Date {
+  if (value === null || value === undefined) return now;
+  const d = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
+  if (d.getTime() > now.getTime() + 60_000) {
+    throw new ApiError(422, 'validation_failed', 'created_at must not be in the future', { created_at: 'must not be in the future' });
+  }
+  return d;
+}
+
+export function transactionsRouter(deps: { db: Db }) {
+  const { db } = deps;
+  const router = Router();
+  const program = (res: Response) => res.locals.program as ProgramRules;
+
+  async function respondWith(res: Response, key: string, httpStatus = 200) {
+    const t = await transactionByKey(db, program(res).id, key);
+    if (!t) throw notFound('transaction', key);
+    ok(res, transactionView(t, program(res).type), httpStatus);
+  }
+
+  router.post('/v1/transactions', async (req: Request, res: Response) => {
+    const p = program(res);
+    const body = parse(CreateTransaction, req.body, 'transaction');
+    const hash = fingerprint(body);
+    const key = body.key ?? `txn_${randomBytes(12).toString('hex')}`;
+
+    const existing = async () => {
+      const [row] = await db
+        .select({ details: transactions.details })
+        .from(transactions)
+        .where(and(eq(transactions.programId, p.id), eq(transactions.key, key)));
+      if (!row) return false;
+      if ((row.details as { request_hash?: string }).request_hash !== hash) {
+        throw new ApiError(409, 'duplicate_key', `a different transaction with key "${key}" exists (keys are unique and never reused)`);
+      }
+      return true;
+    };
+    if (await existing()) return respondWith(res, key, 200);
+
+    const units = body.amount_units ?? p.currency;
+    const isCurrency = isCurrencyCode(units);
+    const currency = isCurrency ? units.toUpperCase() : units;
+    const now = new Date();
+    const details: Record<string, string | number | boolean | null> = { request_hash: hash };
+    for (const field of ['gross_amount', 'discount_amount'] as const) {
+      const value = body[field];
+      if (value === null || value === undefined) continue;
+      amountMinor(value, currency, isCurrency, field); // validated like the amount itself
+      details[field] = Number(value);
+    }
+    if (body.discount_code) details.discount_code = body.discount_code;
+
+    const fact = PaymentFact.parse({
+      kind: 'payment',
+      gateway: 'api',
+      eventId: `api-${key}`,
+      eventType: 'api.transactions.create',
+      occurredAt: createdAt(body.created_at, now).toISOString(),
+      transactionKey: key,
+      amount: { minor: amountMinor(body.amount, currency, isCurrency, 'amount').toString(), currency, isCurrency },
+      action: body.action ?? 'sale',
+      customer: {
+        key: body.customer.key ?? body.customer.id ?? undefined,
+        email: body.customer.email ?? undefined,
+        name: body.customer.name ?? undefined,
+        surname: body.customer.surname ?? undefined,
+      },
+      createCustomer: body.options?.create_customer ?? false,
+      rewardable: body.rewardable ?? true,
+      product: body.product_id || body.product_type ? { id: body.product_id ?? undefined, type: body.product_type ?? undefined } : undefined,
+      partnerKey: await referrerKey(db, p, body),
+      details,
+    });
+    const [outcome] = await applyEvents(db, p, [fact], { now });
+    if (outcome?.kind === 'payment' && outcome.result === 'merged') {
+      // the same key landed meanwhile (a concurrent retry): same body → that one, else a conflict
+      await existing();
+      return respondWith(res, key, 200);
+    }
+    return respondWith(res, key, 201);
+  });
+
+  router.get('/v1/transactions', async (req: Request, res: Response) => {
+    const p = program(res);
+    const q = parse(
+      ListQuery,
+      { ...req.query, customer: req.query.customer ?? req.query['customer.key'], partner_key: req.query.partner_key ?? req.query['partner.key'] },
+      'query',
+    );
+    let cursor: Cursor | undefined;
+    if (q.cursor) {
+      const [micros, id] = q.cursor.split('.');
+      cursor = { createdAtMicros: BigInt(micros!), id: BigInt(id!) };
+    }
+    const dayAfter = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000);
+    const { rows, total, hasMore } = await listTransactions(
+      db,
+      p.id,
+      {
+        key: q.key,
+        customer: q.customer,
+        partnerKey: q.partner_key,
+        partnerEmail: q.partner_email,
+        status: q.status,
+        dateAfter: q.date_after ? new Date(`${q.date_after}T00:00:00Z`) : undefined,
+        dateBefore: q.date_before ? dayAfter(q.date_before) : undefined,
+      },
+      { limit: q.limit, offset: (q.page - 1) * q.limit, cursor, sort: q.sort },
+    );
+    const lastPage = Math.max(1, Math.ceil(total / q.limit));
+    const base = collectionUrl(req);
+    const link = (params: Record<string, string | number | undefined>) => {
+      const u = new URLSearchParams();
+      for (const [k, v] of Object.entries({ ...req.query, ...params })) {
+        if (v !== undefined && typeof v !== 'object') u.set(k, String(v));
+      }
+      if (params.cursor === undefined) u.delete('cursor');
+      return `${base}?${u.toString()}`;
+    };
+    const last = rows.at(-1);
+    res.json({
+      data: rows.map((t) => transactionView(t, p.type)),
+      links: {
+        first: link({ page: 1, cursor: undefined }),
+        last: link({ page: lastPage, cursor: undefined }),
+        prev: q.page > 1 && !q.cursor ? link({ page: q.page - 1, cursor: undefined }) : null,
+        // a keyset cursor: the next page is read through the index, however deep
+        next: hasMore && last ? link({ page: q.page + 1, cursor: `${last.createdAtMicros}.${last.id}` }) : null,
+      },
+      meta: { current_page: q.page, last_page: lastPage, per_page: q.limit, total },
+      status: 1,
+    });
+  });
+
+  router.get('/v1/transactions/:key', async (req: Request, res: Response) => {
+    await respondWith(res, String(req.params.key));
+  });
+
+  async function remove(req: Request, res: Response, key: string) {
+    const p = program(res);
+    const now = new Date();
+    await db.transaction(async (tx) => {
+      const [t] = await tx
+        .update(transactions)
+        .set({ deletedAt: now, deletedReason: 'deleted_via_api', updatedAt: now })
+        .where(and(eq(transactions.programId, p.id), eq(transactions.key, key), isNull(transactions.deletedAt)))
+        .returning({ id: transactions.id });
+      if (t) await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+    });
+    await respondWith(res, key);
+  }
+  router.delete('/v1/transactions/:key', (req, res) => remove(req, res, String(req.params.key)));
+  // Partnero's older form: DELETE /v1/transactions with { "key": ... }
+  router.delete('/v1/transactions', (req, res) => remove(req, res, parse(z.object({ key: text() }), req.body).key));
+
+  for (const [path, archived] of [
+    ['archive', true],
+    ['revoke-archive', false],
+  ] as const) {
+    router.post(`/v1/transactions/:key/${path}`, async (req: Request, res: Response) => {
+      const p = program(res);
+      const key = String(req.params.key);
+      const now = new Date();
+      await db.transaction(async (tx) => {
+        const [t] = await tx
+          .update(transactions)
+          .set({ archivedAt: archived ? now : null, updatedAt: now })
+          .where(and(eq(transactions.programId, p.id), eq(transactions.key, key), isNull(transactions.deletedAt)))
+          .returning({ id: transactions.id });
+        if (!t) throw notFound('transaction', key);
+        await tx
+          .update(rewards)
+          .set({ archivedAt: archived ? now : null, updatedAt: now })
+          .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      });
+      await respondWith(res, key);
+    });
+  }
+  return router;
+}

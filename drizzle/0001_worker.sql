@@ -33,6 +33,8 @@ CREATE TABLE "transaction_refs" (
 	"transaction_id" bigint NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "bulk_runs" ADD COLUMN "processed" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "bulk_runs" ADD COLUMN "items" jsonb DEFAULT '[]'::jsonb NOT NULL;--> statement-breakpoint
 ALTER TABLE "customers" ADD COLUMN "per_partner" boolean DEFAULT false NOT NULL;--> statement-breakpoint
 ALTER TABLE "transactions" ADD COLUMN "dispute_status" text;--> statement-breakpoint
 ALTER TABLE "disputes" ADD CONSTRAINT "disputes_program_id_programs_id_fk" FOREIGN KEY ("program_id") REFERENCES "public"."programs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint

@@ -1,6 +1,6 @@
 // Starting and stopping the service: checks the stores, applies migrations, starts API and/or worker.
 import type { Server } from 'node:http';
-import type { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { redactUrl, type Config } from './config.js';
 import { connect, ensureDatabase, runMigrations, type Database } from './db/client.js';
@@ -19,6 +19,9 @@ import { webhooksRouter } from './http/webhooks.js';
 import { apiRouter } from './http/api/index.js';
 import { startMaintenance } from './worker/maintenance.js';
 import { paymentProcessor } from './worker/process-payment.js';
+import { processBulkRun } from './worker/bulk.js';
+import { deliverBulkCallback } from './worker/callbacks.js';
+import { BULK_RUNS_QUEUE, BulkJobData, CALLBACKS_QUEUE } from './queue/queues.js';
 
 const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
 
@@ -93,6 +96,9 @@ export async function startService(config: Config, logger: Logger, options: Serv
       closers.push(() => producer.close());
       await producer.queue.waitUntilReady();
       service.producer = producer;
+      const bulkQueue = new Queue<BulkJobData>(BULK_RUNS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      bulkQueue.on('error', () => {});
+      closers.push(() => bulkQueue.close());
 
       const app = createApp({
         logger,
@@ -104,7 +110,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             redisUrl: config.REDIS_URL,
           }),
           webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES }),
-          apiRouter({ db: database.db, programs: programRules, bodyLimit: config.BODY_LIMIT_BYTES }),
+          apiRouter({ db: database.db, programs: programRules, bodyLimit: config.BODY_LIMIT_BYTES, bulkQueue }),
         ],
       });
       const server = await new Promise<Server>((resolve, reject) => {
@@ -155,6 +161,27 @@ export async function startService(config: Config, logger: Logger, options: Serv
         sweepAfterSeconds: config.SWEEP_AFTER_SECONDS,
       });
       closers.push(() => maintenance.close());
+
+      const callbacks = new Queue(CALLBACKS_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
+      callbacks.on('error', () => {});
+      closers.push(() => callbacks.close());
+      const side = [
+        new Worker(BULK_RUNS_QUEUE, (job) => processBulkRun({ db: database.db, programs: programRules, callbacks }, BulkJobData.parse(job.data)), {
+          connection,
+          prefix: config.QUEUE_PREFIX,
+          concurrency: 2,
+        }),
+        new Worker(CALLBACKS_QUEUE, (job) => deliverBulkCallback(database.db, BulkJobData.parse(job.data), job), {
+          connection,
+          prefix: config.QUEUE_PREFIX,
+          concurrency: 5,
+        }),
+      ];
+      for (const w of side) {
+        w.on('error', (err) => logger.error({ err: err.message, queue: w.name }, 'worker connection error'));
+        w.on('failed', (job, err) => logger.warn({ queue: w.name, jobId: job?.id, reason: err.message }, 'job failed'));
+        closers.push(() => w.close());
+      }
       logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');
     }
   } catch (err) {

@@ -32,7 +32,7 @@ export type EnrichedPayment = PaymentFact & { lookupTrace?: LookupTrace[] };
 export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact;
 
 export type EventOutcome =
-  | { kind: 'payment'; result: 'created' | 'merged'; transactionKey: string; rewards: number; reason: string | null }
+  | { kind: 'payment'; result: 'created' | 'merged' | 'corrected'; transactionKey: string; rewards: number; reason: string | null }
   | { kind: 'refund'; result: 'applied' | 'pending_payment' | 'duplicate'; transactionKey: string | null; deleted: boolean }
   | { kind: 'dispute'; result: 'applied' | 'pending_payment' | 'unchanged'; transactionKey: string | null; status: string };
 
@@ -444,6 +444,76 @@ async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now:
   if (!row) return { kind: 'dispute', result: 'unchanged', transactionKey: null, status: e.status };
   const key = await applyDisputeRow(tx, row, now);
   return { kind: 'dispute', result: key ? 'applied' : 'pending_payment', transactionKey: key, status: e.status };
+}
+
+// ---- corrections ----
+
+/**
+ * A stored payment's amount corrected (the bulk API's `tid` of an existing transaction): its rewards
+ * are computed again for the new amount, with the partner it was attributed to. Null when unknown.
+ */
+export async function correctPaymentAmount(
+  db: Db,
+  program: ProgramRules,
+  key: string,
+  change: { amountMinor: bigint; details?: Record<string, unknown> },
+  now = new Date(),
+): Promise<EventOutcome | null> {
+  return db.transaction(async (tx) => {
+    await lock(tx, refLocks(program.id, [key]));
+    const [t] = await tx
+      .select()
+      .from(transactions)
+      .where(and(eq(transactions.programId, program.id), eq(transactions.key, key)));
+    if (!t) return null;
+    if (t.deletedAt) throw new LedgerDataError(`transaction ${key} is deleted; it cannot be changed`);
+    const credited = (t.attribution as { credited?: { kind: Referrer['kind']; key: string } | null }).credited ?? null;
+    const referrer = credited ? await referrerByKey(tx, { ...program, type: credited.kind === 'customer' ? 'refer_a_friend' : 'affiliate' }, credited.key, '') : null;
+    const [customer] = t.customerId ? await tx.select().from(customers).where(eq(customers.id, t.customerId)) : [];
+    const commission = computeCommission(program, {
+      amount: { minor: change.amountMinor, currency: t.currency, isCurrency: t.isCurrency },
+      product: { id: t.productId ?? undefined, type: t.productType ?? undefined },
+      partnerKey: referrer?.key ?? null,
+      occurredAt: t.createdAt,
+      customerFirstPaymentAt: customer?.firstPaymentAt && customer.firstPaymentAt < t.createdAt ? customer.firstPaymentAt : null,
+      now,
+    });
+    await tx
+      .update(transactions)
+      .set({ amountMinor: change.amountMinor, details: { ...(t.details as object), ...change.details }, updatedAt: now })
+      .where(eq(transactions.id, t.id));
+    const live = await tx.select().from(rewards).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+    const draft = commission.rewards[0];
+    if (!draft) {
+      if (live.length) await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(inArray(rewards.id, live.map((w) => w.id)));
+    } else {
+      const amount = reducedReward({ amount: draft.amount, units: draft.units, isCurrency: draft.isCurrency }, change.amountMinor, t.refundedMinor);
+      if (live[0]) {
+        await tx
+          .update(rewards)
+          .set({ amount, originalAmount: draft.amount, units: draft.units, isCurrency: draft.isCurrency, basis: draft.basis, updatedAt: now })
+          .where(eq(rewards.id, live[0].id));
+      } else {
+        await tx.insert(rewards).values({
+          programId: program.id,
+          transactionId: t.id,
+          key: `rw_${t.id}_${now.getTime()}`,
+          action: t.action,
+          partnerId: referrer?.kind === 'partner' ? referrer.id : null,
+          customerId: referrer?.kind === 'customer' ? referrer.id : null,
+          amount,
+          originalAmount: draft.amount,
+          units: draft.units,
+          isCurrency: draft.isCurrency,
+          status: draft.status,
+          reviewEndsAt: draft.reviewEndsAt,
+          basis: draft.basis,
+          createdAt: now,
+        });
+      }
+    }
+    return { kind: 'payment', result: 'corrected', transactionKey: key, rewards: draft ? 1 : 0, reason: commission.reason };
+  });
 }
 
 // ---- one job ----

@@ -272,8 +272,11 @@ export const bulkRuns = pgTable(
       .references(() => programs.id, { onDelete: 'cascade' }),
     status: bulkRunStatus('status').notNull().default('queued'),
     total: integer('total').notNull(),
+    processed: integer('processed').notNull().default(0),
     succeeded: integer('succeeded').notNull().default(0),
     failed: integer('failed').notNull().default(0),
+    /** The items as received (validated ones and the reasons of the others), kept until the run ends. */
+    items: jsonb('items').notNull().default([]),
     /** One entry per failed item: its index, tid and the reason. */
     errors: jsonb('errors').notNull().default([]),
     options: jsonb('options').notNull().default({}),

@@ -30,3 +30,24 @@ export const paymentJobOptions = {
 export function paymentJobId(programId: string, gateway: string, eventId: string): string {
   return `${gateway}-${programId}-${eventId}`.replaceAll(':', '_');
 }
+
+export const BULK_RUNS_QUEUE = 'bulk-runs';
+export const CALLBACKS_QUEUE = 'callbacks';
+
+export const BulkJobData = z.object({ runId: z.uuid() });
+export type BulkJobData = z.infer<typeof BulkJobData>;
+
+export const bulkJobOptions = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 14 * 24 * 3600 },
+} as const;
+
+/** Completion callbacks: retried with backoff for about a day, then left failed (and shown). */
+export const callbackJobOptions = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 10_000 },
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 14 * 24 * 3600 },
+} as const;

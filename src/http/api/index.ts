@@ -2,15 +2,19 @@
 import express, { Router } from 'express';
 import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
+import type { Queue } from 'bullmq';
+import type { BulkJobData } from '../../queue/queues.js';
 import { apiKeyAuth } from './auth.js';
+import { bulkRouter } from './bulk.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
 import { transactionsRouter } from './transactions.js';
 
-export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number }) {
+export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number; bulkQueue: Queue<BulkJobData> }) {
   const router = Router();
   router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), apiKeyAuth(deps.db, deps.programs));
+  router.use(bulkRouter(deps));
   router.use(transactionsRouter(deps));
   router.use(partnersRouter(deps));
   router.use(customersRouter(deps));

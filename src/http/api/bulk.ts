@@ -23,7 +23,7 @@ export const BulkItem = z.object({
 });
 export type BulkItem = z.infer<typeof BulkItem>;
 
-const BulkRequest = z.object({
+export const BulkRequest = z.object({
   options: z
     .object({
       convert_utc: z.boolean().nullish(),

@@ -15,8 +15,8 @@ const text = (max = 255) => z.string().trim().min(1).max(max);
 const Ref = z
   .object({ key: text().nullish(), id: text().nullish(), email: z.email().nullish() })
   .refine((r) => r.key || r.id || r.email, { message: 'name a key, an id or an email' });
-const CustomerFields = z.object({ email: z.email().nullish(), name: text().nullish(), surname: text().nullish() });
-const CreateCustomer = CustomerFields.extend({
+export const CustomerFields = z.object({ email: z.email().nullish(), name: text().nullish(), surname: text().nullish() });
+export const CreateCustomer = CustomerFields.extend({
   key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #'),
   partner: Ref.nullish(),
   referring_customer: Ref.nullish(),

@@ -6,6 +6,7 @@ import type { Queue } from 'bullmq';
 import type { BulkJobData } from '../../queue/queues.js';
 import { apiKeyAuth } from './auth.js';
 import { bulkRouter } from './bulk.js';
+import { docsRouter } from './openapi.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
@@ -13,6 +14,7 @@ import { transactionsRouter } from './transactions.js';
 
 export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number; bulkQueue: Queue<BulkJobData> }) {
   const router = Router();
+  router.use(docsRouter());
   router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), apiKeyAuth(deps.db, deps.programs));
   router.use(bulkRouter(deps));
   router.use(transactionsRouter(deps));

@@ -10,13 +10,13 @@ import { ApiError } from '../errors.js';
 import { notFound, ok, parse, timestamp } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
-const PartnerFields = z.object({
+export const PartnerFields = z.object({
   email: z.email().nullish(),
   name: text().nullish(),
   surname: text().nullish(),
   referral_code: text(64).nullish(),
 });
-const CreatePartner = PartnerFields.extend({ key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #').nullish() });
+export const CreatePartner = PartnerFields.extend({ key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #').nullish() });
 const Page = z.object({
   limit: z.coerce.number().int().min(1).max(250).default(15),
   page: z.coerce.number().int().min(1).max(1_000_000).default(1),

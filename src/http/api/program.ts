@@ -29,7 +29,7 @@ const GatewayPatch = z.object({
     .partial(),
 });
 
-const PatchProgram = z.object({
+export const PatchProgram = z.object({
   name: z.string().trim().min(1).max(255).optional(),
   type: z.enum(PROGRAM_TYPES).optional(),
   attribution_model: z.enum(ATTRIBUTION_MODELS).optional(),

@@ -49,7 +49,7 @@ export const CreateTransaction = z.object({
 });
 export type CreateTransaction = z.infer<typeof CreateTransaction>;
 
-const ListQuery = z.object({
+export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(250).default(15),
   page: z.coerce.number().int().min(1).max(1_000_000).default(1),
   sort: z.enum(['asc', 'desc']).default('desc'),

@@ -1,0 +1,206 @@
+// The OpenAPI 3.1 document, generated from the same zod schemas that validate requests, and a
+// browsable reference page (swagger-ui, its assets served from the package: no CDN).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { BulkItem, BulkRequest } from './bulk.js';
+import { CreateCustomer, CustomerFields } from './customers.js';
+import { CreatePartner, PartnerFields } from './partners.js';
+import { PatchProgram } from './program.js';
+import { CreateTransaction, ListQuery } from './transactions.js';
+
+const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
+
+const ErrorEnvelope = {
+  type: 'object',
+  required: ['status', 'error'],
+  properties: {
+    status: { const: 0 },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', description: 'stable: validation_failed, unauthorized, invalid_api_key, not_found, duplicate_key, unknown_partner, payload_too_large, too_many_items, invalid_json ...' },
+        message: { type: 'string' },
+        fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'each invalid field and why' },
+      },
+    },
+  },
+};
+
+const Reward = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    action: { type: 'string' },
+    status: { enum: ['ok', 'review_period', 'rejected'] },
+    customer: { type: ['string', 'null'] },
+    partner: { type: ['string', 'null'] },
+    amount: { type: 'number', description: 'exact decimal, e.g. 29.997' },
+    amount_units: { type: 'string' },
+    is_currency: { type: 'boolean' },
+    credit: { type: 'boolean' },
+    review_ends_at: { type: ['string', 'null'], format: 'date-time' },
+    created_at: { type: 'string', format: 'date-time' },
+    archived_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_at: { type: ['string', 'null'], format: 'date-time' },
+    product_type_data: { type: ['object', 'null'] },
+  },
+};
+
+const Transaction = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    action: { type: 'string' },
+    amount: { type: 'number', description: 'major units (99.99 USD)' },
+    amount_units: { type: 'string', description: 'ISO 4217 code, or a unit such as points' },
+    partner: { type: ['string', 'null'], description: 'affiliate programs: the partner credited' },
+    customer: { type: ['string', 'null'], description: 'affiliate: the payer; refer-a-friend: the referring customer' },
+    referred_customer: { type: ['string', 'null'], description: 'refer-a-friend programs: the payer' },
+    credit: { type: 'boolean' },
+    is_currency: { type: 'boolean' },
+    refunded_amount: { type: 'number' },
+    created_at: { type: 'string', format: 'date-time' },
+    archived_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_at: { type: ['string', 'null'], format: 'date-time' },
+    rewards: { type: 'array', items: { $ref: '#/components/schemas/Reward' } },
+    attribution: { type: 'object', description: 'how it was attributed, and why no reward was made when none was' },
+  },
+};
+
+const envelope = (ref: string) => ({
+  type: 'object',
+  required: ['data', 'status'],
+  properties: { data: { $ref: `#/components/schemas/${ref}` }, status: { const: 1 } },
+});
+const json = (s: object) => ({ content: { 'application/json': { schema: s } } });
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [String(c), { description: String(c), ...json({ $ref: '#/components/schemas/Error' }) }]));
+const ok = (ref: string, description = 'OK') => ({ description, ...json(envelope(ref)) });
+const keyParam = (name = 'key') => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+
+function queryParams(s: z.ZodObject) {
+  const js = schema(s) as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: false, schema: sch }));
+}
+
+export function openApiDocument() {
+  const bulkDoc = z.object({ options: BulkRequest.shape.options, transactions: z.array(BulkItem).min(1).max(1000) });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Partner Ledger API',
+      version: '1',
+      description:
+        'Transactions, partners, customers and program settings of the program your API key belongs to. Success: `{ data, status: 1 }`; failure: `{ status: 0, error: { code, message, fields? } }`.',
+    },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a program API key' } },
+      schemas: {
+        Error: ErrorEnvelope,
+        Reward,
+        Transaction,
+        CreateTransaction: schema(CreateTransaction),
+        BulkRequest: schema(bulkDoc),
+        CreatePartner: schema(CreatePartner),
+        UpdatePartner: schema(PartnerFields),
+        CreateCustomer: schema(CreateCustomer),
+        UpdateCustomer: schema(CustomerFields),
+        UpdateProgram: schema(PatchProgram),
+        Partner: { type: 'object' },
+        Customer: { type: 'object' },
+        Program: { type: 'object' },
+        Run: { type: 'object' },
+      },
+    },
+    paths: {
+      '/v1/transactions': {
+        post: {
+          summary: 'Create a transaction (rewards are computed at once)',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateTransaction' }) },
+          responses: { '201': ok('Transaction', 'Created'), '200': ok('Transaction', 'The same request again: the stored transaction'), ...errors(400, 401, 409, 413, 422) },
+        },
+        get: {
+          summary: 'List transactions, newest first; follow links.next (a keyset cursor) to read everything',
+          parameters: queryParams(ListQuery),
+          responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) },
+        },
+      },
+      '/v1/transactions/{key}': {
+        get: { summary: 'Get a transaction (deleted ones too)', parameters: [keyParam()], responses: { '200': ok('Transaction'), ...errors(401, 404) } },
+        delete: {
+          summary: 'Delete a transaction and its rewards, for good (the key is not reused)',
+          parameters: [keyParam()],
+          responses: { '200': ok('Transaction'), ...errors(401, 404) },
+        },
+      },
+      '/v1/transactions/{key}/archive': {
+        post: { summary: 'Hide a transaction and its rewards (reversible)', parameters: [keyParam()], responses: { '200': ok('Transaction'), ...errors(401, 404) } },
+      },
+      '/v1/transactions/{key}/revoke-archive': {
+        post: { summary: 'Bring an archived transaction back', parameters: [keyParam()], responses: { '200': ok('Transaction'), ...errors(401, 404) } },
+      },
+      '/v1/transactions/bulk': {
+        post: {
+          summary: 'Queue up to 1,000 transactions (amounts in cents); answers with a run id',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/BulkRequest' }) },
+          responses: { '200': { description: '{ status: 200, message, runId }' }, ...errors(401, 413, 422, 503) },
+        },
+      },
+      '/v1/runs/{runId}': {
+        get: { summary: "A bulk run's progress and failed items", parameters: [keyParam('runId')], responses: { '200': ok('Run'), ...errors(401, 404) } },
+      },
+      '/v1/partners': {
+        post: { summary: 'Create a partner', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePartner' }) }, responses: { '201': ok('Partner'), ...errors(401, 409, 422) } },
+        get: { summary: 'List partners', responses: { '200': { description: 'A page' }, ...errors(401) } },
+      },
+      '/v1/partners/{key}': {
+        get: { summary: 'Get a partner', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
+        patch: { summary: 'Update a partner', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 422) } },
+      },
+      '/v1/customers': {
+        post: { summary: 'Create a customer (linked to its partner, for good)', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCustomer' }) }, responses: { '201': ok('Customer'), ...errors(401, 409, 422) } },
+        get: { summary: 'List customers', responses: { '200': { description: 'A page' }, ...errors(401) } },
+      },
+      '/v1/customers/{key}': {
+        get: { summary: 'Get a customer', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
+        patch: { summary: "Update a customer's details (not its partner)", parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateCustomer' }), responses: { '200': ok('Customer'), ...errors(401, 404, 422) } },
+      },
+      '/v1/program': {
+        get: { summary: "The program's settings (secrets are never shown)", responses: { '200': ok('Program'), ...errors(401) } },
+        patch: { summary: 'Change the program settings; new events use them', requestBody: json({ $ref: '#/components/schemas/UpdateProgram' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
+      },
+    },
+  };
+}
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Partner Ledger API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="reference"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>`;
+
+const INIT = `window.ui = SwaggerUIBundle({ url: '/v1/openapi.json', dom_id: '#reference', deepLinking: true });`;
+
+/** Public: the document and the reference page need no API key. */
+export function docsRouter(): Router {
+  const router = Router();
+  const document = openApiDocument();
+  const assets = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  router.get('/v1/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  });
+  router.get('/docs/init.js', (_req, res) => {
+    res.type('application/javascript').send(INIT);
+  });
+  router.use('/docs/assets', express.static(assets, { index: false, maxAge: '1d' }));
+  return router;
+}

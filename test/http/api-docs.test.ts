@@ -1,0 +1,52 @@
+// The OpenAPI document and the reference page: public, generated from the request schemas, no CDN.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestService, type TestService } from '../support/service.js';
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startTestService();
+});
+afterAll(async () => {
+  await svc?.stop();
+});
+
+describe('API reference', () => {
+  it('serves an OpenAPI 3.1 document without a key, every $ref resolving', async () => {
+    const res = await fetch(`${svc.url}/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, object>; components: { schemas: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/customers',
+      '/v1/customers/{key}',
+      '/v1/partners',
+      '/v1/partners/{key}',
+      '/v1/program',
+      '/v1/runs/{runId}',
+      '/v1/transactions',
+      '/v1/transactions/bulk',
+      '/v1/transactions/{key}',
+      '/v1/transactions/{key}/archive',
+      '/v1/transactions/{key}/revoke-archive',
+    ]);
+    // generated from the zod schema that validates the request
+    const create = doc.components.schemas.CreateTransaction;
+    expect(Object.keys(create.properties)).toEqual(expect.arrayContaining(['key', 'customer', 'amount', 'amount_units', 'partner', 'options', 'rewardable', 'created_at']));
+    expect(create.required).toEqual(expect.arrayContaining(['customer', 'amount']));
+    const bulkItem = doc.components.schemas.BulkRequest.properties.transactions;
+    expect(bulkItem.maxItems).toBe(1000);
+    const refs = JSON.stringify(doc).match(/"\$ref":"#\/components\/schemas\/([A-Za-z]+)"/g) ?? [];
+    expect(refs.length).toBeGreaterThan(10);
+    for (const ref of refs) expect(doc.components.schemas).toHaveProperty(ref.split('/').at(-1)!.replace('"', ''));
+  });
+
+  it('renders the reference page from assets the service serves itself', async () => {
+    const page = await (await fetch(`${svc.url}/docs`)).text();
+    expect(page).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(page).not.toMatch(/https?:\/\//);
+    const asset = await fetch(`${svc.url}/docs/assets/swagger-ui-bundle.js`);
+    expect(asset.status).toBe(200);
+    expect((await asset.text()).length).toBeGreaterThan(100_000);
+    expect((await fetch(`${svc.url}/docs/init.js`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,109 @@
+// The Paddle API calls the enrich step makes, through the official SDK: a subscription's custom_data
+// (its partner key) and a customer's email.
+import { ApiError, Environment, LogLevel, Paddle } from '@paddle/paddle-node-sdk';
+import type { Lookup } from '../../core/payment-event.js';
+import type { GatewaySettings } from '../../db/schema.js';
+import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
+import { partnerKeyOf } from './map.js';
+
+type Settings = NonNullable<GatewaySettings['paddle']>;
+
+/** How long one API call may take before it counts as a (retried) failure. */
+export const PADDLE_API_TIMEOUT_MS = 10_000;
+
+/**
+ * The SDK for an API key. `apiBase` (tests, a proxy) goes in as the environment, which the SDK uses
+ * as its base URL when it is neither `sandbox` nor `production`; without it, sandbox keys
+ * (`pdl_sdbx_…`) reach the sandbox API and every other key production.
+ */
+export function paddleSdk(apiKey: string, apiBase?: string): Paddle {
+  const environment = apiBase
+    ? (apiBase.replace(/\/+$/, '') as Environment)
+    : apiKey.startsWith('pdl_sdbx_')
+      ? Environment.sandbox
+      : Environment.production;
+  // the SDK never retries (the queue does) and would log through console: keep it quiet
+  return new Paddle(apiKey, { environment, logLevel: LogLevel.none });
+}
+
+/**
+ * HTTP statuses of Paddle's shared error codes (developer.paddle.com/errors): the SDK's ApiError
+ * keeps the code and type of Paddle's error body, not the response status.
+ */
+const STATUS_OF_CODE: Readonly<Record<string, number>> = {
+  bad_request: 400,
+  authentication_missing: 403,
+  authentication_malformed: 403,
+  not_found: 404,
+  too_many_requests: 429,
+  internal_error: 500,
+  bad_gateway: 502,
+  service_unavailable: 503,
+};
+
+class LookupTimeout extends Error {}
+
+/**
+ * Run one SDK call within `timeoutMs`. 404 is "not there"; timeouts, network failures, 429 and 5xx
+ * are worth retrying; other 4xx are not. The SDK takes no timeout or abort signal, so a call that
+ * times out is abandoned, not cancelled: its socket closes when the server answers or Node gives up.
+ */
+async function call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LookupTimeout()), timeoutMs);
+  });
+  try {
+    return await Promise.race([fn(), timeout]);
+  } catch (err) {
+    if (err instanceof ApiError) {
+      if (err.code === 'not_found') return null;
+      const status = STATUS_OF_CODE[err.code];
+      // Paddle types server-side errors (5xx, and its rate limit) `api_error`, request mistakes `request_error`
+      const transient = err.type === 'api_error' || (status !== undefined && (status === 429 || status >= 500));
+      const shown = status ?? (transient ? '5xx' : '4xx');
+      throw new EnrichmentError(`partner lookup: Paddle API ${shown} ${err.code ?? err.type} on ${what}`, transient);
+    }
+    if (err instanceof LookupTimeout) {
+      throw new EnrichmentError(`partner lookup: Paddle API timeout after ${timeoutMs} ms on ${what}`, true);
+    }
+    if (err instanceof TypeError && err.message === 'fetch failed') {
+      const cause = (err.cause as { code?: string } | undefined)?.code;
+      throw new EnrichmentError(`partner lookup: Paddle API unreachable on ${what}${cause ? ` (${cause})` : ''}`, true);
+    }
+    // a body that is not JSON (a proxy's HTML error page) or not Paddle's shape: most likely passing
+    throw new EnrichmentError(`partner lookup: Paddle API unreadable response on ${what}`, true);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class PaddleLookupClient implements LookupClient {
+  constructor(
+    private readonly paddle: Paddle,
+    private readonly timeoutMs = PADDLE_API_TIMEOUT_MS,
+  ) {}
+
+  async lookup(l: Lookup): Promise<LookupResult | null> {
+    // the SDK puts ids into the path as they are
+    const id = encodeURIComponent(l.id);
+    switch (l.object) {
+      case 'subscription': {
+        const sub = await call(`GET /subscriptions/${id}`, this.timeoutMs, () => this.paddle.subscriptions.get(id));
+        return sub ? { partnerKey: partnerKeyOf(sub.customData) } : null;
+      }
+      case 'customer': {
+        // for the payer's email only: no partner key place is defined on Paddle customers
+        const customer = await call(`GET /customers/${id}`, this.timeoutMs, () => this.paddle.customers.get(id));
+        return customer ? { email: customer.email || undefined } : null;
+      }
+      default:
+        return null;
+    }
+  }
+}
+
+export function paddleLookupClient(settings: Settings | undefined): PaddleLookupClient | null {
+  if (!settings?.apiKey) return null;
+  return new PaddleLookupClient(paddleSdk(settings.apiKey, settings.apiBase));
+}

@@ -56,6 +56,16 @@ async function transactionByRefs(tx: Tx, programId: string, refs: string[]) {
   return hit?.t ?? null;
 }
 
+/** Whether a payment is stored under any of these ids (read outside any transaction: a hint only). */
+export async function isStoredPayment(db: Db, programId: string, refs: string[]): Promise<boolean> {
+  const [hit] = await db
+    .select({ id: transactionRefs.transactionId })
+    .from(transactionRefs)
+    .where(and(eq(transactionRefs.programId, programId), inArray(transactionRefs.ref, refs)))
+    .limit(1);
+  return !!hit;
+}
+
 // ---- who is who ----
 
 async function referrerById(tx: Tx, partnerId: string | null, referringCustomerId: string | null) {
@@ -106,7 +116,7 @@ async function referrerByKey(tx: Tx, program: ProgramRules, key: string, place: 
         isNull(partners.deletedAt),
       ),
     )
-    .orderBy(byCode ? sql`${partners.referralCode} = ${key} desc` : asc(partners.key))
+    .orderBy(byCode ? sql`coalesce(${partners.referralCode} = ${key}, false) desc` : asc(partners.key))
     .limit(1);
   return p ? { kind: 'partner', ...p } : null;
 }

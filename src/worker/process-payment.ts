@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
 import type { ProgramRules } from '../core/program.js';
 import type { Db } from '../db/client.js';
-import { applyEvents, LedgerDataError, type EventOutcome, type LedgerEvent } from '../db/ledger.js';
+import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type LedgerEvent } from '../db/ledger.js';
 import { webhookEvents } from '../db/schema.js';
 import { EnrichmentError, type LookupClients } from '../gateways/gateway.js';
 import type { PaymentJobData } from '../queue/queues.js';
@@ -21,7 +21,9 @@ export async function processPayment(deps: ProcessDeps, data: PaymentJobData): P
   if (!program) throw new LedgerDataError(`payload: program ${data.programId} does not exist`);
   const events: LedgerEvent[] = [];
   for (const e of data.events) {
-    events.push(e.kind === 'payment' ? await enrichPayment(e, program.id, deps.clients) : e);
+    // a payment already stored (another event of it, a redelivery) merges as it is: no API calls
+    const known = e.kind === 'payment' && (await isStoredPayment(deps.db, program.id, [e.transactionKey, ...e.aliases]));
+    events.push(e.kind === 'payment' && !known ? await enrichPayment(e, program.id, deps.clients) : e);
   }
   return applyEvents(deps.db, program, events, { inboxId: data.inboxId });
 }

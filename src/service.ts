@@ -110,7 +110,13 @@ export async function startService(config: Config, logger: Logger, options: Serv
             redisUrl: config.REDIS_URL,
           }),
           webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES }),
-          apiRouter({ db: database.db, programs: programRules, bodyLimit: config.BODY_LIMIT_BYTES, bulkQueue }),
+          apiRouter({
+            db: database.db,
+            programs: programRules,
+            bodyLimit: config.BODY_LIMIT_BYTES,
+            bulkQueue,
+            jsRateLimitPerMinute: config.JS_RATE_LIMIT_PER_MINUTE,
+          }),
         ],
       });
       const server = await new Promise<Server>((resolve, reject) => {

@@ -26,6 +26,8 @@ export type CommissionInput = {
   customerFirstPaymentAt: Date | null;
   /** false = record the sale, pay nothing (default true). */
   rewardable?: boolean;
+  /** Start the reward in review even when the program has no review period (untrusted sources). */
+  holdForReview?: boolean;
   /** Injected clock. */
   now: Date;
 };
@@ -55,6 +57,8 @@ export type CommissionResult =
   | { rewards: []; reason: NoRewardReason };
 
 const DAY_MS = 86_400_000;
+/** The review a held reward gets at least, when the program itself has none. */
+export const HELD_REVIEW_DAYS = 30;
 
 /**
  * Compute the reward for one payment under a program's rules.
@@ -83,10 +87,8 @@ export function computeCommission(program: ProgramRules, input: CommissionInput)
   const reward = rewardValue(rate, input.amount.minor, paymentCurrency, programUnit, inPaymentUnits);
   if (isZero(reward)) return none('zero_amount');
 
-  const reviewEndsAt =
-    program.reviewPeriodDays > 0
-      ? new Date(input.occurredAt.getTime() + program.reviewPeriodDays * DAY_MS)
-      : null;
+  const reviewDays = input.holdForReview ? Math.max(program.reviewPeriodDays, HELD_REVIEW_DAYS) : program.reviewPeriodDays;
+  const reviewEndsAt = reviewDays > 0 ? new Date(input.occurredAt.getTime() + reviewDays * DAY_MS) : null;
   const status = reviewEndsAt !== null && reviewEndsAt.getTime() > input.now.getTime() ? 'review_period' : 'ok';
 
   return {

@@ -87,6 +87,8 @@ export const PaymentFact = Base.extend({
   createCustomer: z.boolean().default(true),
   /** false: record the sale, pay no commission. */
   rewardable: z.boolean().default(true),
+  /** Rewards start held for review whatever the program says (sales reported by a browser). */
+  holdForReview: z.boolean().default(false),
   /** Extra facts kept with the transaction (gross amount, discount code ...). */
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
   product: z.object({ id: Id.optional(), type: z.string().max(255).optional() }).optional(),

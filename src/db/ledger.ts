@@ -230,6 +230,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
       customerFirstPaymentAt:
         customer?.firstPaymentAt && customer.firstPaymentAt < occurredAt ? customer.firstPaymentAt : null,
       rewardable: e.rewardable,
+      holdForReview: e.holdForReview,
       now,
     });
 

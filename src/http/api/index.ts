@@ -7,14 +7,16 @@ import type { BulkJobData } from '../../queue/queues.js';
 import { apiKeyAuth } from './auth.js';
 import { bulkRouter } from './bulk.js';
 import { docsRouter } from './openapi.js';
+import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
 import { transactionsRouter } from './transactions.js';
 
-export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number; bulkQueue: Queue<BulkJobData> }) {
+export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number; bulkQueue: Queue<BulkJobData>; jsRateLimitPerMinute: number }) {
   const router = Router();
   router.use(docsRouter());
+  router.use(jsTrackingRouter({ ...deps, perMinute: deps.jsRateLimitPerMinute }));
   router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), apiKeyAuth(deps.db, deps.programs));
   router.use(bulkRouter(deps));
   router.use(transactionsRouter(deps));

@@ -151,6 +151,77 @@ function createdAt(value: CreateTransaction['created_at'], now: Date): Date {
   return d;
 }
 
+/**
+ * Create a transaction from a request body, through the ledger the worker uses. The same body under
+ * the same key is the same request (returned, not repeated); a different one is a 409.
+ */
+export async function createTransaction(
+  db: Db,
+  p: ProgramRules,
+  raw: unknown,
+  opts: { eventType: string; holdForReview?: boolean },
+): Promise<{ key: string; created: boolean }> {
+  const body = parse(CreateTransaction, raw, 'transaction');
+  const hash = fingerprint(body);
+  const key = body.key ?? `txn_${randomBytes(12).toString('hex')}`;
+
+  const existing = async () => {
+    const [row] = await db
+      .select({ details: transactions.details })
+      .from(transactions)
+      .where(and(eq(transactions.programId, p.id), eq(transactions.key, key)));
+    if (!row) return false;
+    if ((row.details as { request_hash?: string }).request_hash !== hash) {
+      throw new ApiError(409, 'duplicate_key', `a different transaction with key "${key}" exists (keys are unique and never reused)`);
+    }
+    return true;
+  };
+  if (await existing()) return { key, created: false };
+
+  const units = body.amount_units ?? p.currency;
+  const isCurrency = isCurrencyCode(units);
+  const currency = isCurrency ? units.toUpperCase() : units;
+  const now = new Date();
+  const details: Record<string, string | number | boolean | null> = { request_hash: hash };
+  for (const field of ['gross_amount', 'discount_amount'] as const) {
+    const value = body[field];
+    if (value === null || value === undefined) continue;
+    amountMinor(value, currency, isCurrency, field); // validated like the amount itself
+    details[field] = Number(value);
+  }
+  if (body.discount_code) details.discount_code = body.discount_code;
+
+  const fact = PaymentFact.parse({
+    kind: 'payment',
+    gateway: 'api',
+    eventId: `api-${key}`,
+    eventType: opts.eventType,
+    occurredAt: createdAt(body.created_at, now).toISOString(),
+    transactionKey: key,
+    amount: { minor: amountMinor(body.amount, currency, isCurrency, 'amount').toString(), currency, isCurrency },
+    action: body.action ?? 'sale',
+    customer: {
+      key: body.customer.key ?? body.customer.id ?? undefined,
+      email: body.customer.email ?? undefined,
+      name: body.customer.name ?? undefined,
+      surname: body.customer.surname ?? undefined,
+    },
+    createCustomer: body.options?.create_customer ?? false,
+    rewardable: body.rewardable ?? true,
+    holdForReview: opts.holdForReview ?? false,
+    product: body.product_id || body.product_type ? { id: body.product_id ?? undefined, type: body.product_type ?? undefined } : undefined,
+    partnerKey: await referrerKey(db, p, body),
+    details,
+  });
+  const [outcome] = await applyEvents(db, p, [fact], { now });
+  if (outcome?.kind === 'payment' && outcome.result === 'merged') {
+    // the same key landed meanwhile (a concurrent retry): same body → that one, else a conflict
+    await existing();
+    return { key, created: false };
+  }
+  return { key, created: true };
+}
+
 export function transactionsRouter(deps: { db: Db }) {
   const { db } = deps;
   const router = Router();
@@ -163,65 +234,8 @@ export function transactionsRouter(deps: { db: Db }) {
   }
 
   router.post('/v1/transactions', async (req: Request, res: Response) => {
-    const p = program(res);
-    const body = parse(CreateTransaction, req.body, 'transaction');
-    const hash = fingerprint(body);
-    const key = body.key ?? `txn_${randomBytes(12).toString('hex')}`;
-
-    const existing = async () => {
-      const [row] = await db
-        .select({ details: transactions.details })
-        .from(transactions)
-        .where(and(eq(transactions.programId, p.id), eq(transactions.key, key)));
-      if (!row) return false;
-      if ((row.details as { request_hash?: string }).request_hash !== hash) {
-        throw new ApiError(409, 'duplicate_key', `a different transaction with key "${key}" exists (keys are unique and never reused)`);
-      }
-      return true;
-    };
-    if (await existing()) return respondWith(res, key, 200);
-
-    const units = body.amount_units ?? p.currency;
-    const isCurrency = isCurrencyCode(units);
-    const currency = isCurrency ? units.toUpperCase() : units;
-    const now = new Date();
-    const details: Record<string, string | number | boolean | null> = { request_hash: hash };
-    for (const field of ['gross_amount', 'discount_amount'] as const) {
-      const value = body[field];
-      if (value === null || value === undefined) continue;
-      amountMinor(value, currency, isCurrency, field); // validated like the amount itself
-      details[field] = Number(value);
-    }
-    if (body.discount_code) details.discount_code = body.discount_code;
-
-    const fact = PaymentFact.parse({
-      kind: 'payment',
-      gateway: 'api',
-      eventId: `api-${key}`,
-      eventType: 'api.transactions.create',
-      occurredAt: createdAt(body.created_at, now).toISOString(),
-      transactionKey: key,
-      amount: { minor: amountMinor(body.amount, currency, isCurrency, 'amount').toString(), currency, isCurrency },
-      action: body.action ?? 'sale',
-      customer: {
-        key: body.customer.key ?? body.customer.id ?? undefined,
-        email: body.customer.email ?? undefined,
-        name: body.customer.name ?? undefined,
-        surname: body.customer.surname ?? undefined,
-      },
-      createCustomer: body.options?.create_customer ?? false,
-      rewardable: body.rewardable ?? true,
-      product: body.product_id || body.product_type ? { id: body.product_id ?? undefined, type: body.product_type ?? undefined } : undefined,
-      partnerKey: await referrerKey(db, p, body),
-      details,
-    });
-    const [outcome] = await applyEvents(db, p, [fact], { now });
-    if (outcome?.kind === 'payment' && outcome.result === 'merged') {
-      // the same key landed meanwhile (a concurrent retry): same body → that one, else a conflict
-      await existing();
-      return respondWith(res, key, 200);
-    }
-    return respondWith(res, key, 201);
+    const { key, created } = await createTransaction(db, program(res), req.body, { eventType: 'api.transactions.create' });
+    return respondWith(res, key, created ? 201 : 200);
   });
 
   router.get('/v1/transactions', async (req: Request, res: Response) => {

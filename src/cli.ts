@@ -10,6 +10,10 @@ export { options } from './cli/command.js';
 
 const COMMANDS: Record<string, CliCommand> = {
   'programs:create': programsCreate,
+  reconcile: {
+    summary: 'WooCommerce: queue the orders modified --from YYYY-MM-DD --to YYYY-MM-DD that no webhook delivered [--program <id>] [--dry-run]',
+    run: async (ctx) => (await import('./gateways/woocommerce/reconcile.js')).reconcileCommand(ctx),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {

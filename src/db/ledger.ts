@@ -8,6 +8,7 @@ import type { DisputeFact, PaymentFact, RefundFact } from '../core/payment-event
 import type { ProgramRules } from '../core/program.js';
 import { reducedReward, refundedTotal } from '../core/refund.js';
 import type { Db } from './client.js';
+import { emit } from './outbox.js';
 import {
   customers,
   disputes,
@@ -310,6 +311,10 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
       );
     for (const d of waitingDisputes) await applyDisputeRow(tx, d, now);
 
+    await emit(tx, program.id, [
+      ...(decision.customer.action === 'create' && customer ? [{ event: 'customer.created' as const, entityKey: customer.key }] : []),
+      { event: 'transaction.created', entityKey: t.key },
+    ]);
     return {
       kind: 'payment',
       result: 'created',
@@ -350,6 +355,7 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
         .update(rewards)
         .set({ deletedAt: now, updatedAt: now })
         .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      await emit(tx, t.programId, [{ event: 'transaction.deleted', entityKey: t.key, detail: { reason: 'refunded' } }]);
       deleted = true;
     } else if (effect.refundedMinor !== t.refundedMinor) {
       await tx
@@ -405,20 +411,32 @@ async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Dat
     const live = and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt));
     if (d.status === 'opened') {
       // hold: back to review until the dispute closes; a rejected reward stays rejected
-      await tx
+      const held = await tx
         .update(rewards)
         .set({ heldFromStatus: sql`${rewards.status}`, status: 'review_period', updatedAt: now })
-        .where(and(live, isNull(rewards.heldFromStatus), sql`${rewards.status} <> 'rejected'`));
+        .where(and(live, isNull(rewards.heldFromStatus), sql`${rewards.status} <> 'rejected'`))
+        .returning({ key: rewards.key, from: rewards.heldFromStatus });
+      await emit(
+        tx,
+        t.programId,
+        held.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_key: t.key, from: r.from, to: 'review_period', reason: 'dispute_opened' } })),
+      );
       await tx.update(transactions).set({ disputeStatus: 'opened', updatedAt: now }).where(eq(transactions.id, t.id));
     } else if (d.status === 'won') {
-      await tx
+      const restored = await tx
         .update(rewards)
         .set({
           status: sql`case when ${rewards.heldFromStatus} = 'review_period' and ${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz then 'ok'::reward_status else ${rewards.heldFromStatus} end`,
           heldFromStatus: null,
           updatedAt: now,
         })
-        .where(and(live, sql`${rewards.heldFromStatus} is not null`));
+        .where(and(live, sql`${rewards.heldFromStatus} is not null`))
+        .returning({ key: rewards.key, to: rewards.status });
+      await emit(
+        tx,
+        t.programId,
+        restored.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_key: t.key, from: 'review_period', to: r.to, reason: 'dispute_won' } })),
+      );
       await tx.update(transactions).set({ disputeStatus: 'won', updatedAt: now }).where(eq(transactions.id, t.id));
     } else {
       await tx
@@ -426,6 +444,7 @@ async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Dat
         .set({ disputeStatus: 'lost', deletedAt: now, deletedReason: 'dispute_lost', updatedAt: now })
         .where(eq(transactions.id, t.id));
       await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(live);
+      await emit(tx, t.programId, [{ event: 'transaction.deleted', entityKey: t.key, detail: { reason: 'dispute_lost' } }]);
     }
   }
   await tx.update(disputes).set({ appliedAt: now, transactionId: t.id, updatedAt: now }).where(eq(disputes.id, d.id));
@@ -565,17 +584,28 @@ export async function applyEvents(
 
 /** Rewards whose review period has ended become `ok` (held ones wait for their dispute). */
 export async function matureRewards(db: Db, now = new Date()): Promise<number> {
-  const done = await db
-    .update(rewards)
-    .set({ status: 'ok', updatedAt: now })
-    .where(
-      and(
-        eq(rewards.status, 'review_period'),
-        isNull(rewards.heldFromStatus),
-        isNull(rewards.deletedAt),
-        sql`${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz`,
-      ),
-    )
-    .returning({ id: rewards.id });
-  return done.length;
+  return db.transaction(async (tx) => {
+    const done = await tx
+      .update(rewards)
+      .set({ status: 'ok', updatedAt: now })
+      .where(
+        and(
+          eq(rewards.status, 'review_period'),
+          isNull(rewards.heldFromStatus),
+          isNull(rewards.deletedAt),
+          sql`${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz`,
+        ),
+      )
+      .returning({ key: rewards.key, programId: rewards.programId, transactionId: rewards.transactionId });
+    const byProgram = new Map<string, typeof done>();
+    for (const r of done) byProgram.set(r.programId, [...(byProgram.get(r.programId) ?? []), r]);
+    for (const [programId, list] of byProgram) {
+      await emit(
+        tx,
+        programId,
+        list.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_id: r.transactionId.toString(), from: 'review_period', to: 'ok', reason: 'review_period_ended' } })),
+      );
+    }
+    return done.length;
+  });
 }

@@ -364,3 +364,97 @@ export const disputes = pgTable(
       .where(sql`${t.appliedAt} is null`),
   ],
 );
+
+// ---- outbound webhooks ----
+
+/** A merchant's subscription to commission events (Partnero's /v1/webhooks). */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    name: text('name').notNull().default(''),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    isActive: boolean('is_active').notNull().default(true),
+    /** The signing secret (shown once, as `signature`). */
+    secret: text('secret').notNull(),
+    disabledAt: ts('disabled_at'),
+    disabledReason: text('disabled_reason'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [uniqueIndex('webhook_subscriptions_program_key_uq').on(t.programId, t.key), index('webhook_subscriptions_program_idx').on(t.programId)],
+);
+
+/**
+ * The outbox: an event written in the same database transaction as the change that caused it, then
+ * dispatched to the subscriptions. A rolled-back change never announces itself; a crash between
+ * commit and dispatch loses nothing.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    /** transaction.created, transaction.deleted, reward.status_changed, customer.created, ... */
+    event: text('event').notNull(),
+    /** The entity the event is about: a transaction, customer or partner key. */
+    entityKey: text('entity_key').notNull(),
+    /** Event-specific facts (a reward's old and new status ...). */
+    detail: jsonb('detail').notNull().default({}),
+    createdAt: createdAt(),
+    dispatchedAt: ts('dispatched_at'),
+  },
+  (t) => [index('outbox_pending_idx').on(t.id).where(sql`${t.dispatchedAt} is null`)],
+);
+
+/** Each attempt to deliver an outbox event to a subscription. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    outboxId: bigint('outbox_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => outbox.id, { onDelete: 'cascade' }),
+    event: text('event').notNull(),
+    /** pending, delivered, retrying, failed */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    responseCode: integer('response_code'),
+    durationMs: integer('duration_ms'),
+    lastError: text('last_error'),
+    nextRetryAt: ts('next_retry_at'),
+    createdAt: createdAt(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_subscription_outbox_uq').on(t.subscriptionId, t.outboxId),
+    index('webhook_deliveries_subscription_created_idx').on(t.subscriptionId, t.createdAt),
+  ],
+);
+
+/** Deliveries refused at the door (bad signature ...), kept briefly for the integration status. */
+export const webhookRejections = pgTable(
+  'webhook_rejections',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    gateway: text('gateway').notNull(),
+    code: text('code').notNull(),
+    message: text('message').notNull(),
+    receivedAt: ts('received_at').notNull().defaultNow(),
+  },
+  (t) => [index('webhook_rejections_program_received_idx').on(t.programId, t.gateway, t.receivedAt)],
+);

@@ -1,0 +1,422 @@
+// `npm run bench [-- --quick]`: ingest, worker, end-to-end, API-at-scale and memory figures, each
+// beside a baseline measured in the same run on the same machine. Writes bench/results/latest.json
+// and bench/results/latest.md. Load comes from separate processes on loopback only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { PaymentFact, RefundFact, type PaymentEventInput } from '../src/core/payment-event.js';
+import { PAYMENT_EVENTS_QUEUE, paymentJobId, paymentJobOptions } from '../src/queue/queues.js';
+
+const QUICK = process.argv.includes('--quick');
+const ADMIN = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SECRET = 'whsec_bench_secret';
+const API_KEY = 'pl_bench_api_key';
+const run = randomBytes(3).toString('hex');
+const dbName = `pl_bench_${run}`;
+const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
+const prefix = `plbench${run}`;
+
+const S = QUICK
+  ? { ingestMs: 3000, workerEvents: 5000, e2eMs: 5000, e2eRate: 300, apiRows: 100_000, apiSamples: 50, memoryEvents: 10_000 }
+  : { ingestMs: 10_000, workerEvents: 50_000, e2eMs: 30_000, e2eRate: 500, apiRows: 1_000_000, apiSamples: 300, memoryEvents: 200_000 };
+
+const results: Record<string, unknown> = {
+  when: new Date().toISOString(),
+  quick: QUICK,
+  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+};
+const children = new Set<ChildProcess>();
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+// ---- processes ----
+
+function start(args: string[], env: Record<string, string>, name: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  child.on('exit', (code) => {
+    children.delete(child);
+    if (code && code !== 0 && code !== 143) log(`  (${name} exited ${code}: ${err.trim().split('\n').at(-1)})`);
+  });
+  return child;
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    child.once('exit', () => reject(new Error('process exited before printing')));
+  });
+}
+
+async function service(role: 'api' | 'worker' | 'all', port: number, extra: Record<string, string> = {}) {
+  const child = start(['src/main.ts'], {
+    PORT: String(port),
+    DATABASE_URL: dbUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    PROCESS_ROLE: role,
+    STRIPE_WEBHOOK_SECRET: SECRET,
+    API_KEY,
+    ...extra,
+  }, `service ${role}`);
+  if (role !== 'worker') {
+    for (let i = 0; i < 200; i++) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      if (ok) return child;
+      await sleep(100);
+    }
+    throw new Error(`service (${role}) did not become ready`);
+  }
+  await sleep(3000);
+  return child;
+}
+
+async function load(opts: Record<string, unknown>) {
+  const child = start(['bench/load.ts', JSON.stringify(opts)], {}, 'load');
+  const line = await firstLine(child);
+  await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
+  return JSON.parse(line) as { requests: number; rps: number; p50: number; p99: number; non2xx: number; errors: number; acks?: [string, number][] };
+}
+
+function rssMb(child: ChildProcess): number {
+  try {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+// ---- data ----
+
+let sql: pg.Client;
+async function setupDatabase() {
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  // the service creates the schema and the default program on its first start
+}
+
+async function programIds() {
+  const { rows } = await sql.query(`select id, slug from programs`);
+  return rows as { id: string; slug: string }[];
+}
+
+async function seedPartners(programId: string, n = 20) {
+  await sql.query(
+    `insert into partners (program_id, key) select $1, 'bench_partner_' || g from generate_series(0, $2 - 1) g on conflict do nothing`,
+    [programId, n],
+  );
+}
+
+/** n payment events of a mix: 90% payments (new and returning customers), 10% refunds of earlier ones. */
+function mixedEvents(tag: string, n: number): PaymentEventInput[] {
+  const out: PaymentEventInput[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 10 === 9) {
+      out.push(RefundFact.parse({ kind: 'refund', gateway: 'stripe', eventId: `evt_rf_${tag}_${i}`, eventType: 'refund.created', occurredAt: new Date().toISOString(), refundId: `re_${tag}_${i}`, paymentRefs: [`pi_${tag}_${i - 1}`], amount: { minor: '1000', currency: 'USD' } }));
+      continue;
+    }
+    out.push(
+      PaymentFact.parse({
+        kind: 'payment',
+        gateway: 'stripe',
+        eventId: `evt_${tag}_${i}`,
+        eventType: 'payment_intent.succeeded',
+        occurredAt: new Date().toISOString(),
+        transactionKey: `pi_${tag}_${i}`,
+        aliases: [`ch_${tag}_${i}`],
+        amount: { minor: String(1000 + (i % 9000)), currency: 'USD' },
+        // a returning customer every other time
+        customer: { id: `cus_${tag}_${i % 2 ? i : Math.floor(i / 7)}`, email: `buyer${i}@bench.example.com` },
+        partnerKey: { value: `bench_partner_${i % 20}`, place: 'stripe_payment_intent_metadata' },
+      }),
+    );
+  }
+  return out;
+}
+
+async function enqueue(queue: Queue, programs: string[], events: PaymentEventInput[]) {
+  for (let i = 0; i < events.length; i += 1000) {
+    await queue.addBulk(
+      events.slice(i, i + 1000).map((e, j) => {
+        // a refund goes to the program of the payment just before it
+        const programId = programs[(e.kind === 'refund' ? i + j - 1 : i + j) % programs.length]!;
+        return { name: 'stripe', data: { programId, source: 'webhook', events: [e] }, opts: { ...paymentJobOptions, jobId: paymentJobId(programId, 'stripe', e.eventId) } };
+      }),
+    );
+  }
+}
+
+async function drained(queue: Queue, timeoutMs: number) {
+  const started = Date.now();
+  for (;;) {
+    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+    if (Object.values(c).every((v) => v === 0)) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`queue not drained: ${JSON.stringify(c)}`);
+    await sleep(100);
+  }
+}
+
+// ---- the measures ----
+
+async function ingest() {
+  log('1. ingest: signed Stripe webhooks, 50 connections');
+  const bare = start(['bench/bare-server.ts'], {}, 'bare express');
+  const barePort = Number(await firstLine(bare));
+  const baseline = await load({ url: `http://127.0.0.1:${barePort}/webhooks/stripe`, connections: 50, durationMs: S.ingestMs, body: 'stripe', secret: SECRET, runId: `b${run}` });
+  await stop(bare);
+  const api = await service('api', 3901);
+  const rssBefore = rssMb(api);
+  const measured = await load({ url: 'http://127.0.0.1:3901/webhooks/stripe', connections: 50, durationMs: S.ingestMs, body: 'stripe', secret: SECRET, runId: `i${run}` });
+  const rssAfter = rssMb(api);
+  await stop(api);
+  const r = {
+    baseline: { rps: round(baseline.rps), p50: round(baseline.p50, 2), p99: round(baseline.p99, 2) },
+    service: { rps: round(measured.rps), p50: round(measured.p50, 2), p99: round(measured.p99, 2), non2xx: measured.non2xx + measured.errors, requests: measured.requests },
+    ratio: round(measured.rps / baseline.rps, 2),
+    apiRssMb: { before: round(rssBefore), after: round(rssAfter), requests: measured.requests },
+  };
+  log(`   bare express ${r.baseline.rps} req/s · service ${r.service.rps} req/s (× ${r.ratio}), p99 ${r.service.p99} ms, non-2xx ${r.service.non2xx}`);
+  results.ingest = r;
+}
+
+async function noopRate(events: number, concurrency: number) {
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const q = new Queue(`noop-${run}`, { connection, prefix });
+  for (let i = 0; i < events; i += 1000) {
+    await q.addBulk(Array.from({ length: Math.min(1000, events - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { removeOnComplete: true } })));
+  }
+  const started = Date.now();
+  let done = 0;
+  const w = new Worker(`noop-${run}`, async () => void done++, { connection, prefix, concurrency });
+  while (done < events) await sleep(20);
+  const ms = Date.now() - started;
+  await w.close();
+  await q.obliterate({ force: true });
+  await q.close();
+  connection.disconnect();
+  return events / (ms / 1000);
+}
+
+async function worker(queue: Queue) {
+  log(`2. worker: ${S.workerEvents} queued payment events (payments, returning customers, transaction-based, refunds)`);
+  const programs = (await programIds()).map((p) => p.id);
+  const baseline = await noopRate(S.workerEvents, 20);
+  const figures: Record<string, number> = {};
+  for (const processes of [1, 2]) {
+    await enqueue(queue, programs, mixedEvents(`w${processes}${run}`, S.workerEvents));
+    const started = Date.now();
+    const workers = await Promise.all(Array.from({ length: processes }, () => service('worker', 0)));
+    await drained(queue, 600_000);
+    const seconds = (Date.now() - started - 3000) / 1000; // less the start-up wait
+    figures[`${processes}`] = S.workerEvents / seconds;
+    await Promise.all(workers.map(stop));
+  }
+  const failed = await queue.getJobCounts('failed');
+  const r = {
+    baselineNoopPerSecond: round(baseline),
+    eventsPerSecond: { oneWorker: round(figures['1']!), twoWorkers: round(figures['2']!) },
+    ratio: round(figures['1']! / baseline, 3),
+    failedJobs: failed.failed,
+  };
+  log(`   no-op BullMQ ${r.baselineNoopPerSecond}/s · worker ${r.eventsPerSecond.oneWorker}/s (× ${r.ratio}), two workers ${r.eventsPerSecond.twoWorkers}/s, failed ${r.failedJobs}`);
+  results.worker = r;
+}
+
+async function endToEnd(queue: Queue) {
+  log(`3. end to end: ${S.e2eRate} webhooks/s for ${S.e2eMs / 1000} s, 2xx → reward readable`);
+  const svc = await service('all', 3902);
+  const waiting: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      waiting.push((await queue.getJobCounts('waiting')).waiting);
+      await sleep(1000);
+    }
+  })();
+  const r1 = await load({ url: 'http://127.0.0.1:3902/webhooks/stripe', connections: 50, durationMs: S.e2eMs, rate: S.e2eRate, body: 'stripe', secret: SECRET, runId: `e${run}`, recordAcks: true });
+  await drained(queue, 120_000);
+  sampling = false;
+  await sampler;
+  const acks = new Map(r1.acks ?? []);
+  const { rows } = await sql.query(
+    `select key, (extract(epoch from t.recorded_at) * 1000)::float8 as at
+     from transactions t where key = any($1)`,
+    [[...acks.keys()]],
+  );
+  const lat = (rows as { key: string; at: number }[]).map((row) => Math.max(0, row.at - acks.get(row.key)!)).sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  // and one of them read back through the REST API
+  const sample = [...acks.keys()][0];
+  const readable = sample ? (await fetch(`http://127.0.0.1:3902/v1/transactions/${sample}`, { headers: { authorization: `Bearer ${API_KEY}` } })).status : 0;
+  await stop(svc);
+  const r = {
+    sent: r1.requests,
+    acked: acks.size,
+    persisted: lat.length,
+    p50: round(q(0.5), 1),
+    p99: round(q(0.99), 1),
+    queueWaitingMax: Math.max(0, ...waiting),
+    queueWaitingLast: waiting.at(-1) ?? 0,
+    restReadBack: readable,
+  };
+  log(`   acked ${r.acked}, persisted ${r.persisted}; 2xx → written p50 ${r.p50} ms, p99 ${r.p99} ms; queue waiting max ${r.queueWaitingMax}`);
+  results.endToEnd = r;
+}
+
+async function apiAtScale() {
+  log(`4. API at scale: ${S.apiRows.toLocaleString('en')} transactions in one program`);
+  const programId = (await sql.query(`insert into programs (slug, name, commission, public_key, signing_secret) values ($1, 'bench scale', '{"type":"percent","value":"20","rules":[],"lifetime":{"kind":"all"}}', $2, 's') returning id`, [`scale_${run}`, `pk_scale_${run}`])).rows[0].id as string;
+  const key = `pl_scale_${run}`;
+  const { createHash } = await import('node:crypto');
+  await sql.query(`insert into api_keys (program_id, key_hash, prefix) values ($1, $2, 'pl_s')`, [programId, createHash('sha256').update(key).digest('hex')]);
+  const t0 = Date.now();
+  await sql.query(
+    `insert into transactions (program_id, key, amount_minor, currency, gateway, created_at)
+     select $1, 'scale_' || g, 1000 + g % 5000, 'USD', 'api', timestamptz '2026-01-01' + g * interval '1 second'
+     from generate_series(1, $2) g`,
+    [programId, S.apiRows],
+  );
+  await sql.query('analyze transactions');
+  const fillSeconds = (Date.now() - t0) / 1000;
+  const svc = await service('api', 3903);
+  const time = async (path: string, n: number) => {
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      const res = await fetch(`http://127.0.0.1:3903${path}`, { headers: { authorization: `Bearer ${key}` } });
+      await res.arrayBuffer();
+      ms.push(performance.now() - s);
+    }
+    ms.sort((a, b) => a - b);
+    return { p50: round(ms[Math.floor(n / 2)]!, 2), p99: round(ms[Math.min(n - 1, Math.floor(n * 0.99))]!, 2) };
+  };
+  const limit = 100;
+  const depth = Math.floor(S.apiRows / 2);
+  const page = Math.floor(depth / limit);
+  // the cursor a client following links.next would hold at that depth
+  const at = (await sql.query(`select (extract(epoch from created_at) * 1000000)::bigint::text as micros, id from transactions where program_id = $1 order by created_at desc, id desc offset $2 limit 1`, [programId, depth - 1])).rows[0];
+  const r = {
+    rows: S.apiRows,
+    fillSeconds: round(fillSeconds),
+    firstPage: await time(`/v1/transactions?limit=${limit}`, S.apiSamples),
+    deepPageByPage: { page, ...(await time(`/v1/transactions?limit=${limit}&page=${page}`, Math.max(20, S.apiSamples / 5))) },
+    sameDepthByCursor: await time(`/v1/transactions?limit=${limit}&page=${page}&cursor=${at.micros}.${at.id}`, S.apiSamples),
+  };
+  await stop(svc);
+  log(`   first page p50 ${r.firstPage.p50} / p99 ${r.firstPage.p99} ms · page ${page} by page p99 ${r.deepPageByPage.p99} ms · by cursor p50 ${r.sameDepthByCursor.p50} / p99 ${r.sameDepthByCursor.p99} ms`);
+  results.api = r;
+}
+
+async function memory(queue: Queue, redis: Redis) {
+  log(`5. memory: worker RSS across ${S.memoryEvents.toLocaleString('en')} events; Redis memory per queued event`);
+  const programs = (await programIds()).map((p) => p.id);
+  const before = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+  await enqueue(queue, programs, mixedEvents(`m${run}`, S.memoryEvents));
+  const after = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+  const perEvent = (after - before) / S.memoryEvents;
+  const w = await service('worker', 0);
+  await sleep(2000);
+  const rssStart = rssMb(w);
+  await drained(queue, 900_000);
+  const rssEnd = rssMb(w);
+  await stop(w);
+  const r = { events: S.memoryEvents, workerRssMb: { start: round(rssStart), end: round(rssEnd), growth: round(rssEnd - rssStart) }, redisBytesPerQueuedEvent: Math.round(perEvent) };
+  log(`   worker RSS ${r.workerRssMb.start} → ${r.workerRssMb.end} MB (+${r.workerRssMb.growth}); Redis ${r.redisBytesPerQueuedEvent} bytes per queued event`);
+  results.memory = r;
+}
+
+function markdown(): string {
+  const r = results as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rows = [
+    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
+    ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; two workers ${r.worker.eventsPerSecond.twoWorkers}/s`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
+    ['End to end (2xx → written)', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms, queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
+    [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms; cursor p99 ${r.api.sameDepthByCursor.p99} ms`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],
+    ['Memory', `worker +${r.memory.workerRssMb.growth} MB over ${r.memory.events.toLocaleString('en')} events; API ${r.ingest.apiRssMb.before} → ${r.ingest.apiRssMb.after} MB`, `Redis ${r.memory.redisBytesPerQueuedEvent} B per queued event`, 'target growth ≤ 50 MB'],
+  ];
+  return [
+    `Run ${r.when}${r.quick ? ' (--quick)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; load from separate processes on the same cores.`,
+    '',
+    '| measure | Partner Ledger | baseline, same run | ratio / target |',
+    '|---|---|---|---|',
+    ...rows.map((c) => `| ${c.join(' | ')} |`),
+    '',
+  ].join('\n');
+}
+
+async function main() {
+  const started = Date.now();
+  await setupDatabase();
+  // the first start migrates the database and creates the default program
+  await stop(await service('api', 3900));
+  sql = new pg.Client({ connectionString: dbUrl });
+  await sql.connect();
+  const [def] = await programIds();
+  await seedPartners(def!.id);
+  // a transaction-based program, for the worker mix
+  const second = (await sql.query(`insert into programs (slug, name, attribution_model, commission, public_key, signing_secret) values ($1, 'bench transaction-based', 'transaction', '{"type":"percent","value":"10","rules":[],"lifetime":{"kind":"all"}}', $2, 's') returning id`, [`tb_${run}`, `pk_tb_${run}`])).rows[0].id;
+  await seedPartners(second);
+  const redis = new Redis(REDIS_URL);
+  const queue = new Queue(PAYMENT_EVENTS_QUEUE, { connection: redis, prefix });
+  try {
+    await ingest();
+    await queue.obliterate({ force: true }); // ingest left its jobs unprocessed (no worker ran)
+    await worker(queue);
+    await endToEnd(queue);
+    await apiAtScale();
+    await memory(queue, redis);
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    redis.disconnect();
+    await sql.end();
+    const admin = new pg.Client({ connectionString: ADMIN });
+    await admin.connect();
+    await admin.query(`drop database if exists ${dbName} with (force)`);
+    await admin.end();
+  }
+  results.seconds = round((Date.now() - started) / 1000);
+  writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  const md = markdown();
+  writeFileSync(new URL('./results/latest.md', import.meta.url), md);
+  log(`\n${md}\n(${results.seconds} s; bench/results/latest.json and latest.md written)`);
+}
+
+process.on('SIGINT', () => {
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(130);
+});
+main().catch((err: unknown) => {
+  for (const c of children) c.kill('SIGKILL');
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

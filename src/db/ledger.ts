@@ -39,11 +39,16 @@ export type EventOutcome =
 
 // ---- locks ----
 
-/** Transaction-scoped advisory locks, taken in one global order so two jobs never deadlock. */
+/**
+ * Transaction-scoped advisory locks, in one round trip, taken in one global order (by hash) so two
+ * transactions never deadlock. Re-entrant: a lock this transaction holds is taken again at once.
+ */
 async function lock(tx: Tx, names: string[]): Promise<void> {
-  for (const name of [...new Set(names)].sort()) {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`);
-  }
+  if (!names.length) return;
+  const list = sql.join([...new Set(names)].map((n) => sql`${n}`), sql`, `);
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(h) from (select distinct hashtextextended(n, 0) as h from unnest(array[${list}]::text[]) as n order by h) as ordered`,
+  );
 }
 const refLocks = (programId: string, refs: string[]) => refs.map((r) => `${programId}|ref|${r}`);
 
@@ -143,16 +148,28 @@ async function findCustomer(tx: Tx, programId: string, gateway: string, who: Ide
 
 // ---- payments ----
 
-async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, now: Date): Promise<EventOutcome> {
-  const refs = [...new Set([e.transactionKey, ...e.aliases])];
+function identityOf(e: EnrichedPayment) {
   const who: Identity = { key: e.customer.key, gatewayId: e.customer.id, email: e.customer.email?.trim() || undefined };
   const baseCustomerKey = who.key ?? who.gatewayId ?? who.email?.toLowerCase() ?? `guest_${e.transactionKey}`;
-  await lock(tx, [
-    ...refLocks(program.id, refs),
+  return { who, baseCustomerKey };
+}
+
+/** The locks an event takes: the ids of its payment, and (for a payment) its customer's identities. */
+export function lockNames(programId: string, e: LedgerEvent): string[] {
+  if (e.kind !== 'payment') return refLocks(programId, e.paymentRefs);
+  const { who, baseCustomerKey } = identityOf(e);
+  return [
+    ...refLocks(programId, [e.transactionKey, ...e.aliases]),
     ...[who.key, who.gatewayId && `${e.gateway}:${who.gatewayId}`, who.email?.toLowerCase(), baseCustomerKey]
       .filter((x): x is string => !!x)
-      .map((x) => `${program.id}|customer|${x}`),
-  ]);
+      .map((x) => `${programId}|customer|${x}`),
+  ];
+}
+
+async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, now: Date, locked = false): Promise<EventOutcome> {
+  const refs = [...new Set([e.transactionKey, ...e.aliases])];
+  const { who, baseCustomerKey } = identityOf(e);
+  if (!locked) await lock(tx, lockNames(program.id, e));
 
   const existing = await transactionByRefs(tx, program.id, refs);
   if (existing) {
@@ -379,8 +396,8 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
   return { key: t.key, deleted };
 }
 
-async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date): Promise<EventOutcome> {
-  await lock(tx, refLocks(program.id, e.paymentRefs));
+async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date, locked = false): Promise<EventOutcome> {
+  if (!locked) await lock(tx, lockNames(program.id, e));
   const [row] = await tx
     .insert(refunds)
     .values({
@@ -451,8 +468,8 @@ async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Dat
   return t.key;
 }
 
-async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date): Promise<EventOutcome> {
-  await lock(tx, refLocks(program.id, e.paymentRefs));
+async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date, locked = false): Promise<EventOutcome> {
+  if (!locked) await lock(tx, lockNames(program.id, e));
   const occurredAt = new Date(e.occurredAt);
   // a closed dispute is final; an `opened` arriving after its closing changes nothing
   const [row] = await tx
@@ -546,7 +563,28 @@ export async function correctPaymentAmount(
   });
 }
 
-// ---- one job ----
+// ---- one job, or a batch of jobs ----
+
+export type JobEvents = { program: ProgramRules; events: LedgerEvent[]; inboxId?: string };
+
+/** A job's events and its inbox row's outcome, inside a transaction that already holds their locks. */
+async function applyJob(tx: Tx, job: JobEvents, now: Date): Promise<EventOutcome[]> {
+  const outcomes: EventOutcome[] = [];
+  for (const e of job.events) {
+    if (e.kind === 'payment') outcomes.push(await recordPayment(tx, job.program, e, now, true));
+    else if (e.kind === 'refund') outcomes.push(await recordRefund(tx, job.program, e, now, true));
+    else outcomes.push(await recordDispute(tx, job.program, e, now, true));
+  }
+  if (job.inboxId) {
+    await tx
+      .update(webhookEvents)
+      .set({ status: 'processed', outcome: outcomes, processedAt: now, attempts: sql`${webhookEvents.attempts} + 1`, lastError: null })
+      .where(eq(webhookEvents.id, BigInt(job.inboxId)));
+  }
+  return outcomes;
+}
+
+const jobLocks = (job: JobEvents) => job.events.flatMap((e) => lockNames(job.program.id, e));
 
 /**
  * Apply a job's events and record the outcome on its inbox row, all in one database transaction:
@@ -559,27 +597,54 @@ export async function applyEvents(
   opts: { now?: Date; inboxId?: string } = {},
 ): Promise<EventOutcome[]> {
   const now = opts.now ?? new Date();
+  const job = { program, events, inboxId: opts.inboxId };
   return db.transaction(async (tx) => {
-    const outcomes: EventOutcome[] = [];
-    for (const e of events) {
-      if (e.kind === 'payment') outcomes.push(await recordPayment(tx, program, e, now));
-      else if (e.kind === 'refund') outcomes.push(await recordRefund(tx, program, e, now));
-      else outcomes.push(await recordDispute(tx, program, e, now));
-    }
-    if (opts.inboxId) {
-      await tx
-        .update(webhookEvents)
-        .set({
-          status: 'processed',
-          outcome: outcomes,
-          processedAt: now,
-          attempts: sql`${webhookEvents.attempts} + 1`,
-          lastError: null,
-        })
-        .where(eq(webhookEvents.id, BigInt(opts.inboxId)));
-    }
-    return outcomes;
+    await lock(tx, jobLocks(job));
+    return applyJob(tx, job, now);
   });
+}
+
+export type BatchResult = { ok: true; outcomes: EventOutcome[] } | { ok: false; error: unknown };
+
+/**
+ * Many jobs in one database transaction (one commit instead of one each: the worker's throughput
+ * lever), each job still all-or-nothing: a job that fails is taken out and the others are applied
+ * again without it. The locks of the whole batch are taken first, in the one global order.
+ */
+export async function applyBatch(db: Db, jobs: JobEvents[], now = new Date()): Promise<BatchResult[]> {
+  const results: BatchResult[] = new Array(jobs.length);
+  let pending = jobs.map((_, i) => i);
+  while (pending.length) {
+    let failed: { index: number; error: unknown } | null = null;
+    try {
+      const outcomes = await db.transaction(async (tx) => {
+        await lock(tx, pending.flatMap((i) => jobLocks(jobs[i]!)));
+        const done = new Map<number, EventOutcome[]>();
+        for (const i of pending) {
+          try {
+            done.set(i, await applyJob(tx, jobs[i]!, now));
+          } catch (error) {
+            failed = { index: i, error };
+            throw error;
+          }
+        }
+        return done;
+      });
+      for (const [i, o] of outcomes) results[i] = { ok: true, outcomes: o };
+      pending = [];
+    } catch (error) {
+      const f = failed as { index: number; error: unknown } | null;
+      if (!f) {
+        // the batch itself failed (locks, commit, the connection): every job in it did
+        for (const i of pending) results[i] = { ok: false, error };
+        pending = [];
+      } else {
+        results[f.index] = { ok: false, error: f.error };
+        pending = pending.filter((i) => i !== f.index);
+      }
+    }
+  }
+  return results;
 }
 
 /** Rewards whose review period has ended become `ok` (held ones wait for their dispute). */

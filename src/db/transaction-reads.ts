@@ -94,6 +94,28 @@ function filterSql(programId: string, f: TransactionFilter): SQL | undefined {
 }
 
 /**
+ * Counting a large program's transactions costs more than reading a page: a count over
+ * COUNT_CACHE_ABOVE rows is kept for a few seconds per filter (meta.total may lag that long;
+ * links.next never depends on it). Small counts are always exact.
+ */
+const COUNT_CACHE_ABOVE = 10_000;
+const COUNT_CACHE_MS = 10_000;
+const counts = new Map<string, { at: number; n: number }>();
+
+async function countTransactions(db: Db, programId: string, f: TransactionFilter, where: SQL | undefined): Promise<number> {
+  const cacheKey = `${programId}|${JSON.stringify(f)}`;
+  const hit = counts.get(cacheKey);
+  if (hit && Date.now() - hit.at < COUNT_CACHE_MS) return hit.n;
+  const [counted] = await db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(where);
+  const n = counted?.n ?? 0;
+  if (n > COUNT_CACHE_ABOVE) {
+    if (counts.size > 1000) counts.clear();
+    counts.set(cacheKey, { at: Date.now(), n });
+  } else counts.delete(cacheKey);
+  return n;
+}
+
+/**
  * One page of transactions, newest first (or oldest, `asc`). With a cursor (the last row of the
  * previous page) the page is found through the index, as fast at page 10,000 as at page 1.
  */
@@ -115,7 +137,7 @@ export async function listTransactions(
     pageWhere = and(where, after);
   }
   const dir = page.sort === 'desc' ? desc : asc;
-  const [rows, [counted]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     withRelations(
       db,
       pageWhere,
@@ -123,7 +145,7 @@ export async function listTransactions(
       page.limit + 1,
       page.cursor ? 0 : page.offset,
     ),
-    db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(where),
+    countTransactions(db, programId, f, where),
   ]);
-  return { rows: rows.slice(0, page.limit), total: counted?.n ?? 0, hasMore: rows.length > page.limit };
+  return { rows: rows.slice(0, page.limit), total, hasMore: rows.length > page.limit };
 }

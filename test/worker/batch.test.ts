@@ -1,7 +1,7 @@
 // Many jobs in one database transaction: each still all-or-nothing, no deadlock between batches.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgramRules } from '../../src/core/program.js';
-import { applyBatch, LedgerDataError } from '../../src/db/ledger.js';
+import { applyBatch, LedgerDataError, type JobEvents } from '../../src/db/ledger.js';
 import { customers, rewards, transactions } from '../../src/db/schema.js';
 import { LedgerBatcher } from '../../src/worker/batcher.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -22,7 +22,7 @@ const key = { value: 'P1', place: 'stripe_charge_metadata' } as const;
 
 describe('applyBatch', () => {
   it('applies the good jobs of a batch and refuses the bad ones alone', async () => {
-    const jobs = Array.from({ length: 30 }, (_, i) => ({
+    const jobs: JobEvents[] = Array.from({ length: 30 }, (_, i) => ({
       program,
       events: [
         i === 10

@@ -31,7 +31,11 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Prefix of every BullMQ key: lets several deployments (or test files) share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pl'),
-  WORKER_CONCURRENCY: intInRange(20, 1, 500),
+  WORKER_CONCURRENCY: intInRange(50, 1, 500),
+  /** Payment jobs applied together in one database transaction (1: one transaction per job). */
+  WORKER_BATCH_SIZE: intInRange(25, 1, 500),
+  /** PostgreSQL connections per process. */
+  DATABASE_POOL_SIZE: intInRange(20, 2, 500),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */
   SHUTDOWN_TIMEOUT_SECONDS: intInRange(30, 1, 600),
   /** Largest request body accepted (webhooks and API), in bytes. */
@@ -40,6 +44,12 @@ const Env = z.object({
   SWEEP_AFTER_SECONDS: intInRange(60, 5, 86_400),
   /** Browser tracking requests allowed per client address and minute. */
   JS_RATE_LIMIT_PER_MINUTE: intInRange(60, 1, 100_000),
+  /** Days a failed job stays in Redis (dashboard, replay) before BullMQ removes it. */
+  FAILED_JOB_RETENTION_DAYS: intInRange(14, 1, 365),
+  /** Hours without an event after which a gateway that used to send events is flagged silent. */
+  INTEGRATION_SILENCE_HOURS: intInRange(24, 1, 24 * 90),
+  /** A worker-only process (PROCESS_ROLE=worker) serves GET /metrics on this port when set. */
+  METRICS_PORT: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
   API_KEY: optional,
   DASHBOARD_USER: optional,
   DASHBOARD_PASSWORD: optional,
@@ -67,6 +77,22 @@ const Env = z.object({
   CHARGEBEE_SITE: optional,
   CHARGEBEE_API_KEY: optional,
   CHARGEBEE_API_BASE: optionalUrl,
+  /** Outbound webhooks: allow loopback receivers (local development, tests); private ranges stay refused. */
+  WEBHOOKS_ALLOW_LOOPBACK: optional
+    .pipe(z.enum(['true', 'false', '1', '0']).optional())
+    .transform((v) => v === 'true' || v === '1'),
+  /** Retry delays of a failed outbound delivery, comma-separated milliseconds; unset: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+  WEBHOOKS_RETRY_DELAYS_MS: optional.pipe(
+    z
+      .string()
+      .regex(/^\d{1,9}(,\d{1,9}){0,19}$/, 'comma-separated milliseconds, at most 20')
+      .transform((v) => v.split(',').map(Number))
+      .optional(),
+  ),
+  /** How often each worker process looks for outbox events to dispatch, in milliseconds. */
+  WEBHOOKS_DISPATCH_INTERVAL_MS: intInRange(1000, 50, 60_000),
+  /** Outbound deliveries one worker process sends at once. */
+  WEBHOOKS_CONCURRENCY: intInRange(10, 1, 200),
 });
 
 export type Config = z.infer<typeof Env>;

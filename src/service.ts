@@ -19,9 +19,17 @@ import { webhooksRouter } from './http/webhooks.js';
 import { apiRouter } from './http/api/index.js';
 import { startMaintenance } from './worker/maintenance.js';
 import { paymentProcessor } from './worker/process-payment.js';
+import { LedgerBatcher } from './worker/batcher.js';
 import { processBulkRun } from './worker/bulk.js';
 import { deliverBulkCallback } from './worker/callbacks.js';
+import { Metrics } from './metrics.js';
+import { metricsRouter } from './http/metrics.js';
+import { dashboardRouter, openQueues } from './http/dashboard.js';
+import { RejectionRecorder } from './http/webhooks.js';
+import { queueDefaults } from './queue/queues.js';
 import { BULK_RUNS_QUEUE, BulkJobData, CALLBACKS_QUEUE } from './queue/queues.js';
+import { OUTBOUND_WEBHOOKS_QUEUE, type OutboundJobData } from './queue/queues.js';
+import { startOutbound } from './worker/outbound-worker.js';
 
 const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
 
@@ -49,6 +57,8 @@ export type Service = {
 export type ServiceOptions = {
   /** Gateway API clients for the enrich step (default: the registered gateways). */
   clients?: LookupClients;
+  /** Retry policy of payment jobs other than the default (tests make them fail fast). */
+  paymentJobs?: { attempts?: number; backoffMs?: number };
 };
 
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
@@ -66,7 +76,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
     throw new StartupError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}`);
   }
 
-  const database = connect(config.DATABASE_URL);
+  const database = connect(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const closers: (() => Promise<unknown>)[] = [];
   const service: Service = {
     config,
@@ -87,35 +97,59 @@ export async function startService(config: Config, logger: Logger, options: Serv
     service.defaultProgramId = await ensureDefaultProgram(database.db, config);
     const directory = new ProgramDirectory(database.db);
     const programRules = cachedProgramRules(database.db);
+    const metrics = new Metrics();
+    const producerOptions = { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS, ...options.paymentJobs };
 
     if (config.PROCESS_ROLE !== 'worker') {
       const redis: Redis = producerConnection(config.REDIS_URL);
       redis.on('error', () => {}); // readiness reports it; ioredis reconnects by itself
       closers.push(async () => redis.disconnect());
-      const producer = new PaymentProducer(redis, config.QUEUE_PREFIX);
+      const producer = new PaymentProducer(redis, config.QUEUE_PREFIX, producerOptions);
       closers.push(() => producer.close());
       await producer.queue.waitUntilReady();
       service.producer = producer;
-      const bulkQueue = new Queue<BulkJobData>(BULK_RUNS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      const bulkQueue = new Queue<BulkJobData>(BULK_RUNS_QUEUE, {
+        connection: redis,
+        prefix: config.QUEUE_PREFIX,
+        defaultJobOptions: queueDefaults(config.FAILED_JOB_RETENTION_DAYS),
+      });
       bulkQueue.on('error', () => {});
       closers.push(() => bulkQueue.close());
+      const outboundQueue = new Queue<OutboundJobData>(OUTBOUND_WEBHOOKS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      outboundQueue.on('error', () => {});
+      closers.push(() => outboundQueue.close());
+
+      // the dashboard and the queue metrics see every queue in src/queue/queues.ts
+      const opsQueues = openQueues(redis, config.QUEUE_PREFIX, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
+      closers.push(() => Promise.all(opsQueues.map((q) => q.close())));
+      metrics.watchQueues(opsQueues);
+      const rejections = new RejectionRecorder(database.db, { onUnrecorded: (n) => metrics.rejectionsUnrecorded.inc(n) });
+      closers.push(() => rejections.close());
 
       const app = createApp({
         logger,
         routers: [
+          metricsRouter(metrics),
+          dashboardRouter({ queues: opsQueues, user: config.DASHBOARD_USER, password: config.DASHBOARD_PASSWORD }),
           healthRouter({
             pool: database.pool,
             redis,
             databaseUrl: config.DATABASE_URL,
             redisUrl: config.REDIS_URL,
           }),
-          webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES }),
+          webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES, metrics, rejections }),
           apiRouter({
             db: database.db,
             programs: programRules,
             bodyLimit: config.BODY_LIMIT_BYTES,
             bulkQueue,
             jsRateLimitPerMinute: config.JS_RATE_LIMIT_PER_MINUTE,
+            integrationSilenceHours: config.INTEGRATION_SILENCE_HOURS,
+            outbound: {
+              queue: outboundQueue,
+              policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK },
+              schedule: config.WEBHOOKS_RETRY_DELAYS_MS,
+            },
           }),
         ],
       });
@@ -148,15 +182,18 @@ export async function startService(config: Config, logger: Logger, options: Serv
         process: paymentProcessor({
           db: database.db,
           programs: programRules,
-          clients: options.clients ?? lookupClients((id) => directory.gatewaySettings(id)),
+          clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id))),
+          // jobs finishing enrichment together share one database transaction (one commit)
+          apply: config.WORKER_BATCH_SIZE > 1 ? new LedgerBatcher(database.db, config.WORKER_BATCH_SIZE).apply : undefined,
         }),
       });
+      metrics.observeWorker(worker);
       // close() waits for the jobs in flight to finish
       closers.push(() => worker.close());
       void worker.run();
       await worker.waitUntilReady();
       service.worker = worker;
-      const sweepProducer = new PaymentProducer(connection, config.QUEUE_PREFIX);
+      const sweepProducer = new PaymentProducer(connection, config.QUEUE_PREFIX, producerOptions);
       closers.push(() => sweepProducer.close());
       const maintenance = await startMaintenance({
         db: database.db,
@@ -168,7 +205,11 @@ export async function startService(config: Config, logger: Logger, options: Serv
       });
       closers.push(() => maintenance.close());
 
-      const callbacks = new Queue(CALLBACKS_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
+      const callbacks = new Queue(CALLBACKS_QUEUE, {
+        connection,
+        prefix: config.QUEUE_PREFIX,
+        defaultJobOptions: queueDefaults(config.FAILED_JOB_RETENTION_DAYS),
+      });
       callbacks.on('error', () => {});
       closers.push(() => callbacks.close());
       const side = [
@@ -177,7 +218,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
           prefix: config.QUEUE_PREFIX,
           concurrency: 2,
         }),
-        new Worker(CALLBACKS_QUEUE, (job) => deliverBulkCallback(database.db, BulkJobData.parse(job.data), job), {
+        new Worker(CALLBACKS_QUEUE, (job) => deliverBulkCallback(database.db, BulkJobData.parse(job.data), job, { policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK } }), {
           connection,
           prefix: config.QUEUE_PREFIX,
           concurrency: 5,
@@ -186,9 +227,38 @@ export async function startService(config: Config, logger: Logger, options: Serv
       for (const w of side) {
         w.on('error', (err) => logger.error({ err: err.message, queue: w.name }, 'worker connection error'));
         w.on('failed', (job, err) => logger.warn({ queue: w.name, jobId: job?.id, reason: err.message }, 'job failed'));
+        metrics.observeWorker(w);
         closers.push(() => w.close());
       }
+      // outbound webhooks: the outbox dispatcher and the delivery worker
+      const outbound = await startOutbound({
+        db: database.db,
+        connection,
+        prefix: config.QUEUE_PREFIX,
+        logger: logger.child({ role: 'outbound-webhooks' }),
+        policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK },
+        schedule: config.WEBHOOKS_RETRY_DELAYS_MS,
+        dispatchIntervalMs: config.WEBHOOKS_DISPATCH_INTERVAL_MS,
+        concurrency: config.WEBHOOKS_CONCURRENCY,
+      });
+      closers.push(() => outbound.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');
+      const metricsPort = config.METRICS_PORT;
+      if (config.PROCESS_ROLE === 'worker' && metricsPort) {
+        // a worker-only process has no API port: job, enrich and reward metrics are served here
+        const metricsApp = createApp({ logger, routers: [metricsRouter(metrics)] });
+        const metricsServer = await new Promise<Server>((resolve, reject) => {
+          const m = metricsApp.listen(metricsPort, '0.0.0.0', (err?: Error) => (err ? reject(err) : resolve(m)));
+        });
+        closers.push(
+          () =>
+            new Promise<void>((resolve) => {
+              metricsServer.close(() => resolve());
+              metricsServer.closeIdleConnections();
+            }),
+        );
+        logger.info({ port: metricsPort }, 'worker metrics listening');
+      }
     }
   } catch (err) {
     await service.stop();

@@ -1,28 +1,104 @@
 // Gateway webhooks: verify on the raw body, keep the delivery in the inbox, queue it, then answer.
 // 2xx only once both PostgreSQL and Redis have the event; 503 (so the gateway retries) when not.
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { ProgramDirectory } from '../db/program-directory.js';
-import { webhookEvents } from '../db/schema.js';
+import { webhookEvents, webhookRejections } from '../db/schema.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
+import type { Metrics, WebhookOutcome } from '../metrics.js';
 import type { PaymentProducer } from '../queue/producer.js';
 import { errorBody } from './errors.js';
 
-export type WebhookDeps = { db: Db; producer: PaymentProducer; programs: ProgramDirectory; bodyLimit: number };
+export type WebhookDeps = {
+  db: Db;
+  producer: PaymentProducer;
+  programs: ProgramDirectory;
+  bodyLimit: number;
+  metrics?: Metrics;
+  /** Where refused deliveries are noted for the integration status. */
+  rejections?: RejectionRecorder;
+};
+
+type Rejection = { programId: string; gateway: string; code: string; message: string; receivedAt: Date };
+
+/**
+ * Notes refused deliveries (bad signature, wrong credentials ...) in webhook_rejections without
+ * touching the receiver's answer: rows are buffered and written in one insert a second later, at
+ * most `maxPerFlush` of them, so a flood of forged requests costs one small write a second. A
+ * database error loses the rows, never the response.
+ */
+export class RejectionRecorder {
+  private pending: Rejection[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: { flushMs?: number; maxPerFlush?: number; onUnrecorded?: (n: number) => void } = {},
+  ) {}
+
+  record(r: Omit<Rejection, 'receivedAt'>): void {
+    if (this.pending.length >= (this.opts.maxPerFlush ?? 100)) {
+      this.opts.onUnrecorded?.(1);
+      return;
+    }
+    this.pending.push({ ...r, message: r.message.slice(0, 500), receivedAt: new Date() });
+    if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.opts.flushMs ?? 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Write what is buffered now (close, tests). */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const rows = this.pending.splice(0);
+    if (!rows.length) return this.flushing;
+    this.flushing = this.flushing.then(() =>
+      this.db
+        .insert(webhookRejections)
+        .values(rows)
+        .then(() => undefined)
+        .catch(() => this.opts.onUnrecorded?.(rows.length)),
+    );
+    return this.flushing;
+  }
+
+  close(): Promise<void> {
+    return this.flush();
+  }
+}
 
 const DELIVERY_HEADERS = ['x-wc-webhook-delivery-id', 'x-wc-webhook-topic', 'x-wc-webhook-id', 'x-wc-webhook-source'];
 
+/** What became of this delivery, for the metrics. */
+const settle = (res: Response, outcome: WebhookOutcome) => void (res.locals.webhookOutcome = outcome);
+
 export function webhooksRouter(deps: WebhookDeps): Router {
   const router = Router();
+  // timed from the first byte, before the body is read; counted when the answer is sent
+  const measure: RequestHandler = (req, res, next) => {
+    const done = deps.metrics?.webhook(String(req.params.gateway));
+    if (done) {
+      res.once('finish', () => {
+        const given = res.locals.webhookOutcome as WebhookOutcome | undefined;
+        done(given ?? (res.statusCode >= 500 ? 'unavailable' : 'rejected'));
+      });
+    }
+    next();
+  };
   router.post(
     '/webhooks/:gateway{/:programId}',
+    measure,
     express.raw({ type: () => true, limit: deps.bodyLimit }),
     async (req: Request, res: Response) => {
       const gateway = String(req.params.gateway);
       const adapter = adapterFor(gateway);
       if (!adapter) {
+        settle(res, 'not_found');
         res.status(404).json(errorBody('unknown_gateway', `no receiver for "${gateway}"`));
         return;
       }
@@ -34,17 +110,23 @@ export function webhooksRouter(deps: WebhookDeps): Router {
         return;
       }
       if (!program) {
+        settle(res, 'not_found');
         res.status(404).json(errorBody('program_not_found', 'no such program'));
         return;
       }
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const verdict = adapter.verify({ rawBody, headers: req.headers, now: new Date() }, program.gateways[adapter.gateway] as never);
       if (verdict.kind === 'rejected') {
+        settle(res, 'rejected');
         req.log.warn({ gateway, code: verdict.code }, 'webhook rejected');
+        deps.metrics?.rejections.inc({ gateway: adapter.gateway, code: verdict.code });
+        // never awaited: noting a refusal must not slow or fail the answer
+        deps.rejections?.record({ programId: program.id, gateway: adapter.gateway, code: verdict.code, message: verdict.message });
         res.status(verdict.status).json(errorBody(verdict.code, verdict.message));
         return;
       }
       if (verdict.kind === 'acknowledged') {
+        settle(res, 'acknowledged');
         res.json({ received: true, ignored: verdict.reason });
         return;
       }
@@ -86,6 +168,7 @@ export function webhooksRouter(deps: WebhookDeps): Router {
               sql`${webhookEvents.programId} = ${program.id} and ${webhookEvents.gateway} = ${gateway} and ${webhookEvents.eventId} = ${verdict.eventId}`,
             );
           if (!existing || existing.status !== 'received' || normalized.status !== 'queued') {
+            settle(res, 'duplicate');
             res.json({ received: true, duplicate: true });
             return;
           }
@@ -99,13 +182,14 @@ export function webhooksRouter(deps: WebhookDeps): Router {
       }
 
       if (normalized.status !== 'queued') {
+        settle(res, normalized.status);
         res.json({ received: true, status: normalized.status, reason: normalized.reason });
         return;
       }
       try {
         await deps.producer.add(
           { programId: program.id, inboxId: inboxId.toString(), source: 'webhook', events: normalized.events },
-          { gateway, eventId: verdict.eventId },
+          { gateway, eventId: verdict.eventId, eventType: verdict.eventType },
         );
       } catch (err) {
         // kept in the inbox as received: the gateway's retry (or the sweeper) queues it later
@@ -125,6 +209,7 @@ export function webhooksRouter(deps: WebhookDeps): Router {
           .where(sql`${webhookEvents.id} = ${inboxId} and ${webhookEvents.status} = 'received'`)
           .catch(() => {}); // the job is queued; the sweeper tolerates a stale status
       }
+      settle(res, 'queued');
       res.json({ received: true });
     },
   );

@@ -1,52 +1,52 @@
-// Completion callbacks: the run's result POSTed to the merchant's URL, signed with the program's
-// signing secret (header `Signature: hex(HMAC-SHA256(secret, raw body))`), retried with backoff.
-import { createHmac } from 'node:crypto';
+// Completion callbacks: the run's result POSTed to the merchant's URL through the outbound webhook
+// sender, so signed and checked the same way (`Signature: hex(HMAC-SHA256(program signing secret,
+// raw body))`, a delivery id that stays the same across retries, a timestamp, 10 s, public
+// addresses only), and retried with backoff by the callbacks queue.
 import type { Job } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { bulkRuns, programs } from '../db/schema.js';
 import { runView } from '../http/api/bulk.js';
+import { timestamp } from '../http/api/respond.js';
 import type { BulkJobData } from '../queue/queues.js';
+import { sendSigned } from './outbound-send.js';
+import type { Resolver, UrlPolicy } from './outbound-url.js';
 
-export function sign(secret: string, body: string): string {
-  return createHmac('sha256', secret).update(body).digest('hex');
-}
+export { sign } from './outbound-send.js';
 
-export async function deliverBulkCallback(db: Db, data: BulkJobData, job: Job): Promise<{ status: number }> {
+export const BULK_CALLBACK_EVENT = 'bulk_run.completed';
+
+export type CallbackOptions = { policy: UrlPolicy; resolver?: Resolver; timeoutMs?: number };
+
+export async function deliverBulkCallback(
+  db: Db,
+  data: BulkJobData,
+  job: Pick<Job, 'id' | 'attemptsMade' | 'opts'>,
+  options: CallbackOptions = { policy: { allowLoopback: false } },
+): Promise<{ status: number }> {
   const [row] = await db
     .select({ run: bulkRuns, secret: programs.signingSecret })
     .from(bulkRuns)
     .innerJoin(programs, eq(programs.id, bulkRuns.programId))
     .where(eq(bulkRuns.id, data.runId));
   if (!row?.run.callbackUrl) return { status: 0 };
-  const body = JSON.stringify({ event: 'bulk_run.completed', created_at: new Date().toISOString(), data: runView(row.run) });
-  let status = 0;
-  let failure: string | null = null;
-  try {
-    const res = await fetch(row.run.callbackUrl, {
-      method: 'POST',
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(10_000),
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'PartnerLedger-Callback/1',
-        signature: sign(row.secret, body),
-        'x-partner-ledger-delivery': String(job.id),
-        'x-partner-ledger-timestamp': String(Math.floor(Date.now() / 1000)),
-      },
-    });
-    status = res.status;
-    await res.body?.cancel().catch(() => {});
-    if (status < 200 || status >= 300) failure = `HTTP ${status}`;
-  } catch (err) {
-    failure = (err as Error).name === 'TimeoutError' ? 'timed out after 10 s' : (err as Error).message;
-  }
+  const body = JSON.stringify({ event: BULK_CALLBACK_EVENT, created_at: timestamp(row.run.completedAt ?? new Date()), data: runView(row.run) });
+  const result = await sendSigned({
+    url: row.run.callbackUrl,
+    secret: row.secret,
+    body,
+    id: String(job.id ?? `callback-${data.runId}`),
+    event: BULK_CALLBACK_EVENT,
+    policy: options.policy,
+    resolver: options.resolver,
+    timeoutMs: options.timeoutMs,
+  });
   const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const failure = result.error;
   await db
     .update(bulkRuns)
     .set({ callbackStatus: failure ? (last ? `failed: ${failure}` : `retrying: ${failure}`) : 'delivered' })
     .where(eq(bulkRuns.id, data.runId));
   if (failure) throw new Error(`callback to ${new URL(row.run.callbackUrl).host}: ${failure}`);
-  return { status };
+  return { status: result.status ?? 0 };
 }

@@ -1,13 +1,27 @@
 // Periodic work, scheduled through BullMQ so that one worker runs it however many are deployed.
 import { Queue, Worker } from 'bullmq';
+import { lt } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { matureRewards } from '../db/ledger.js';
+import { webhookRejections } from '../db/schema.js';
 import type { PaymentProducer } from '../queue/producer.js';
+import { MAINTENANCE_QUEUE } from '../queue/queues.js';
 import { sweepInbox } from './sweeper.js';
 
-export const MAINTENANCE_QUEUE = 'maintenance';
+export { MAINTENANCE_QUEUE };
+
+/** Rejected deliveries are kept this long for the integration status. */
+export const REJECTION_RETENTION_DAYS = 7;
+
+/** Delete webhook_rejections rows older than the retention; how many went. */
+export async function pruneRejections(db: Db, now = new Date(), days = REJECTION_RETENTION_DAYS): Promise<number> {
+  const gone = await db
+    .delete(webhookRejections)
+    .where(lt(webhookRejections.receivedAt, new Date(now.getTime() - days * 86_400_000)));
+  return gone.rowCount ?? 0;
+}
 
 export async function startMaintenance(opts: {
   db: Db;
@@ -31,9 +45,19 @@ export async function startMaintenance(opts: {
     { every: opts.everyMs ?? 60_000 },
     { name: 'sweep-inbox', opts: { removeOnComplete: 10, removeOnFail: 50 } },
   );
+  await queue.upsertJobScheduler(
+    'prune-rejections',
+    { every: Math.max(opts.everyMs ?? 60_000, 3600_000) },
+    { name: 'prune-rejections', opts: { removeOnComplete: 10, removeOnFail: 50 } },
+  );
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     async (job) => {
+      if (job.name === 'prune-rejections') {
+        const pruned = await pruneRejections(opts.db);
+        if (pruned) opts.logger.info({ pruned }, 'old webhook rejections pruned');
+        return { pruned };
+      }
       if (job.name === 'sweep-inbox') {
         const swept = await sweepInbox(opts.db, opts.producer, { olderThanSeconds: opts.sweepAfterSeconds });
         if (swept.requeued || swept.failed) opts.logger.warn(swept, 'inbox sweeper re-queued events the queue did not have');

@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
 import type { ProgramRules } from '../core/program.js';
 import type { Db } from '../db/client.js';
-import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type LedgerEvent } from '../db/ledger.js';
+import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type JobEvents, type LedgerEvent } from '../db/ledger.js';
 import { webhookEvents } from '../db/schema.js';
 import { EnrichmentError, type LookupClients } from '../gateways/gateway.js';
 import type { PaymentJobData } from '../queue/queues.js';
@@ -13,6 +13,8 @@ export type ProcessDeps = {
   db: Db;
   programs: (programId: string) => Promise<ProgramRules | null>;
   clients: LookupClients;
+  /** How the events reach the ledger: one transaction per job by default, or a batcher's. */
+  apply?: (job: JobEvents) => Promise<EventOutcome[]>;
 };
 
 /** Run one job's events; the same function serves the worker and, called in a request, the REST API. */
@@ -25,6 +27,7 @@ export async function processPayment(deps: ProcessDeps, data: PaymentJobData): P
     const known = e.kind === 'payment' && (await isStoredPayment(deps.db, program.id, [e.transactionKey, ...e.aliases]));
     events.push(e.kind === 'payment' && !known ? await enrichPayment(e, program.id, deps.clients) : e);
   }
+  if (deps.apply) return deps.apply({ program, events, inboxId: data.inboxId });
   return applyEvents(deps.db, program, events, { inboxId: data.inboxId });
 }
 
@@ -45,7 +48,9 @@ export function paymentProcessor(deps: ProcessDeps) {
       const permanent = isPermanent(err);
       const last = permanent || job.attemptsMade + 1 >= attempts;
       let reason = (err as Error).message || String(err);
-      if (last && !permanent) reason = `${reason} (after ${attempts} attempts)`;
+      // a retry from the dashboard runs once more: count what was really tried
+      const tried = Math.max(attempts, job.attemptsMade + 1);
+      if (last && !permanent) reason = `${reason} (after ${tried} attempt${tried === 1 ? '' : 's'})`;
       if (data.inboxId) {
         await deps.db
           .update(webhookEvents)

@@ -54,7 +54,7 @@ export async function sweepInbox(
     }
     await producer.add(
       { programId: row.programId, inboxId: row.id.toString(), source: 'webhook', events: normalized.events },
-      { gateway: row.gateway, eventId: row.eventId },
+      { gateway: row.gateway, eventId: row.eventId, eventType: row.eventType ?? undefined },
     );
     await db
       .update(webhookEvents)

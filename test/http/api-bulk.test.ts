@@ -45,7 +45,8 @@ async function finished(runId: string) {
 beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   callbackUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/bulk`;
-  svc = await startTestService({ API_KEY: KEY });
+  // the receiver is on loopback: allowed for tests only (production refuses it)
+  svc = await startTestService({ API_KEY: KEY, WEBHOOKS_ALLOW_LOOPBACK: 'true' });
   await createPartner(svc.db.db, svc.programId, 'P1');
   await api('POST', '/v1/customers', { key: 'c1', partner: { key: 'P1' } });
   await api('POST', '/v1/transactions', { key: 'existing-tx', amount: 10, customer: { key: 'c1' } });
@@ -108,10 +109,11 @@ describe('POST /v1/transactions/bulk', () => {
       .returning();
     answer = 500;
     const job = { id: 'callback-test', attemptsMade: 0, opts: { attempts: 12 } } as unknown as Job;
-    await expect(deliverBulkCallback(svc.db.db, { runId: run!.id }, job)).rejects.toThrow(/HTTP 500/);
+    const loopbackAllowed = { policy: { allowLoopback: true } };
+    await expect(deliverBulkCallback(svc.db.db, { runId: run!.id }, job, loopbackAllowed)).rejects.toThrow(/HTTP 500/);
     expect((await api('GET', `/v1/runs/${run!.id}`)).body.data.callback.status).toBe('retrying: HTTP 500');
     answer = 200;
-    await deliverBulkCallback(svc.db.db, { runId: run!.id }, { ...job, attemptsMade: 1 } as unknown as Job);
+    await deliverBulkCallback(svc.db.db, { runId: run!.id }, { ...job, attemptsMade: 1 } as unknown as Job, loopbackAllowed);
     expect((await api('GET', `/v1/runs/${run!.id}`)).body.data.callback.status).toBe('delivered');
   });
 

@@ -19,6 +19,7 @@ describe('API reference', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/v1/customers',
       '/v1/customers/{key}',
+      '/v1/integrations',
       '/v1/partners',
       '/v1/partners/{key}',
       '/v1/program',
@@ -28,6 +29,10 @@ describe('API reference', () => {
       '/v1/transactions/{key}',
       '/v1/transactions/{key}/archive',
       '/v1/transactions/{key}/revoke-archive',
+      '/v1/webhooks',
+      '/v1/webhooks/{key}',
+      '/v1/webhooks/{key}/deliveries',
+      '/v1/webhooks/{key}/deliveries/{id}/retry',
     ]);
     // generated from the zod schema that validates the request
     const create = doc.components.schemas.CreateTransaction;

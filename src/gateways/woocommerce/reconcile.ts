@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import type { CliContext } from '../../cli.js';
+import { progressLine as sharedProgressLine, terminalProgress as sharedTerminalProgress } from '../../cli/progress.js';
 import { fromMinorUnits } from '../../core/money.js';
 import type { PaymentEvent } from '../../core/payment-event.js';
 import type { Db } from '../../db/client.js';
@@ -202,44 +203,14 @@ export function summaryLine(s: ReconcileSummary): string {
   return `${s.orders} orders: ${s.queued} queued, ${rest}${deferred} (${seconds})`;
 }
 
-function duration(seconds: number): string {
-  const t = Math.ceil(seconds);
-  if (t < 60) return `${t}s`;
-  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
-  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
-}
-
 /** `150/312 orders  48.2/s  ~4s left` (without a total from the store: `150 orders  48.2/s`). */
 export function progressLine(p: ReconcileProgress): string {
-  const rate = p.elapsedMs > 0 ? p.done / (p.elapsedMs / 1000) : 0;
-  const parts = [p.total !== null ? `${p.done}/${p.total} orders` : `${p.done} orders`, `${rate.toFixed(1)}/s`];
-  if (p.total !== null && rate > 0) parts.push(`~${duration(Math.max(0, p.total - p.done) / rate)} left`);
-  return parts.join('  ');
+  return sharedProgressLine(p, 'orders');
 }
 
 /** A progress line redrawn in place on a terminal (at most every 100 ms); nothing when not a TTY. */
 export function terminalProgress(stream: NodeJS.WriteStream) {
-  if (!stream.isTTY) return undefined;
-  let last = 0;
-  let shown: ReconcileProgress | undefined;
-  const draw = (p: ReconcileProgress) => stream.write(`\r\x1b[K${progressLine(p)}`);
-  return {
-    /** Wipe the line before other output; the next update draws it again. */
-    clear() {
-      if (last) stream.write('\r\x1b[K');
-      last = 0;
-    },
-    update(p: ReconcileProgress) {
-      shown = p;
-      if (Date.now() - last < 100) return;
-      last = Date.now();
-      draw(p);
-    },
-    end() {
-      if (shown) stream.write(`\r\x1b[K${progressLine(shown)}\n`);
-      shown = undefined;
-    },
-  };
+  return sharedTerminalProgress(stream, 'orders');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

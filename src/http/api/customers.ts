@@ -1,11 +1,12 @@
 // /v1/customers: the payers. In affiliate programs each is linked to a partner, for good; in
 // refer-a-friend programs to the customer who referred them.
 import { Router, type Response } from 'express';
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
+import { emit } from '../../db/outbox.js';
 import { customers, partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import { isUniqueViolation } from './partners.js';
@@ -35,7 +36,15 @@ const selectCustomer = (db: Db) =>
     .leftJoin(referrer, eq(referrer.id, customers.referringCustomerId));
 
 type Row = Awaited<ReturnType<ReturnType<typeof selectCustomer>['execute']>>[number];
-const customerView = (r: Row) => ({
+export type CustomerRow = Row;
+
+/** A customer of a program by its key, deleted ones too. */
+export async function customerByKey(db: Db, programId: string, key: string): Promise<Row | null> {
+  const [row] = await selectCustomer(db).where(and(eq(customers.programId, programId), eq(customers.key, key)));
+  return row ?? null;
+}
+
+export const customerView = (r: Row) => ({
   id: r.c.id,
   key: r.c.key,
   email: r.c.email,
@@ -45,6 +54,7 @@ const customerView = (r: Row) => ({
   referring_customer: r.referringKey,
   created_at: timestamp(r.c.createdAt),
   updated_at: timestamp(r.c.updatedAt),
+  deleted_at: timestamp(r.c.deletedAt),
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -54,7 +64,7 @@ export function customersRouter(deps: { db: Db }) {
   const router = Router();
   const program = (res: Response) => res.locals.program as ProgramRules;
   const byKey = async (pid: string, key: string) => {
-    const [row] = await selectCustomer(db).where(and(eq(customers.programId, pid), eq(customers.key, key)));
+    const row = await customerByKey(db, pid, key);
     if (!row) throw notFound('customer', key);
     return row;
   };
@@ -70,7 +80,7 @@ export function customersRouter(deps: { db: Db }) {
           : ref.id
             ? eq(t.key, ref.id)
             : sql`false`;
-    const [row] = await db.select({ id: t.id }).from(t).where(and(eq(t.programId, pid), match)).limit(1);
+    const [row] = await db.select({ id: t.id }).from(t).where(and(eq(t.programId, pid), isNull(t.deletedAt), match)).limit(1);
     if (!row) {
       const what = table === 'partners' ? 'partner' : 'customer';
       throw new ApiError(422, 'unknown_partner', `no ${what} matches ${field}`, { [field]: `no such ${what}` });
@@ -90,14 +100,17 @@ export function customersRouter(deps: { db: Db }) {
       referringCustomerId = await resolve('customers', p.id, body.referring_customer, 'referring_customer');
     }
     try {
-      await db.insert(customers).values({
-        programId: p.id,
-        key: body.key,
-        email: body.email ?? null,
-        name: body.name ?? null,
-        surname: body.surname ?? null,
-        partnerId,
-        referringCustomerId,
+      await db.transaction(async (tx) => {
+        await tx.insert(customers).values({
+          programId: p.id,
+          key: body.key,
+          email: body.email ?? null,
+          name: body.name ?? null,
+          surname: body.surname ?? null,
+          partnerId,
+          referringCustomerId,
+        });
+        await emit(tx, p.id, [{ event: 'customer.created', entityKey: body.key }]);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', `a customer with key "${body.key}" exists`);
@@ -109,7 +122,7 @@ export function customersRouter(deps: { db: Db }) {
   router.get('/v1/customers', async (req, res) => {
     const q = parse(Page, req.query, 'query');
     const pid = program(res).id;
-    const visible = and(eq(customers.programId, pid), eq(customers.perPartner, false));
+    const visible = and(eq(customers.programId, pid), eq(customers.perPartner, false), isNull(customers.deletedAt));
     const [rows, [counted]] = await Promise.all([
       selectCustomer(db).where(visible).orderBy(asc(customers.createdAt), asc(customers.key)).limit(q.limit).offset((q.page - 1) * q.limit),
       db.select({ n: sql<number>`count(*)::int` }).from(customers).where(visible),
@@ -132,10 +145,31 @@ export function customersRouter(deps: { db: Db }) {
       throw new ApiError(422, 'validation_failed', "a customer's partner link is permanent", { partner: 'cannot be changed' });
     }
     const body = parse(CustomerFields, raw, 'customer');
-    const row = await byKey(program(res).id, String(req.params.key));
+    const pid = program(res).id;
+    const row = await byKey(pid, String(req.params.key));
+    if (row.c.deletedAt) throw new ApiError(409, 'deleted', `the customer "${row.c.key}" is deleted`);
     const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-    await db.update(customers).set({ ...set, updatedAt: new Date() }).where(eq(customers.id, row.c.id));
-    ok(res, customerView(await byKey(program(res).id, String(req.params.key))));
+    await db.transaction(async (tx) => {
+      await tx.update(customers).set({ ...set, updatedAt: new Date() }).where(eq(customers.id, row.c.id));
+      if (Object.keys(set).length) await emit(tx, pid, [{ event: 'customer.updated', entityKey: row.c.key }]);
+    });
+    ok(res, customerView(await byKey(pid, String(req.params.key))));
+  });
+
+  // A soft delete: the customer and its history stay readable; it is no longer listed or matched.
+  router.delete('/v1/customers/:key', async (req, res) => {
+    const pid = program(res).id;
+    const row = await byKey(pid, String(req.params.key));
+    const now = new Date();
+    await db.transaction(async (tx) => {
+      const [deleted] = await tx
+        .update(customers)
+        .set({ deletedAt: now, updatedAt: now })
+        .where(and(eq(customers.id, row.c.id), isNull(customers.deletedAt)))
+        .returning({ key: customers.key });
+      if (deleted) await emit(tx, pid, [{ event: 'customer.deleted', entityKey: deleted.key }]);
+    });
+    ok(res, customerView(await byKey(pid, row.c.key)));
   });
   return router;
 }

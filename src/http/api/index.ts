@@ -12,8 +12,18 @@ import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
 import { transactionsRouter } from './transactions.js';
+import { integrationsRouter } from './integrations.js';
+import { webhooksRouter, type WebhooksDeps } from './webhooks.js';
 
-export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimit: number; bulkQueue: Queue<BulkJobData>; jsRateLimitPerMinute: number }) {
+export function apiRouter(deps: {
+  db: Db;
+  programs: ProgramRulesSource;
+  bodyLimit: number;
+  bulkQueue: Queue<BulkJobData>;
+  jsRateLimitPerMinute: number;
+  outbound: WebhooksDeps['outbound'];
+  integrationSilenceHours?: number;
+}) {
   const router = Router();
   router.use(docsRouter());
   router.use(jsTrackingRouter({ ...deps, perMinute: deps.jsRateLimitPerMinute }));
@@ -23,5 +33,7 @@ export function apiRouter(deps: { db: Db; programs: ProgramRulesSource; bodyLimi
   router.use(partnersRouter(deps));
   router.use(customersRouter(deps));
   router.use(programRouter(deps));
+  router.use(integrationsRouter(deps));
+  router.use(webhooksRouter(deps));
   return router;
 }

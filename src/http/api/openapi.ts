@@ -9,6 +9,8 @@ import { CreateCustomer, CustomerFields } from './customers.js';
 import { CreatePartner, PartnerFields } from './partners.js';
 import { PatchProgram } from './program.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
+import { CreateWebhook, UpdateWebhook } from './webhooks.js';
+import { OUTBOUND_EVENTS } from '../../db/outbox.js';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
 
@@ -70,6 +72,44 @@ const Transaction = {
   },
 };
 
+const Webhook = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    name: { type: 'string' },
+    url: { type: 'string', format: 'uri' },
+    events: { type: 'array', items: { enum: [...OUTBOUND_EVENTS] } },
+    is_active: { type: 'boolean' },
+    signature: { type: 'string', description: 'the signing secret: in full only in the answer to POST /v1/webhooks, masked elsewhere' },
+    status: { enum: ['active', 'inactive', 'disabled', 'deleted'] },
+    disabled_at: { type: ['string', 'null'], format: 'date-time', description: 'set when every delivery failed for 5 days' },
+    disabled_reason: { type: ['string', 'null'] },
+    last_success_at: { type: ['string', 'null'], format: 'date-time', description: 'GET /v1/webhooks/{key} only' },
+    failing_since: { type: ['string', 'null'], format: 'date-time', description: 'GET /v1/webhooks/{key} only' },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    deleted_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+const WebhookDelivery = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'also sent as the X-Partner-Ledger-Delivery header, as whd-{id}' },
+    event: { enum: [...OUTBOUND_EVENTS] },
+    entity_key: { type: 'string' },
+    status: { enum: ['pending', 'retrying', 'delivered', 'failed', 'cancelled'] },
+    attempts: { type: 'integer' },
+    response_code: { type: ['integer', 'null'] },
+    duration_ms: { type: ['integer', 'null'] },
+    last_error: { type: ['string', 'null'] },
+    next_retry_at: { type: ['string', 'null'], format: 'date-time' },
+    event_created_at: { type: 'string', format: 'date-time' },
+    created_at: { type: 'string', format: 'date-time' },
+    delivered_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
 const envelope = (ref: string) => ({
   type: 'object',
   required: ['data', 'status'],
@@ -115,6 +155,10 @@ export function openApiDocument() {
         Customer: { type: 'object' },
         Program: { type: 'object' },
         Run: { type: 'object' },
+        Webhook,
+        WebhookDelivery,
+        CreateWebhook: schema(CreateWebhook),
+        UpdateWebhook: schema(UpdateWebhook),
       },
     },
     paths: {
@@ -160,7 +204,8 @@ export function openApiDocument() {
       },
       '/v1/partners/{key}': {
         get: { summary: 'Get a partner', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
-        patch: { summary: 'Update a partner', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 422) } },
+        patch: { summary: 'Update a partner', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'Delete a partner (soft: still readable, no longer listed or credited)', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
       },
       '/v1/customers': {
         post: { summary: 'Create a customer (linked to its partner, for good)', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCustomer' }) }, responses: { '201': ok('Customer'), ...errors(401, 409, 422) } },
@@ -168,11 +213,52 @@ export function openApiDocument() {
       },
       '/v1/customers/{key}': {
         get: { summary: 'Get a customer', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
-        patch: { summary: "Update a customer's details (not its partner)", parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateCustomer' }), responses: { '200': ok('Customer'), ...errors(401, 404, 422) } },
+        patch: { summary: "Update a customer's details (not its partner)", parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateCustomer' }), responses: { '200': ok('Customer'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'Delete a customer (soft: still readable, no longer listed or matched)', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
+      },
+      '/v1/integrations': {
+        get: {
+          summary: 'Per gateway: configured or not, last events, 24 h outcomes, refusals, where partner_key was found, silence',
+          responses: { '200': { description: '{ data: { gateways, outbound_webhooks, warnings }, status: 1 }' }, ...errors(401) },
+        },
       },
       '/v1/program': {
         get: { summary: "The program's settings (secrets are never shown)", responses: { '200': ok('Program'), ...errors(401) } },
         patch: { summary: 'Change the program settings; new events use them', requestBody: json({ $ref: '#/components/schemas/UpdateProgram' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
+      },
+      '/v1/webhooks': {
+        post: {
+          summary: 'Subscribe a URL to events; the answer shows the signing secret (`signature`) once',
+          description:
+            'Each event is POSTed as `{ event, created_at, data }` with `Signature: hex(HMAC-SHA256(signature, raw body))`, `X-Partner-Ledger-Delivery` (the same on every retry) and `X-Partner-Ledger-Timestamp`. Any answer but 2xx (or none within 10 s) is retried after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h. The URL must be http(s) and resolve to public addresses only.',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateWebhook' }) },
+          responses: { '201': ok('Webhook', 'Created'), ...errors(400, 401, 422) },
+        },
+        get: { summary: "List the program's webhooks (secrets masked)", responses: { '200': { description: '{ data: Webhook[], status: 1 }' }, ...errors(401) } },
+      },
+      '/v1/webhooks/{key}': {
+        get: { summary: 'Get a webhook, with its health (disabled after 5 days of failed deliveries)', parameters: [keyParam()], responses: { '200': ok('Webhook'), ...errors(401, 404) } },
+        patch: {
+          summary: 'Change a webhook; `is_active: true` turns a disabled one on again',
+          parameters: [keyParam()],
+          requestBody: json({ $ref: '#/components/schemas/UpdateWebhook' }),
+          responses: { '200': ok('Webhook'), ...errors(401, 404, 422) },
+        },
+        delete: { summary: 'Delete a webhook; deliveries not yet sent are cancelled', parameters: [keyParam()], responses: { '200': ok('Webhook'), ...errors(401, 404) } },
+      },
+      '/v1/webhooks/{key}/deliveries': {
+        get: {
+          summary: "A webhook's deliveries, newest first: status, response code, duration, next retry",
+          parameters: [keyParam(), ...queryParams(z.object({ limit: z.number().int().min(1).max(250).optional(), page: z.number().int().min(1).optional(), status: z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']).optional() }))],
+          responses: { '200': { description: '{ data: WebhookDelivery[], meta, status: 1 }' }, ...errors(401, 404, 422) },
+        },
+      },
+      '/v1/webhooks/{key}/deliveries/{id}/retry': {
+        post: {
+          summary: 'Send a delivery again now (same delivery id), whatever its state',
+          parameters: [keyParam(), keyParam('id')],
+          responses: { '202': ok('WebhookDelivery', 'Queued'), ...errors(401, 404, 409, 503) },
+        },
       },
     },
   };

@@ -9,6 +9,7 @@ import { PaymentFact, type PartnerKeyPlace } from '../../core/payment-event.js';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { applyEvents } from '../../db/ledger.js';
+import { emit } from '../../db/outbox.js';
 import { customers, partners, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
@@ -303,7 +304,9 @@ export function transactionsRouter(deps: { db: Db }) {
         .set({ deletedAt: now, deletedReason: 'deleted_via_api', updatedAt: now })
         .where(and(eq(transactions.programId, p.id), eq(transactions.key, key), isNull(transactions.deletedAt)))
         .returning({ id: transactions.id });
-      if (t) await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      if (!t) return;
+      await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      await emit(tx, p.id, [{ event: 'transaction.deleted', entityKey: key, detail: { reason: 'deleted_via_api' } }]);
     });
     await respondWith(res, key);
   }

@@ -1,0 +1,218 @@
+// Prometheus metrics: what operators graph and alert on. One registry per service instance, so two
+// services in one process (tests) never mix their numbers.
+import type { Job, Queue, Worker } from 'bullmq';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { GATEWAYS } from './core/payment-event.js';
+import type { LookupClient, LookupClients } from './gateways/gateway.js';
+import { PAYMENT_EVENTS_QUEUE } from './queue/queues.js';
+
+/** What became of a webhook delivery, as the metrics label it. */
+export type WebhookOutcome =
+  | 'queued' // stored and queued (or re-queued)
+  | 'duplicate' // a redelivery: acknowledged, nothing new
+  | 'ignored' // not a payment fact (stored as ignored)
+  | 'failed' // verified but unreadable (stored as failed)
+  | 'rejected' // refused at the door: signature, credentials, body
+  | 'acknowledged' // answered 2xx and forgotten (a WooCommerce ping)
+  | 'unavailable' // 503: PostgreSQL or Redis did not answer
+  | 'not_found'; // unknown gateway or program
+
+export type EnrichStatus = 'found' | 'not_found' | 'transient_error' | 'error';
+
+const QUEUE_STATES = ['waiting', 'active', 'failed', 'delayed'] as const;
+
+/** A label value from a closed set, so a caller cannot blow up the number of series. */
+export function gatewayLabel(gateway: string | undefined): string {
+  return gateway && (GATEWAYS as readonly string[]).includes(gateway) ? gateway : 'unknown';
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e)),
+    );
+  });
+}
+
+type JobData = { summary?: { gateway?: string }; events?: { gateway?: string }[] };
+const jobGateway = (job: Job) => gatewayLabel((job.data as JobData)?.summary?.gateway ?? (job.data as JobData)?.events?.[0]?.gateway);
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+
+  readonly webhooks = new Counter({
+    name: 'partner_ledger_webhooks_total',
+    help: 'Gateway webhook deliveries by gateway and outcome (queued, duplicate, ignored, failed, rejected, acknowledged, unavailable, not_found).',
+    labelNames: ['gateway', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: 'partner_ledger_webhook_rejections_total',
+    help: 'Webhook deliveries refused at the door, by gateway and code (invalid_signature, stale_timestamp, ...).',
+    labelNames: ['gateway', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly rejectionsUnrecorded = new Counter({
+    name: 'partner_ledger_webhook_rejections_unrecorded_total',
+    help: 'Rejected deliveries not written to webhook_rejections (more than the recorder keeps per second, or the database failed).',
+    registers: [this.registry],
+  });
+  readonly ackSeconds = new Histogram({
+    name: 'partner_ledger_webhook_ack_seconds',
+    help: 'Time from a webhook request to its answer, by gateway.',
+    labelNames: ['gateway'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly jobSeconds = new Histogram({
+    name: 'partner_ledger_job_duration_seconds',
+    help: 'Time a job ran, by queue and outcome (completed, retry: failed and will be retried, failed: for good).',
+    labelNames: ['queue', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly enrichCalls = new Counter({
+    name: 'partner_ledger_enrich_calls_total',
+    help: 'Gateway API calls of the enrich step, by gateway and status (found, not_found, transient_error, error).',
+    labelNames: ['gateway', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly rewardsCreated = new Counter({
+    name: 'partner_ledger_rewards_created_total',
+    help: 'Rewards created by the payment worker, by gateway.',
+    labelNames: ['gateway'] as const,
+    registers: [this.registry],
+  });
+  readonly rewardsReversed = new Counter({
+    name: 'partner_ledger_rewards_reversed_total',
+    help: 'Transactions whose rewards the payment worker took back, by gateway and reason (refund, partial_refund, dispute_lost).',
+    labelNames: ['gateway', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Count one webhook request and time its answer: call at its start, then `done(outcome)`. */
+  webhook(gateway: string): (outcome: WebhookOutcome) => void {
+    const started = process.hrtime.bigint();
+    const label = gatewayLabel(gateway);
+    return (outcome) => {
+      this.webhooks.inc({ gateway: label, outcome });
+      this.ackSeconds.observe({ gateway: label }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+  }
+
+  /**
+   * Queue sizes, read from BullMQ when Prometheus scrapes (never cached between scrapes), and
+   * `partner_ledger_queue_up` 0 for a queue whose counts Redis did not give.
+   */
+  watchQueues(queues: readonly Queue[]): void {
+    let reading: Promise<Map<string, Record<string, number> | null>> | undefined;
+    const read = () =>
+      (reading ??= Promise.all(
+        queues.map(async (q) => {
+          try {
+            const counts = await withTimeout(q.getJobCounts(...QUEUE_STATES), 2000);
+            return [q.name, counts] as const;
+          } catch {
+            return [q.name, null] as const;
+          }
+        }),
+      )
+        .then((entries) => new Map(entries))
+        .finally(() => setTimeout(() => (reading = undefined), 0)));
+    const jobs = new Gauge({
+      name: 'partner_ledger_queue_jobs',
+      help: 'Jobs in each queue by state (waiting, active, failed, delayed), read from BullMQ at scrape time.',
+      labelNames: ['queue', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const all = await read();
+        jobs.reset();
+        for (const [queue, counts] of all) {
+          if (!counts) continue;
+          for (const state of QUEUE_STATES) {
+            // BullMQ answers `waiting` as `wait`
+            jobs.set({ queue, state }, counts[state] ?? (state === 'waiting' ? (counts.wait ?? 0) : 0));
+          }
+        }
+      },
+    });
+    const up = new Gauge({
+      name: 'partner_ledger_queue_up',
+      help: '1 when the queue counts could be read from Redis at scrape time, 0 when not.',
+      labelNames: ['queue'] as const,
+      registers: [this.registry],
+      async collect() {
+        const all = await read();
+        for (const [queue, counts] of all) up.set({ queue }, counts ? 1 : 0);
+      },
+    });
+  }
+
+  /** Job durations by outcome for any worker; for the payment worker, rewards created and reversed. */
+  observeWorker(worker: Worker): void {
+    const seconds = (job: Job) => Math.max(0, ((job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000);
+    worker.on('completed', (job, result: unknown) => {
+      this.jobSeconds.observe({ queue: worker.name, outcome: 'completed' }, seconds(job));
+      if (worker.name === PAYMENT_EVENTS_QUEUE) this.observeOutcomes(jobGateway(job), result);
+    });
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      this.jobSeconds.observe({ queue: worker.name, outcome: final ? 'failed' : 'retry' }, seconds(job));
+    });
+  }
+
+  /** Rewards created and taken back, from the outcomes the ledger reports for one job. */
+  observeOutcomes(gateway: string, outcomes: unknown): void {
+    if (!Array.isArray(outcomes)) return;
+    const label = gatewayLabel(gateway);
+    for (const o of outcomes as { kind?: string; result?: string; rewards?: number; deleted?: boolean; status?: string }[]) {
+      if (o.kind === 'payment' && o.result === 'created' && o.rewards) this.rewardsCreated.inc({ gateway: label }, o.rewards);
+      if (o.kind === 'refund' && o.result === 'applied') this.rewardsReversed.inc({ gateway: label, reason: o.deleted ? 'refund' : 'partial_refund' });
+      if (o.kind === 'dispute' && o.result === 'applied' && o.status === 'lost') this.rewardsReversed.inc({ gateway: label, reason: 'dispute_lost' });
+    }
+  }
+
+  /** The enrich step's clients, each call counted by gateway and status. */
+  instrumentClients(clients: LookupClients): LookupClients {
+    const wrapped = new WeakMap<LookupClient, LookupClient>();
+    const count = async <T>(gateway: string, call: () => Promise<T>): Promise<T> => {
+      try {
+        const found = await call();
+        this.enrichCalls.inc({ gateway, status: found ? 'found' : 'not_found' });
+        return found;
+      } catch (err) {
+        const transient = (err as { transient?: boolean }).transient === true;
+        this.enrichCalls.inc({ gateway, status: transient ? 'transient_error' : 'error' });
+        throw err;
+      }
+    };
+    return async (programId, gateway) => {
+      const client = await clients(programId, gateway);
+      if (!client) return client;
+      let w = wrapped.get(client);
+      if (!w) {
+        const label = gatewayLabel(gateway);
+        const paymentKey = client.paymentKey?.bind(client);
+        w = {
+          lookup: (l) => count(label, () => client.lookup(l)),
+          ...(paymentKey ? { paymentKey: (ref) => count(label, () => paymentKey(ref)) } : {}),
+        };
+        wrapped.set(client, w);
+      }
+      return w;
+    };
+  }
+
+  /** The exposition text for GET /metrics. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

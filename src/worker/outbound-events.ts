@@ -1,0 +1,67 @@
+// The body of an outbound webhook: `{ event, created_at, data }`, `data` in the shape the REST API
+// returns for the entity (read when the delivery is sent, so it is the entity as it is now).
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import type { OutboundEvent } from '../db/outbox.js';
+import { partners, rewards, transactions, type outbox } from '../db/schema.js';
+import { transactionByKey } from '../db/transaction-reads.js';
+import { customerByKey, customerView } from '../http/api/customers.js';
+import { partnerView } from '../http/api/partners.js';
+import { timestamp } from '../http/api/respond.js';
+import { transactionView } from '../http/api/serialize.js';
+
+export type OutboxRow = typeof outbox.$inferSelect;
+export type EventBody = { event: string; created_at: string | null; data: Record<string, unknown> };
+
+async function transactionData(db: Db, programId: string, programType: 'affiliate' | 'refer_a_friend', key: string) {
+  const t = await transactionByKey(db, programId, key);
+  return t ? transactionView(t, programType) : null;
+}
+
+/** What an event says about its entity; `{ key }` alone if the entity is gone (its program deleted it for good). */
+export async function eventData(db: Db, row: OutboxRow, programType: 'affiliate' | 'refer_a_friend'): Promise<Record<string, unknown>> {
+  const event = row.event as OutboundEvent;
+  const detail = (row.detail ?? {}) as Record<string, unknown>;
+  switch (event) {
+    case 'transaction.created':
+      return (await transactionData(db, row.programId, programType, row.entityKey)) ?? { key: row.entityKey };
+    case 'transaction.deleted': {
+      const view = (await transactionData(db, row.programId, programType, row.entityKey)) ?? { key: row.entityKey };
+      // refunded, dispute_lost or deleted_via_api
+      return { ...view, deleted_reason: detail.reason ?? null };
+    }
+    case 'customer.created':
+    case 'customer.updated':
+    case 'customer.deleted': {
+      const c = await customerByKey(db, row.programId, row.entityKey);
+      return c ? customerView(c) : { key: row.entityKey };
+    }
+    case 'partner.created':
+    case 'partner.updated':
+    case 'partner.deleted': {
+      const [p] = await db
+        .select()
+        .from(partners)
+        .where(and(eq(partners.programId, row.programId), eq(partners.key, row.entityKey)));
+      return p ? partnerView(p) : { key: row.entityKey };
+    }
+    case 'reward.status_changed': {
+      const change = { from: detail.from ?? null, to: detail.to ?? null, reason: detail.reason ?? null };
+      const [r] = await db
+        .select({ transactionKey: transactions.key })
+        .from(rewards)
+        .innerJoin(transactions, eq(transactions.id, rewards.transactionId))
+        .where(and(eq(rewards.programId, row.programId), eq(rewards.key, row.entityKey)));
+      const transactionKey = r?.transactionKey ?? (typeof detail.transaction_key === 'string' ? detail.transaction_key : null);
+      const t = transactionKey ? await transactionData(db, row.programId, programType, transactionKey) : null;
+      const reward = t?.rewards.find((w) => w.key === row.entityKey) ?? { key: row.entityKey };
+      return { ...reward, transaction_key: transactionKey, ...change };
+    }
+    default:
+      return { key: row.entityKey, ...detail };
+  }
+}
+
+export async function eventBody(db: Db, row: OutboxRow, programType: 'affiliate' | 'refer_a_friend'): Promise<EventBody> {
+  return { event: row.event, created_at: timestamp(row.createdAt), data: await eventData(db, row, programType) };
+}

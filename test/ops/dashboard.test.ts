@@ -1,0 +1,184 @@
+// The queue dashboard over HTTP: closed until configured, HTTP Basic only, every queue listed, failed
+// jobs named and summarised, kept for the retention, and retried for real (and harmlessly twice).
+import { randomBytes } from 'node:crypto';
+import { QueueEvents } from 'bullmq';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basicCredentials, dashboardAuth, safeEqual } from '../../src/http/dashboard.js';
+import { PAYMENT_EVENTS_QUEUE, QUEUE_NAMES } from '../../src/queue/queues.js';
+import { fakeStripeApi, type FakeGatewayApi } from '../support/fake-gateway-api.js';
+import { fixture } from '../support/fixtures.js';
+import { count, createPartner, stored } from '../support/ledger.js';
+import { startTestService, type TestService } from '../support/service.js';
+import { TEST_REDIS_URL } from '../support/env.js';
+import { transactions } from '../../src/db/schema.js';
+
+const SECRET = 'whsec_dashboard_test';
+const API_KEY = 'pl_dashboard_test_key';
+const USER = 'ops';
+const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const stripe = new Stripe('sk_test_unused');
+const objects = new Map<string, Record<string, unknown>>();
+let api: FakeGatewayApi;
+let svc: TestService;
+let closed: TestService;
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const auth = { authorization: basic(USER, PASSWORD) };
+
+/** A charge whose partner key lives only on the Stripe customer: the worker must call the API. */
+function chargeNeedingLookup(suffix: string): { body: Buffer; eventId: string; key: string } {
+  const text = fixture('stripe', 'charge.succeeded.2024-06-20.json')
+    .toString('utf8')
+    .replace(/"((?:evt|pi|ch|in)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${suffix}"`);
+  const event = JSON.parse(text);
+  event.data.object.invoice = null;
+  event.data.object.customer = `cus_dash${suffix}`;
+  event.data.object.billing_details.email = null;
+  event.data.object.receipt_email = null;
+  objects.set(`cus_dash${suffix}`, { id: `cus_dash${suffix}`, object: 'customer', email: `d${suffix}@example.com`, metadata: { partner_key: 'ptn_dash' } });
+  return { body: Buffer.from(JSON.stringify(event)), eventId: event.id, key: event.data.object.payment_intent };
+}
+
+beforeAll(async () => {
+  api = await fakeStripeApi(objects).start();
+  svc = await startTestService(
+    {
+      STRIPE_WEBHOOK_SECRET: SECRET,
+      STRIPE_API_KEY: 'sk_test_dash',
+      STRIPE_API_BASE: api.url,
+      API_KEY,
+      DASHBOARD_USER: USER,
+      DASHBOARD_PASSWORD: PASSWORD,
+      FAILED_JOB_RETENTION_DAYS: '3',
+    },
+    { paymentJobs: { attempts: 2, backoffMs: 20 } },
+  );
+  await createPartner(svc.db.db, svc.programId, 'ptn_dash');
+  closed = await startTestService();
+});
+afterAll(async () => {
+  await svc?.stop();
+  await closed?.stop();
+  await api?.stop();
+});
+
+describe('dashboard access', () => {
+  it('is closed (401, no browser prompt) until DASHBOARD_USER and DASHBOARD_PASSWORD are set', async () => {
+    const res = await fetch(`${closed.url}/admin/queues`, { headers: { authorization: basic('anyone', 'anything') } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(await res.json()).toMatchObject({ error: { code: 'dashboard_closed' } });
+  });
+
+  it('asks for HTTP Basic credentials and refuses wrong ones and program API keys', async () => {
+    const none = await fetch(`${svc.url}/admin/queues`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    for (const authorization of [basic(USER, 'wrong'), basic('root', PASSWORD), `Bearer ${API_KEY}`, `Basic ${Buffer.from(API_KEY).toString('base64')}`]) {
+      const res = await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { authorization } });
+      expect(res.status, authorization).toBe(401);
+    }
+    const page = await fetch(`${svc.url}/admin/queues`, { headers: auth });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Partner Ledger queues');
+  });
+
+  it('refuses cross-site actions even with the browser-sent credentials', async () => {
+    const res = await fetch(`${svc.url}/admin/queues/api/queues/${PAYMENT_EVENTS_QUEUE}/retry/failed`, {
+      method: 'PUT',
+      headers: { ...auth, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('lists every queue named in src/queue/queues.ts', async () => {
+    const res = await fetch(`${svc.url}/admin/queues/api/queues?activeQueue=${PAYMENT_EVENTS_QUEUE}`, { headers: auth });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { queues: { name: string }[] };
+    expect(body.queues.map((q) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
+    expect(QUEUE_NAMES).toEqual(expect.arrayContaining(['payment-events', 'bulk-runs', 'callbacks', 'maintenance']));
+  });
+
+  it('helpers: Basic header parsing and a constant-time compare', () => {
+    expect(basicCredentials(basic('a', 'b:c'))).toEqual({ user: 'a', password: 'b:c' });
+    expect(basicCredentials('Bearer x')).toBeNull();
+    expect(basicCredentials(undefined)).toBeNull();
+    expect(safeEqual('same', 'same')).toBe(true);
+    expect(safeEqual('same', 'same but longer')).toBe(false);
+    expect(typeof dashboardAuth(undefined, undefined)).toBe('function');
+  });
+});
+
+describe('failed jobs in the dashboard', () => {
+  it('a job failed because the Stripe API was down is named, summarised, kept, and a retry books it once', async () => {
+    const s = `d${randomBytes(3).toString('hex')}`;
+    const { body, eventId, key } = chargeNeedingLookup(s);
+    api.outage = 503;
+    const res = await svc.post('/webhooks/stripe', body, { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body.toString(), secret: SECRET }) });
+    expect(res.status).toBe(200);
+    const failedRow = await svc.settled('stripe', eventId);
+    expect(failedRow.status).toBe('failed');
+    expect(failedRow.lastError).toMatch(/^partner lookup: Stripe API 503 on GET \/v1\/customers\/cus_dash\w+ \(after 2 attempts\)$/);
+
+    // what the dashboard shows for it
+    const list = await fetch(`${svc.url}/admin/queues/api/queues?activeQueue=${PAYMENT_EVENTS_QUEUE}&status=failed&page=1`, { headers: auth });
+    const queues = ((await list.json()) as { queues: { name: string; jobs: any[] }[] }).queues; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const job = queues.find((q) => q.name === PAYMENT_EVENTS_QUEUE)!.jobs.find((j) => j.data?.summary?.eventId === eventId);
+    expect(job).toBeDefined();
+    expect(job.name).toBe('stripe charge.succeeded');
+    expect(job.data.summary).toEqual({
+      gateway: 'stripe',
+      eventType: 'charge.succeeded',
+      eventId,
+      programId: svc.programId,
+      transactionKey: key,
+      facts: `payment ${key} 29.00 USD (partner_key to look up on customer cus_dash${s})`,
+    });
+    expect(job.failedReason).toBe(failedRow.lastError);
+    // kept for FAILED_JOB_RETENTION_DAYS=3, not removed
+    expect(job.opts.removeOnFail).toEqual({ age: 3 * 86_400 });
+    expect(await stored(svc.db.db, svc.programId, key)).toBeNull();
+
+    // the API is back: retry from the dashboard (its own API, as its Retry button calls it)
+    api.outage = null;
+    const events = new QueueEvents(PAYMENT_EVENTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: svc.service.config.QUEUE_PREFIX });
+    await events.waitUntilReady();
+    try {
+      const retry = await fetch(`${svc.url}/admin/queues/api/queues/${PAYMENT_EVENTS_QUEUE}/${encodeURIComponent(job.id)}/retry`, { method: 'PUT', headers: auth });
+      expect(retry.status).toBe(204);
+      await (await svc.service.producer!.queue.getJob(job.id))!.waitUntilFinished(events, 10_000);
+      const t = await stored(svc.db.db, svc.programId, key);
+      expect(t?.partnerKey).toBe('ptn_dash');
+      expect(t?.rewards.map((r) => r.amount)).toEqual(['5.8']);
+      expect((await svc.settled('stripe', eventId)).status).toBe('processed');
+
+      // retried again after it succeeded: nothing changes
+      const before = await count(svc.db.db, transactions, svc.programId);
+      const again = await fetch(`${svc.url}/admin/queues/api/queues/${PAYMENT_EVENTS_QUEUE}/${encodeURIComponent(job.id)}/retry`, { method: 'PUT', headers: auth });
+      expect(again.status).toBe(204);
+      const outcome = await (await svc.service.producer!.queue.getJob(job.id))!.waitUntilFinished(events, 10_000);
+      expect(outcome).toEqual([{ kind: 'payment', result: 'merged', transactionKey: key, rewards: 0, reason: null }]);
+      expect(await count(svc.db.db, transactions, svc.programId)).toBe(before);
+      expect((await stored(svc.db.db, svc.programId, key))?.rewards).toHaveLength(1);
+    } finally {
+      await events.close();
+    }
+  });
+
+  it('"Retry all" re-runs every failed job', async () => {
+    api.outage = 503;
+    const made = [chargeNeedingLookup(`r${randomBytes(3).toString('hex')}`), chargeNeedingLookup(`r${randomBytes(3).toString('hex')}`)];
+    for (const m of made) {
+      await svc.post('/webhooks/stripe', m.body, { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: m.body.toString(), secret: SECRET }) });
+      expect((await svc.settled('stripe', m.eventId)).status).toBe('failed');
+    }
+    api.outage = null;
+    const res = await fetch(`${svc.url}/admin/queues/api/queues/${PAYMENT_EVENTS_QUEUE}/retry/failed`, { method: 'PUT', headers: auth });
+    expect(res.status).toBe(200);
+    for (const m of made) {
+      await expect.poll(async () => (await stored(svc.db.db, svc.programId, m.key))?.partnerKey, { timeout: 10_000 }).toBe('ptn_dash');
+    }
+    expect(await svc.service.producer!.queue.getJobCounts('failed')).toEqual({ failed: 0 });
+  });
+});

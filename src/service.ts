@@ -16,6 +16,7 @@ import type { LookupClients } from './gateways/gateway.js';
 import { lookupClients } from './gateways/registry.js';
 import { ProgramDirectory } from './db/program-directory.js';
 import { webhooksRouter } from './http/webhooks.js';
+import { inboxGroup } from './ingest/grouped-writes.js';
 import { apiRouter } from './http/api/index.js';
 import { startMaintenance } from './worker/maintenance.js';
 import { paymentProcessor } from './worker/process-payment.js';
@@ -137,7 +138,15 @@ export async function startService(config: Config, logger: Logger, options: Serv
             databaseUrl: config.DATABASE_URL,
             redisUrl: config.REDIS_URL,
           }),
-          webhooksRouter({ db: database.db, producer, programs: directory, bodyLimit: config.BODY_LIMIT_BYTES, metrics, rejections }),
+          webhooksRouter({
+            db: database.db,
+            inbox: inboxGroup(database.db),
+            producer,
+            programs: directory,
+            bodyLimit: config.BODY_LIMIT_BYTES,
+            metrics,
+            rejections,
+          }),
           apiRouter({
             db: database.db,
             programs: programRules,

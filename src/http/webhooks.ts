@@ -7,12 +7,16 @@ import type { ProgramDirectory } from '../db/program-directory.js';
 import { webhookEvents, webhookRejections } from '../db/schema.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
+import type { InboxRow } from '../ingest/grouped-writes.js';
+import type { Group } from '../write-group.js';
 import type { Metrics, WebhookOutcome } from '../metrics.js';
 import type { PaymentProducer } from '../queue/producer.js';
 import { errorBody } from './errors.js';
 
 export type WebhookDeps = {
   db: Db;
+  /** Inbox inserts, grouped across concurrent requests. */
+  inbox: Group<InboxRow, bigint | null>;
   producer: PaymentProducer;
   programs: ProgramDirectory;
   bodyLimit: number;
@@ -140,25 +144,21 @@ export function webhooksRouter(deps: WebhookDeps): Router {
       let inboxId: bigint;
       let requeue = false;
       try {
-        const [row] = await deps.db
-          .insert(webhookEvents)
-          .values({
-            programId: program.id,
-            gateway,
-            eventId: verdict.eventId,
-            eventType: verdict.eventType,
-            livemode: verdict.livemode ?? null,
-            rawBody: rawBody.toString('utf8'),
-            headers: meta,
-            status: normalized.status,
-            outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-            lastError: normalized.status === 'failed' ? normalized.reason : null,
-            processedAt: normalized.status === 'queued' ? null : new Date(),
-          })
-          .onConflictDoNothing({ target: [webhookEvents.programId, webhookEvents.gateway, webhookEvents.eventId] })
-          .returning({ id: webhookEvents.id });
-        if (row) {
-          inboxId = row.id;
+        const id = await deps.inbox.add({
+          programId: program.id,
+          gateway,
+          eventId: verdict.eventId,
+          eventType: verdict.eventType,
+          livemode: verdict.livemode ?? null,
+          rawBody: rawBody.toString('utf8'),
+          headers: meta,
+          status: normalized.status,
+          outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
+          lastError: normalized.status === 'failed' ? normalized.reason : null,
+          processedAt: normalized.status === 'queued' ? null : new Date(),
+        });
+        if (id !== null) {
+          inboxId = id;
         } else {
           // a redelivery: only one whose queueing failed earlier still needs the queue
           const [existing] = await deps.db

@@ -1,11 +1,8 @@
-// Grouping the writes of concurrent webhook requests: the inbox inserts of requests arriving within a
-// millisecond or two become one multi-row INSERT (one commit), and their queue adds one addBulk (one
-// Redis round trip). Each request still learns its own outcome, and is answered only after both
-// stores have its event.
-import type { Queue } from 'bullmq';
+// The inbox inserts of webhook requests arriving within a millisecond or two become one multi-row
+// INSERT (one commit); each request still learns its own row (the queue adds are grouped likewise,
+// in the producer). A request is answered only after both stores have its event.
 import type { Db } from '../db/client.js';
 import { webhookEvents } from '../db/schema.js';
-import { paymentJobId, paymentJobOptions, type PaymentJobInput } from '../queue/queues.js';
 import { Group } from '../write-group.js';
 
 export type InboxRow = typeof webhookEvents.$inferInsert;
@@ -27,22 +24,5 @@ export function inboxGroup(db: Db): Group<InboxRow, bigint | null> {
       seen.add(k);
       return ids.get(k) ?? null;
     });
-  });
-}
-
-export type QueueItem = { data: PaymentJobInput; gateway: string; eventId: string };
-
-/** Adds payment jobs together (one Redis round trip). */
-export function queueGroup(queue: Queue<PaymentJobInput>, ready: () => boolean): Group<QueueItem, string> {
-  return new Group(async (items) => {
-    // BullMQ would wait for a reconnect; a webhook sender must hear "try again" now instead
-    if (!ready()) throw new Error('queue unavailable: Redis is not connected');
-    const jobs = items.map((i) => ({
-      name: i.gateway,
-      data: i.data,
-      opts: { ...paymentJobOptions, jobId: paymentJobId(i.data.programId, i.gateway, i.eventId) },
-    }));
-    await queue.addBulk(jobs);
-    return jobs.map((j) => j.opts.jobId);
   });
 }

@@ -2,6 +2,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { fromMinorUnits } from '../core/money.js';
+import { Group } from '../write-group.js';
 import type { PaymentEvent } from '../core/payment-event.js';
 import {
   DEFAULT_FAILED_JOB_RETENTION_DAYS,
@@ -62,9 +63,13 @@ export function jobSummary(data: PaymentJobInput, key: DedupeKey): PaymentJobSum
   };
 }
 
+type BulkJob = { name: string; data: PaymentJobInput; opts: JobsOptions };
+
 export class PaymentProducer {
   readonly queue: Queue<PaymentJobInput>;
   private readonly jobOptions: JobsOptions;
+  /** Adds of concurrent requests, sent to Redis together (one round trip for the group). */
+  private readonly adds: Group<BulkJob, true>;
 
   constructor(
     private readonly connection: Redis,
@@ -74,6 +79,10 @@ export class PaymentProducer {
     this.queue = new Queue<PaymentJobInput>(PAYMENT_EVENTS_QUEUE, { connection, prefix });
     // errors surface on each add; an unhandled 'error' event would crash the process
     this.queue.on('error', () => {});
+    this.adds = new Group(async (jobs) => {
+      await this.queue.addBulk(jobs);
+      return jobs.map(() => true as const);
+    });
     this.jobOptions = {
       ...paymentJobOptions,
       removeOnFail: failedJobRetention(options.failedRetentionDays ?? DEFAULT_FAILED_JOB_RETENTION_DAYS),
@@ -95,7 +104,7 @@ export class PaymentProducer {
     const summary = jobSummary(data, dedupeKey);
     const name = `${dedupeKey.gateway} ${summary.eventType}`.trim();
     try {
-      await this.queue.add(name, { summary, ...data }, { ...this.jobOptions, jobId });
+      await this.adds.add({ name, data: { summary, ...data }, opts: { ...this.jobOptions, jobId } });
     } catch (err) {
       throw new QueueUnavailableError(`queue unavailable: ${(err as Error).message}`);
     }

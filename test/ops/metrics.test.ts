@@ -145,7 +145,8 @@ describe('GET /metrics', () => {
       expect(m.value('partner_ledger_webhooks_total', { gateway: 'stripe', outcome: 'queued' })).toBe(5);
     } finally {
       // BullMQ may have started the reconnect already
-      if (connection.status === 'end' || connection.status === 'close') await connection.connect();
+      if (connection.status === 'end' || connection.status === 'close') await connection.connect().catch(() => {});
+      if (connection.status !== 'ready') await new Promise((r) => connection.once('ready', r));
     }
     await expect.poll(async () => (await scrape()).value('partner_ledger_queue_up', { queue: 'payment-events' }), { timeout: 15_000, interval: 200 }).toBe(1);
   });

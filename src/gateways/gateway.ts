@@ -1,6 +1,7 @@
 // The plug-in contract every gateway implements: verify a delivery, turn it into payment events,
 // and (for the worker's enrich step) look up objects an event only references.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { z } from 'zod';
 import type { Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
 import type { GatewaySettings } from '../db/schema.js';
 
@@ -32,6 +33,17 @@ export const rejected = (code: string, message: string, status: 400 | 401 = 400)
 export class PayloadError extends Error {
   override name = 'PayloadError';
 }
+
+/** Parse a part of a payload; what is wrong becomes `payload: <what>.<path>: <why>`. */
+export function parsePayload<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** The ids that are set, each once, in order. */
+export const compactIds = (ids: (string | undefined | null)[]): string[] => [...new Set(ids.filter((x): x is string => !!x))];
 
 export type GatewayRequest = { rawBody: Buffer; headers: IncomingHttpHeaders; now: Date };
 

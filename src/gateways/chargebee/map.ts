@@ -10,7 +10,7 @@ import {
   type PartnerKeyPlace,
   type PaymentEventInput,
 } from '../../core/payment-event.js';
-import { PayloadError } from '../gateway.js';
+import { PayloadError, parsePayload, compactIds } from '../gateway.js';
 import { CreditNote, Customer, Envelope, Invoice, Transaction } from './wire.js';
 
 /**
@@ -56,15 +56,10 @@ const REASONS: Partial<Record<string, string>> = {
 
 type Base = { gateway: 'chargebee'; eventId: string; eventType: string; occurredAt: string };
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
-}
+const parse = parsePayload;
 const optional = <T extends z.ZodType>(schema: T, value: unknown, what: string) =>
   value === undefined || value === null ? undefined : parse(schema, value, what);
-const compact = (ids: (string | undefined | null)[]) => [...new Set(ids.filter((x): x is string => !!x))];
+const compact = compactIds;
 
 export function chargebeeToEvents(payload: unknown): PaymentEventInput[] | Ignored {
   const env = parse(Envelope, payload, 'event');

@@ -1,6 +1,5 @@
 // Paddle Billing notification → payment facts. Pure: no I/O, no clock.
 import { EventName, type AdjustmentAction } from '@paddle/paddle-node-sdk';
-import type { z } from 'zod';
 import { isCurrencyCode } from '../../core/money.js';
 import {
   ignored,
@@ -10,7 +9,7 @@ import {
   type PartnerKeyPlace,
   type PaymentEventInput,
 } from '../../core/payment-event.js';
-import { PayloadError } from '../gateway.js';
+import { PayloadError, parsePayload } from '../gateway.js';
 import { Adjustment, Envelope, Transaction } from './wire.js';
 
 /** Where merchants put the partner key in Paddle `custom_data`. */
@@ -40,12 +39,7 @@ export function partnerKeyOf(customData: Record<string, unknown> | null | undefi
   return typeof value === 'string' && value.trim() ? value.trim() : undefined;
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
-}
+const parse = parsePayload;
 
 type Base = { gateway: 'paddle'; eventId: string; eventType: string; occurredAt: string };
 

@@ -8,7 +8,7 @@ import {
   type PaymentEventInput,
   type PartnerKeyPlace,
 } from '../../core/payment-event.js';
-import { PayloadError } from '../gateway.js';
+import { PayloadError, parsePayload, compactIds } from '../gateway.js';
 import { Charge, CheckoutSession, Dispute, Envelope, Invoice, PaymentIntent, Refund, refId } from './wire.js';
 
 /** Where merchants put the partner key in Stripe metadata. */
@@ -26,19 +26,14 @@ export function stripeMinor(amount: number, currency: string): { minor: string; 
   return { minor: (BigInt(amount) * 10n ** BigInt(iso - stripe)).toString(), currency: code };
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
-}
+const parse = parsePayload;
 
 const key = (metadata: Record<string, string> | null | undefined, place: PartnerKeyPlace) => {
   const value = metadata?.[PARTNER_KEY]?.trim();
   return value ? { value, place } : undefined;
 };
 const first = <T>(...values: (T | undefined)[]) => values.find((v) => v !== undefined);
-const compact = (ids: (string | undefined | null)[]) => [...new Set(ids.filter((x): x is string => !!x))];
+const compact = compactIds;
 
 function lookups(subscription: string | undefined, customer: string | undefined, invoice?: string): Lookup[] {
   const l: Lookup[] = [];

@@ -9,6 +9,7 @@ import { bulkRuns, programs } from '../../src/db/schema.js';
 import { deliverBulkCallback } from '../../src/worker/callbacks.js';
 import { createPartner } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_bulk_key';
 let svc: TestService;
@@ -24,14 +25,7 @@ const receiver = http.createServer((req, res) => {
 });
 let callbackUrl = '';
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown) => callApi(svc.url, method, path, body, KEY);
 
 async function finished(runId: string) {
   for (let i = 0; i < 200; i++) {

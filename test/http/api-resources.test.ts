@@ -3,18 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProgram } from '../../src/db/programs.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_resources_key';
 let svc: TestService;
 
-async function api(method: string, path: string, body?: unknown, key: string = KEY) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown, key: string = KEY) => callApi(svc.url, method, path, body, key);
 
 beforeAll(async () => {
   svc = await startTestService({ API_KEY: KEY, STRIPE_WEBHOOK_SECRET: 'whsec_resources', STRIPE_API_KEY: 'sk_test_resources' });

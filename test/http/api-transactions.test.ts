@@ -5,19 +5,13 @@ import { createProgram } from '../../src/db/programs.js';
 import { transactions } from '../../src/db/schema.js';
 import { createPartner } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_default_program_key';
 let svc: TestService;
 let other: { id: string; apiKey: string };
 
-async function api(method: string, path: string, body?: unknown, key: string | null = KEY) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown, key: string | null = KEY) => callApi(svc.url, method, path, body, key);
 
 beforeAll(async () => {
   svc = await startTestService({ API_KEY: KEY });

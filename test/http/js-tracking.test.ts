@@ -2,19 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPartner } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_js_key';
 let svc: TestService;
 let publicKey = '';
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown) => callApi(svc.url, method, path, body, KEY);
 async function track(body: unknown, key = publicKey) {
   const res = await fetch(`${svc.url}/v1/js/transactions`, {
     method: 'POST',

@@ -15,6 +15,7 @@ import { OUTBOUND_WEBHOOKS_QUEUE } from '../../src/queue/queues.js';
 import { TEST_REDIS_URL } from '../support/env.js';
 import { dispute, payment } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_outbound_key';
 let svc: TestService;
@@ -60,14 +61,7 @@ const eventAt = async (path: string, event: string, key?: string) => {
   }
 };
 
-async function api(method: string, path: string, body?: unknown, key: string = KEY) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown, key: string = KEY) => callApi(svc.url, method, path, body, key);
 
 async function subscribe(path: string, events: string[], key = KEY) {
   const r = await api('POST', '/v1/webhooks', { name: path, url: `${base}${path}`, events, is_active: true }, key);

@@ -9,6 +9,7 @@ import { startService, type Service } from '../../src/service.js';
 import { testConfig } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { removePrefix, testPrefix } from '../support/redis.js';
+import { callApi } from '../support/api.js';
 
 const KEY = 'pl_test_outbound_restart_key';
 const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -41,14 +42,7 @@ const env = () => ({
 });
 const startWorker = () => startService(testConfig({ ...env(), PROCESS_ROLE: 'worker' }), logger);
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const api = (method: string, path: string, body?: unknown) => callApi(apiUrl, method, path, body, KEY);
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
   const started = Date.now();

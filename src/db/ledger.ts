@@ -8,6 +8,7 @@ import type { DisputeFact, PaymentFact, RefundFact } from '../core/payment-event
 import type { ProgramRules } from '../core/program.js';
 import { reducedReward, refundedTotal } from '../core/refund.js';
 import type { Db } from './client.js';
+import { applyBatchSetBased } from './ledger-batch.js';
 import { emit } from './outbox.js';
 import {
   customers,
@@ -43,7 +44,7 @@ export type EventOutcome =
  * Transaction-scoped advisory locks, in one round trip, taken in one global order (by hash) so two
  * transactions never deadlock. Re-entrant: a lock this transaction holds is taken again at once.
  */
-async function lock(tx: Tx, names: string[]): Promise<void> {
+export async function lock(tx: Tx, names: string[]): Promise<void> {
   if (!names.length) return;
   const list = sql.join([...new Set(names)].map((n) => sql`${n}`), sql`, `);
   await tx.execute(
@@ -148,7 +149,7 @@ async function findCustomer(tx: Tx, programId: string, gateway: string, who: Ide
 
 // ---- payments ----
 
-function identityOf(e: EnrichedPayment) {
+export function identityOf(e: EnrichedPayment) {
   const who: Identity = { key: e.customer.key, gatewayId: e.customer.id, email: e.customer.email?.trim() || undefined };
   const baseCustomerKey = who.key ?? who.gatewayId ?? who.email?.toLowerCase() ?? `guest_${e.transactionKey}`;
   return { who, baseCustomerKey };
@@ -349,7 +350,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
 
 type RefundApplied = { key: string; deleted: boolean } | { mismatch: string } | null;
 
-async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date): Promise<RefundApplied> {
+export async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date): Promise<RefundApplied> {
   const t = await transactionByRefs(tx, r.programId, r.paymentRefs);
   if (!t) return null;
   if (r.currency && r.amountMinor !== null && r.currency !== t.currency) {
@@ -396,7 +397,7 @@ async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date)
   return { key: t.key, deleted };
 }
 
-async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date, locked = false): Promise<EventOutcome> {
+export async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date, locked = false): Promise<EventOutcome> {
   if (!locked) await lock(tx, lockNames(program.id, e));
   const [row] = await tx
     .insert(refunds)
@@ -421,7 +422,7 @@ async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: D
 
 // ---- disputes ----
 
-async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Date): Promise<string | null> {
+export async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Date): Promise<string | null> {
   const t = await transactionByRefs(tx, d.programId, d.paymentRefs);
   if (!t) return null;
   if (t.deletedAt === null) {
@@ -468,7 +469,7 @@ async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Dat
   return t.key;
 }
 
-async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date, locked = false): Promise<EventOutcome> {
+export async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date, locked = false): Promise<EventOutcome> {
   if (!locked) await lock(tx, lockNames(program.id, e));
   const occurredAt = new Date(e.occurredAt);
   // a closed dispute is final; an `opened` arriving after its closing changes nothing
@@ -612,6 +613,12 @@ export type BatchResult = { ok: true; outcomes: EventOutcome[] } | { ok: false; 
  * again without it. The locks of the whole batch are taken first, in the one global order.
  */
 export async function applyBatch(db: Db, jobs: JobEvents[], now = new Date()): Promise<BatchResult[]> {
+  // payments set-based (ledger-batch.ts); this one-at-a-time path takes over what it cannot blame on a job
+  return applyBatchSetBased(db, jobs, now, applyBatchOneByOne);
+}
+
+/** applyBatch with each event applied by its own statements, one after another. */
+export async function applyBatchOneByOne(db: Db, jobs: JobEvents[], now = new Date()): Promise<BatchResult[]> {
   const results: BatchResult[] = new Array(jobs.length);
   let pending = jobs.map((_, i) => i);
   while (pending.length) {

@@ -1,6 +1,7 @@
 // The payment job processor: enrich → attribute → commission → persist, with failures a person can read.
 import { UnrecoverableError, type Job } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
+import type { PaymentFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import type { Db } from '../db/client.js';
 import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type JobEvents, type LedgerEvent } from '../db/ledger.js';
@@ -24,11 +25,17 @@ export async function processPayment(deps: ProcessDeps, data: PaymentJobData): P
   const events: LedgerEvent[] = [];
   for (const e of data.events) {
     // a payment already stored (another event of it, a redelivery) merges as it is: no API calls
-    const known = e.kind === 'payment' && (await isStoredPayment(deps.db, program.id, [e.transactionKey, ...e.aliases]));
+    // (only asked when enriching would call an API: otherwise enriching costs nothing)
+    const known = e.kind === 'payment' && needsLookups(e) && (await isStoredPayment(deps.db, program.id, [e.transactionKey, ...e.aliases]));
     events.push(e.kind === 'payment' && !known ? await enrichPayment(e, program.id, deps.clients) : e);
   }
   if (deps.apply) return deps.apply({ program, events, inboxId: data.inboxId });
   return applyEvents(deps.db, program, events, { inboxId: data.inboxId });
+}
+
+/** Whether enriching the payment would call a gateway API (see enrichPayment). */
+function needsLookups(e: PaymentFact): boolean {
+  return !!e.keyFrom || e.lookups.some((l) => !e.partnerKey || (!e.customer.email && l.object === 'customer'));
 }
 
 function isPermanent(err: unknown): boolean {

@@ -1,5 +1,5 @@
 // Reading transactions for the REST API: rows with their customer, partner and rewards, in few queries.
-import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db } from './client.js';
 import { customers, partners, rewards, transactions } from './schema.js';
@@ -130,10 +130,11 @@ export async function listTransactions(
   if (page.cursor) {
     const { id } = page.cursor;
     const createdAt = sql`(timestamptz 'epoch' + ${page.cursor.createdAtMicros.toString()} * interval '1 microsecond')`;
+    // a row comparison: PostgreSQL reads it as one range of the (program_id, created_at, id) index
     const after =
       page.sort === 'desc'
-        ? or(lt(transactions.createdAt, createdAt), and(eq(transactions.createdAt, createdAt), lt(transactions.id, id)))
-        : or(gt(transactions.createdAt, createdAt), and(eq(transactions.createdAt, createdAt), gt(transactions.id, id)));
+        ? sql`(${transactions.createdAt}, ${transactions.id}) < (${createdAt}, ${id})`
+        : sql`(${transactions.createdAt}, ${transactions.id}) > (${createdAt}, ${id})`;
     pageWhere = and(where, after);
   }
   const dir = page.sort === 'desc' ? desc : asc;

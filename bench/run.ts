@@ -411,10 +411,12 @@ async function main() {
   log(`\n${md}\n(${results.seconds} s; bench/results/latest.json and latest.md written)`);
 }
 
-process.on('SIGINT', () => {
-  for (const c of children) c.kill('SIGKILL');
-  process.exit(130);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 main().catch((err: unknown) => {
   for (const c of children) c.kill('SIGKILL');
   process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);

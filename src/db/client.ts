@@ -22,6 +22,10 @@ export function connect(url: string, options: { max?: number } = {}): Database {
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // So must one in use whose connection drops between two queries (PostgreSQL restarted in the middle
+  // of a transaction): its 'error' has no other listener. The next query on it fails instead, and the
+  // pool discards it when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle(pool, { schema });
   return { pool, db, close: () => pool.end() };
 }

@@ -86,7 +86,11 @@ export type Delivery = {
 };
 
 export function delivery(gateway: GatewayName, eventId: string, payload: unknown): Delivery {
-  const body = Buffer.from(JSON.stringify(payload));
+  return signedDelivery(gateway, eventId, Buffer.from(JSON.stringify(payload)));
+}
+
+/** These exact bytes, signed as the gateway signs them. */
+export function signedDelivery(gateway: GatewayName, eventId: string, body: Buffer): Delivery {
   return { gateway, eventId, body, headers: (opts) => ({ 'content-type': 'application/json', ...signedHeaders(gateway, body, opts) }) };
 }
 
@@ -314,7 +318,7 @@ export function makeSales(count: number, opts: { tag: string; random: () => numb
   return Array.from({ length: count }, (_, i) => {
     const currency = currencies[Math.floor(opts.random() * currencies.length)]!;
     // 1.00 … 999.99 (or ¥100 … ¥99,999): amounts whose 20% needs every decimal
-    const amountMinor = currency === 'JPY' ? BigInt(100 + Math.floor(opts.random() * 99_900)) : BigInt(100 + Math.floor(opts.random() * 99_900));
+    const amountMinor = BigInt(100 + Math.floor(opts.random() * 99_900));
     return {
       gateway: GATEWAYS[i % GATEWAYS.length]!,
       id: `${opts.tag}x${i}`,

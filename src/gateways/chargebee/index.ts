@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewaySettings } from '../../db/schema.js';
 import type { GatewayAdapter, Verification } from '../gateway.js';
 import { rejected } from '../gateway.js';
+import { storable, unstorable } from '../storable.js';
 import { chargebeeLookupClient } from './client.js';
 import { chargebeeToEvents } from './map.js';
 import { Envelope } from './wire.js';
@@ -58,6 +59,7 @@ export const chargebeeAdapter: GatewayAdapter<'chargebee'> = {
     } catch {
       return rejected('invalid_payload', 'the body is not JSON');
     }
+    if (!storable(payload)) return unstorable();
     const event = Envelope.safeParse(payload);
     if (!event.success) {
       return rejected('invalid_payload', 'the body is not a Chargebee event (id, occurred_at, event_type and content are needed)');

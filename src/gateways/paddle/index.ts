@@ -1,6 +1,7 @@
 // The Paddle Billing adapter: verify Paddle-Signature on the raw body, then normalize.
 import type { GatewayAdapter, Verification } from '../gateway.js';
 import { rejected } from '../gateway.js';
+import { storable, unstorable } from '../storable.js';
 import { paddleLookupClient } from './client.js';
 import { paddleToEvents } from './map.js';
 import { PADDLE_TOLERANCE_SECONDS, parseSignatureHeader, signatureMatches } from './signature.js';
@@ -28,6 +29,7 @@ export const paddleAdapter: GatewayAdapter<'paddle'> = {
     } catch {
       return rejected('invalid_payload', 'the body is not JSON');
     }
+    if (!storable(body)) return unstorable();
     const env = Envelope.safeParse(body);
     if (!env.success) {
       return rejected('invalid_payload', 'the body is not a Paddle notification (event_id, event_type, occurred_at, data)');

@@ -2,6 +2,7 @@
 import Stripe from 'stripe';
 import type { GatewayAdapter, Verification } from '../gateway.js';
 import { rejected } from '../gateway.js';
+import { storable, unstorable } from '../storable.js';
 import { stripeLookupClient } from './client.js';
 import { stripeToEvents } from './map.js';
 
@@ -31,6 +32,7 @@ export const stripeAdapter: GatewayAdapter<'stripe'> = {
         if (typeof e.id !== 'string' || e.object !== 'event' || typeof e.type !== 'string') {
           return rejected('invalid_payload', 'the body is not a Stripe event');
         }
+        if (!storable(event)) return unstorable();
         return {
           kind: 'verified',
           payload: event,

@@ -6,6 +6,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayAdapter, Verification } from '../gateway.js';
 import { rejected } from '../gateway.js';
+import { storable, unstorable } from '../storable.js';
 import { orderEventId, wooToEvents } from './map.js';
 import { looksLikeOrder } from './wire.js';
 
@@ -64,6 +65,7 @@ export const woocommerceAdapter: GatewayAdapter<'woocommerce'> = {
     if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
       return rejected('invalid_payload', 'the body is not a JSON object');
     }
+    if (!storable(payload)) return unstorable();
     const [resource, event] = (topic ?? '').split('.');
     const isOrder = looksLikeOrder(payload);
     // order.deleted sends only `{"id": N}`; any other order topic must carry the order

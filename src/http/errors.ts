@@ -52,6 +52,13 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.status(415).json(errorBody('unsupported_encoding', 'the request body encoding is not supported'));
     return;
   }
+  // PostgreSQL refuses the NUL character (text) and \u0000 or a lone surrogate (jsonb): the input's
+  // fault, said as such; the write was one transaction, so nothing of it is left behind
+  const pg = (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code;
+  if (pg === '22021' || pg === '22P05') {
+    res.status(422).json(errorBody('invalid_characters', 'the request contains a NUL character or a lone UTF-16 surrogate, which cannot be stored'));
+    return;
+  }
   const status = (err as { status?: number }).status;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     res.status(status).json(errorBody('bad_request', (err as Error).message));

@@ -167,11 +167,14 @@ export function webhooksRouter(deps: WebhookDeps): Router {
             .where(
               sql`${webhookEvents.programId} = ${program.id} and ${webhookEvents.gateway} = ${gateway} and ${webhookEvents.eventId} = ${verdict.eventId}`,
             );
-          if (!existing || existing.status !== 'received' || normalized.status !== 'queued') {
+          // done already (processed, ignored, failed): nothing to do
+          if (!existing || (existing.status !== 'received' && existing.status !== 'queued') || normalized.status !== 'queued') {
             settle(res, 'duplicate');
             res.json({ received: true, duplicate: true });
             return;
           }
+          // not done yet: its queueing may have failed (or be failing now, in another request), so
+          // this copy is answered 2xx only once the queue surely has the job (adding it is idempotent)
           inboxId = existing.id;
           requeue = true;
         }
@@ -209,8 +212,9 @@ export function webhooksRouter(deps: WebhookDeps): Router {
           .where(sql`${webhookEvents.id} = ${inboxId} and ${webhookEvents.status} = 'received'`)
           .catch(() => {}); // the job is queued; the sweeper tolerates a stale status
       }
-      settle(res, 'queued');
-      res.json({ received: true });
+      // a copy of an event not done yet: the queue has it now, and it is still a duplicate
+      settle(res, requeue ? 'duplicate' : 'queued');
+      res.json(requeue ? { received: true, duplicate: true } : { received: true });
     },
   );
   return router;

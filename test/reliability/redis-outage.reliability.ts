@@ -171,11 +171,9 @@ describe.concurrent('Redis outage', () => {
     expect(Object.keys(r.withoutJobInbox).filter((s) => s !== 'received')).toEqual([]);
   });
 
-  // KNOWN BUG (src/http/webhooks.ts, see RELIABILITY.md): a copy that arrives while the first copy's
-  // queueing is still in flight is answered 200 "duplicate" even when that queueing then fails. The
-  // event is safe in the inbox and the sweeper queues it later, but the 2xx came before the queue had
-  // it. Expected to fail until the receiver is fixed; then make this an ordinary `it`.
-  it.fails('two simultaneous copies per event: no 2xx for an event the queue did not have', async () => {
+  // a copy that arrives while the first copy's queueing is in flight adds the job itself (idempotent),
+  // so it too is answered 2xx only once the queue has it
+  it('two simultaneous copies per event: no 2xx for an event the queue did not have', async () => {
     const r = await concurrentCopies();
     expect(r.withoutJob.map((e) => e.eventId)).toEqual([]);
   });

@@ -21,7 +21,7 @@ function startMain(env: Record<string, string>) {
   const exited = new Promise<Run>((resolve) =>
     child.on('exit', (code) => resolve({ code, stderr, stdout, ms: Date.now() - started })),
   );
-  return { child, exited, started };
+  return { child, exited, started, stdout: () => stdout };
 }
 
 const createdDatabases: string[] = [];
@@ -41,7 +41,7 @@ describe('npm start', () => {
     createdDatabases.push(name);
     const prefix = testPrefix();
     prefixes.push(prefix);
-    const { child, exited, started } = startMain({
+    const { child, exited, started, stdout } = startMain({
       PORT: String(port),
       DATABASE_URL: databaseUrl(name),
       REDIS_URL: TEST_REDIS_URL,
@@ -50,7 +50,8 @@ describe('npm start', () => {
     let ready = 0;
     while (Date.now() - started < 10_000) {
       const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-      if (res?.status === 200) {
+      // (ours, not another test's service that took the same free port meanwhile)
+      if (res?.status === 200 && stdout().includes(`"port":${port},"msg":"api listening"`)) {
         ready = Date.now() - started;
         break;
       }

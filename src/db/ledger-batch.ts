@@ -32,6 +32,22 @@ import {
 } from './ledger.js';
 import { disputes, refunds } from './schema.js';
 
+/**
+ * The outbox rows of a write statement's `d.j->'outbox'`, for programs with an active subscription to
+ * each event (as src/db/outbox.ts emit() decides, here inside the set-based statement).
+ */
+const OUTBOX_INSERT = sql.raw(`
+      insert into outbox (program_id, event, entity_key, detail)
+      select x.p, x.event, x.entity_key, x.detail
+      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
+      where exists (
+        select 1 from webhook_subscriptions s
+        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
+      )
+      order by x.ord
+      returning 1
+    `);
+
 /** A job of the batch failed on its own (bad data): take it out and apply the others again. */
 class JobFailure extends Error {
   constructor(
@@ -678,17 +694,7 @@ async function write(
       order by x.ord
       returning 1
     ),
-    new_outbox as (
-      insert into outbox (program_id, event, entity_key, detail)
-      select x.p, x.event, x.entity_key, x.detail
-      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
-      where exists (
-        select 1 from webhook_subscriptions s
-        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
-      )
-      order by x.ord
-      returning 1
-    )
+    new_outbox as (${OUTBOX_INSERT})
     select (select count(*) from new_customers) as customers, (select count(*) from new_transactions) as transactions`);
 }
 
@@ -835,17 +841,7 @@ async function applyRefunds(
       from d, jsonb_to_recordset(d.j->'rewards') as x(id bigint, amount numeric, deleted boolean) where w.id = x.id
       returning 1
     ),
-    new_outbox as (
-      insert into outbox (program_id, event, entity_key, detail)
-      select x.p, x.event, x.entity_key, x.detail
-      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
-      where exists (
-        select 1 from webhook_subscriptions s
-        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
-      )
-      order by x.ord
-      returning 1
-    )
+    new_outbox as (${OUTBOX_INSERT})
     select 1`);
   return outcomes;
 }

@@ -12,6 +12,9 @@ import { PaymentFact, RefundFact, type PaymentEventInput } from '../src/core/pay
 import { PAYMENT_EVENTS_QUEUE, paymentJobId, paymentJobOptions } from '../src/queue/queues.js';
 
 const QUICK = process.argv.includes('--quick');
+/** `--only=ingest,e2e`: run some of the measures (nothing is written to bench/results then). */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (name: string) => !ONLY || ONLY.includes(name);
 const ADMIN = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = 'whsec_bench_secret';
@@ -385,12 +388,12 @@ async function main() {
   const redis = new Redis(REDIS_URL);
   const queue = new Queue(PAYMENT_EVENTS_QUEUE, { connection: redis, prefix });
   try {
-    await ingest();
+    if (wanted('ingest')) await ingest();
     await queue.obliterate({ force: true }); // ingest left its jobs unprocessed (no worker ran)
-    await worker(queue);
-    await endToEnd(queue);
-    await apiAtScale();
-    await memory(queue, redis);
+    if (wanted('worker')) await worker(queue);
+    if (wanted('e2e')) await endToEnd(queue);
+    if (wanted('api')) await apiAtScale();
+    if (wanted('memory')) await memory(queue, redis);
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await queue.obliterate({ force: true }).catch(() => {});
@@ -405,6 +408,10 @@ async function main() {
     await admin.end();
   }
   results.seconds = round((Date.now() - started) / 1000);
+  if (ONLY) {
+    log(`\n(${results.seconds} s; --only=${ONLY.join(',')}: bench/results not written)`);
+    return;
+  }
   writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
   const md = markdown();
   writeFileSync(new URL('./results/latest.md', import.meta.url), md);

@@ -7,14 +7,16 @@ const template = JSON.parse(readFileSync(new URL('../test/fixtures/stripe/paymen
 // pad the metadata so the body is about 3 KB, as real events with a few expanded fields are
 template.data.object.metadata = { ...template.data.object.metadata, order_note: 'x'.repeat(1200) };
 
-/** The n-th event of a run: its own event id, payment intent, customer and partner. */
+/** The n-th event of a run: its own event id, payment intent, customer (and email) and partner. */
 export function stripeBody(run: string, n: number, customerRun = run, partners = 20): string {
   const e = structuredClone(template);
   e.id = `evt_${run}_${n}`;
   const pi = e.data.object;
   pi.id = `pi_${run}_${n}`;
   pi.latest_charge = `ch_${run}_${n}`;
+  // 5,000 customers, each with its own email (one email shared by every buyer would make them all one person)
   pi.customer = `cus_${customerRun}_${n % 5000}`;
+  pi.receipt_email = `buyer_${customerRun}_${n % 5000}@bench.example.com`;
   pi.metadata.partner_key = `bench_partner_${n % partners}`;
   return JSON.stringify(e);
 }

@@ -40,9 +40,20 @@ const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 // ---- processes ----
 
+/** `--cpu-prof`: the service processes write CPU profiles to bench/results/profiles (not committed). */
+const PROFILE = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/profiles', import.meta.url).pathname}`] : [];
+
+/** `BENCH_SERVICE_WORKER_CONCURRENCY=100 npm run bench`: settings of the service processes to try. */
+const serviceOverrides = Object.fromEntries(
+  Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_SERVICE_'))
+    .map(([k, v]) => [k.slice('BENCH_SERVICE_'.length), v ?? '']),
+);
+
 function start(args: string[], env: Record<string, string>, name: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+  const profile = args[0] === 'src/main.ts' ? PROFILE : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, ...(args[0] === 'src/main.ts' ? serviceOverrides : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -232,12 +243,15 @@ async function worker(queue: Queue) {
   const baseline = await noopRate(S.workerEvents, 20);
   const figures: Record<string, number> = {};
   for (const processes of [1, 2]) {
+    // timed from the moment the workers, started and connected, find the queue full
+    await queue.pause();
     await enqueue(queue, programs, mixedEvents(`w${processes}${run}`, S.workerEvents));
-    const started = Date.now();
     const workers = await Promise.all(Array.from({ length: processes }, () => service('worker', 0)));
+    while ((await queue.getWorkersCount()) < processes) await sleep(100);
+    const started = Date.now();
+    await queue.resume();
     await drained(queue, 600_000);
-    const seconds = (Date.now() - started - 3000) / 1000; // less the start-up wait
-    figures[`${processes}`] = S.workerEvents / seconds;
+    figures[`${processes}`] = S.workerEvents / ((Date.now() - started) / 1000);
     await Promise.all(workers.map(stop));
   }
   const failed = await queue.getJobCounts('failed');
@@ -404,7 +418,9 @@ async function main() {
     await sql.end();
     const admin = new pg.Client({ connectionString: ADMIN });
     await admin.connect();
-    await admin.query(`drop database if exists ${dbName} with (force)`);
+    // `--keep-database`: left for a look at its rows and query plans
+    if (process.argv.includes('--keep-database')) log(`(database ${dbName} kept)`);
+    else await admin.query(`drop database if exists ${dbName} with (force)`);
     await admin.end();
   }
   results.seconds = round((Date.now() - started) / 1000);

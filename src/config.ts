@@ -31,9 +31,10 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Prefix of every BullMQ key: lets several deployments (or test files) share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pl'),
-  WORKER_CONCURRENCY: intInRange(50, 1, 500),
-  /** Payment jobs applied together in one database transaction (1: one transaction per job). */
-  WORKER_BATCH_SIZE: intInRange(25, 1, 500),
+  /** Payment jobs one worker process holds at once: twice the batch size keeps the next batch filling. */
+  WORKER_CONCURRENCY: intInRange(400, 1, 2000),
+  /** Payment jobs applied together in one database transaction at most (1: one transaction per job). */
+  WORKER_BATCH_SIZE: intInRange(200, 1, 1000),
   /** PostgreSQL connections per process. */
   DATABASE_POOL_SIZE: intInRange(20, 2, 500),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */

@@ -45,7 +45,7 @@ describe('applyBatch', () => {
   it('concurrent batches over the same customers and payments neither deadlock nor double count', async () => {
     const p = await createProgram(t.db);
     await createPartner(t.db, p.id, 'P1');
-    const batchers = [new LedgerBatcher(t.db, 10, 1), new LedgerBatcher(t.db, 10, 1), new LedgerBatcher(t.db, 7, 2)];
+    const batchers = [new LedgerBatcher(t.db, { maxSize: 10, waitMs: 1, maxInFlight: 2 }), new LedgerBatcher(t.db, { maxSize: 10 }), new LedgerBatcher(t.db, { maxSize: 7, waitMs: 2 })];
     const events = Array.from({ length: 150 }, (_, i) =>
       payment({ eventId: `evt_c${i % 60}`, transactionKey: `pi_c${i % 60}`, aliases: [`ch_c${i % 60}`], customer: { id: `cus_c${i % 9}`, email: `c${i % 9}@example.com` }, partnerKey: key }),
     );

@@ -140,7 +140,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
           }),
           webhooksRouter({
             db: database.db,
-            inbox: inboxGroup(database.db),
+            inbox: inboxGroup(database.pool),
             producer,
             programs: directory,
             bodyLimit: config.BODY_LIMIT_BYTES,

@@ -2,13 +2,13 @@
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import { errorHandler, notFound } from './errors.js';
-import { requestLog } from './request-log.js';
+import { useRequestLog } from './request-log.js';
 
 export function createApp(deps: { logger: Logger; routers: Router[] }) {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestLog(deps.logger));
+  useRequestLog(app, deps.logger);
   for (const router of deps.routers) app.use(router);
   app.use(notFound);
   app.use(errorHandler);

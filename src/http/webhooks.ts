@@ -78,6 +78,15 @@ export class RejectionRecorder {
 
 const DELIVERY_HEADERS = ['x-wc-webhook-delivery-id', 'x-wc-webhook-topic', 'x-wc-webhook-id', 'x-wc-webhook-source'];
 
+const QUEUED_BODY = Buffer.from(JSON.stringify({ received: true }));
+
+/** The answer to nearly every delivery, written as it is (no serializing, no ETag: nobody caches it). */
+function answerQueued(res: Response) {
+  res.status(200).setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', QUEUED_BODY.length);
+  res.end(QUEUED_BODY);
+}
+
 /** What became of this delivery, for the metrics. */
 const settle = (res: Response, outcome: WebhookOutcome) => void (res.locals.webhookOutcome = outcome);
 
@@ -214,7 +223,8 @@ export function webhooksRouter(deps: WebhookDeps): Router {
       }
       // a copy of an event not done yet: the queue has it now, and it is still a duplicate
       settle(res, requeue ? 'duplicate' : 'queued');
-      res.json(requeue ? { received: true, duplicate: true } : { received: true });
+      if (requeue) res.json({ received: true, duplicate: true });
+      else answerQueued(res);
     },
   );
   return router;

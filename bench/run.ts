@@ -37,6 +37,7 @@ const children = new Set<ChildProcess>();
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+const signed = (n: number) => `${n >= 0 ? '+' : '−'}${Math.abs(n)}`;
 
 // ---- processes ----
 
@@ -319,7 +320,8 @@ async function apiAtScale() {
      from generate_series(1, $2) g`,
     [programId, S.apiRows],
   );
-  await sql.query('analyze transactions');
+  // as after any bulk load: vacuumed and analyzed now, not by autovacuum in the middle of the measure
+  await sql.query('vacuum analyze transactions');
   const fillSeconds = (Date.now() - t0) / 1000;
   const svc = await service('api', 3903);
   const time = async (path: string, n: number) => {
@@ -364,7 +366,7 @@ async function memory(queue: Queue, redis: Redis) {
   const rssEnd = rssMb(w);
   await stop(w);
   const r = { events: S.memoryEvents, workerRssMb: { start: round(rssStart), end: round(rssEnd), growth: round(rssEnd - rssStart) }, redisBytesPerQueuedEvent: Math.round(perEvent) };
-  log(`   worker RSS ${r.workerRssMb.start} → ${r.workerRssMb.end} MB (+${r.workerRssMb.growth}); Redis ${r.redisBytesPerQueuedEvent} bytes per queued event`);
+  log(`   worker RSS ${r.workerRssMb.start} → ${r.workerRssMb.end} MB (${signed(r.workerRssMb.growth)}); Redis ${r.redisBytesPerQueuedEvent} bytes per queued event`);
   results.memory = r;
 }
 
@@ -375,7 +377,7 @@ function markdown(): string {
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; two workers ${r.worker.eventsPerSecond.twoWorkers}/s`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
     ['End to end (2xx → written)', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms, queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
     [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms; cursor p99 ${r.api.sameDepthByCursor.p99} ms`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],
-    ['Memory', `worker +${r.memory.workerRssMb.growth} MB over ${r.memory.events.toLocaleString('en')} events; API ${r.ingest.apiRssMb.before} → ${r.ingest.apiRssMb.after} MB`, `Redis ${r.memory.redisBytesPerQueuedEvent} B per queued event`, 'target growth ≤ 50 MB'],
+    ['Memory', `worker ${signed(r.memory.workerRssMb.growth)} MB over ${r.memory.events.toLocaleString('en')} events; API ${r.ingest.apiRssMb.before} → ${r.ingest.apiRssMb.after} MB`, `Redis ${r.memory.redisBytesPerQueuedEvent} B per queued event`, 'target growth ≤ 50 MB'],
   ];
   return [
     `Run ${r.when}${r.quick ? ' (--quick)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; load from separate processes on the same cores.`,

@@ -21,6 +21,7 @@ import {
   LedgerDataError,
   lock,
   lockNames,
+  tryLock,
   recordDispute,
   recordRefund,
   type BatchResult,
@@ -71,16 +72,39 @@ export async function applyBatchSetBased(
   fallback: (db: Db, jobs: JobEvents[], now: Date) => Promise<BatchResult[]>,
 ): Promise<BatchResult[]> {
   const results: BatchResult[] = new Array(jobs.length);
+  const namesOf = (i: number) => jobs[i]!.events.flatMap((e) => lockNames(jobs[i]!.program.id, e));
   let pending = jobs.map((_, i) => i);
+  // whether the next transaction waits for its locks instead of trying them
+  let wait = false;
   while (pending.length) {
     try {
-      const outcomes = await db.transaction(async (tx) => {
-        await lock(tx, pending.flatMap((i) => jobs[i]!.events.flatMap((e) => lockNames(jobs[i]!.program.id, e))));
-        return applyJobs(tx, pending.map((i) => ({ index: i, job: jobs[i]! })), now);
+      const { outcomes, deferred } = await db.transaction(async (tx) => {
+        let run = pending;
+        let deferred: number[] = [];
+        if (wait || pending.length === 1) {
+          await lock(tx, pending.flatMap(namesOf));
+        } else {
+          // Another batch (another worker process) holding some of these locks would make this whole
+          // batch wait for its commit. Instead the jobs it blocks are deferred to a transaction of
+          // their own, after this one, and the rest go now.
+          const busy = await tryLock(tx, pending.flatMap(namesOf));
+          if (busy.size) {
+            ;({ run, deferred } = splitBusy(pending, namesOf, busy));
+            // none free: start again waiting, in the global order (this transaction's locks go with it)
+            if (!run.length) throw new AllBusy();
+          }
+        }
+        const outcomes = await applyJobs(tx, run.map((i) => ({ index: i, job: jobs[i]! })), now);
+        return { outcomes, deferred };
       });
       for (const [i, o] of outcomes) results[i] = { ok: true, outcomes: o };
-      pending = [];
+      pending = deferred;
+      wait = false;
     } catch (error) {
+      if (error instanceof AllBusy) {
+        wait = true;
+        continue;
+      }
       if (error instanceof JobFailure) {
         results[error.index] = { ok: false, error: error.error };
         pending = pending.filter((i) => i !== error.index);
@@ -93,6 +117,26 @@ export async function applyBatchSetBased(
     }
   }
   return results;
+}
+
+class AllBusy extends Error {}
+
+/**
+ * The jobs that can go now, and the deferred ones: those needing a lock held elsewhere, and every
+ * later job sharing a lock with a deferred one (so events of one payment or customer keep their order).
+ */
+export function splitBusy(pending: number[], namesOf: (i: number) => string[], busy: Set<string>): { run: number[]; deferred: number[] } {
+  const blocked = new Set(busy);
+  const run: number[] = [];
+  const deferred: number[] = [];
+  for (const i of pending) {
+    const names = namesOf(i);
+    if (names.some((n) => blocked.has(n))) {
+      deferred.push(i);
+      for (const n of names) blocked.add(n);
+    } else run.push(i);
+  }
+  return { run, deferred };
 }
 
 type Item = { job: number; seq: number; e: LedgerEvent };
@@ -730,6 +774,7 @@ async function applyRefunds(
     cumulative: it.e.cumulative,
     occurred_at: new Date(it.e.occurredAt).toISOString(),
   }));
+  const refCount = Math.max(1, rows.reduce((n, r) => n + r.payment_refs.length, 0));
   const res = await tx.execute(sql`
     with d as (select ${JSON.stringify(rows)}::jsonb as j),
     x as (
@@ -743,11 +788,12 @@ async function applyRefunds(
       returning id, program_id, gateway, refund_id
     ),
     refs as (
-      select distinct x.p, r.ref, r.transaction_id
-      from x cross join lateral unnest(x.payment_refs) as u(ref)
-      join transaction_refs r on r.program_id = x.p and r.ref = u.ref
+      select distinct u.p, r.ref, r.transaction_id
+      -- how many refs there are, said as a LIMIT: PostgreSQL would guess 1,000 and read the whole table
+      from (select x.p, u.ref from x cross join lateral unnest(x.payment_refs) as u(ref) limit ${sql.raw(String(refCount))}) as u
+      join transaction_refs r on r.program_id = u.p and r.ref = u.ref
     ),
-    tids as (select distinct transaction_id as id from refs)
+    tids as (select distinct transaction_id as id from refs limit ${sql.raw(String(refCount))})
     select
       (select coalesce(json_agg(json_build_array(x.ord, ins.id::text)), '[]') from ins
         join x on x.p = ins.program_id and x.gateway = ins.gateway and x.refund_id = ins.refund_id) as inserted,

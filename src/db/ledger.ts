@@ -51,6 +51,22 @@ export async function lock(tx: Tx, names: string[]): Promise<void> {
     sql`select pg_advisory_xact_lock(h) from (select distinct hashtextextended(n, 0) as h from unnest(array[${list}]::text[]) as n order by h) as ordered`,
   );
 }
+/**
+ * Every lock tried at once, none waited for: the names whose lock another transaction holds now.
+ * Locks taken here are held until the transaction ends, like lock()'s; a transaction that took them
+ * must not wait for other locks afterwards (they were not taken in the global order).
+ */
+export async function tryLock(tx: Tx, names: string[]): Promise<Set<string>> {
+  const unique = [...new Set(names)];
+  if (!unique.length) return new Set();
+  const list = sql.join(unique.map((n) => sql`${n}`), sql`, `);
+  const res = await tx.execute(sql`
+    with named as (select n, hashtextextended(n, 0) as h from unnest(array[${list}]::text[]) as n),
+    tried as (select h, pg_try_advisory_xact_lock(h) as ok from (select distinct h from named) as d)
+    select named.n from named join tried using (h) where not tried.ok`);
+  return new Set((res.rows as { n: string }[]).map((r) => r.n));
+}
+
 const refLocks = (programId: string, refs: string[]) => refs.map((r) => `${programId}|ref|${r}`);
 
 async function transactionByRefs(tx: Tx, programId: string, refs: string[]) {

@@ -333,8 +333,11 @@ export const refunds = pgTable(
   (t) => [
     index('refunds_transaction_idx').on(t.transactionId),
     uniqueIndex('refunds_program_gateway_refund_uq').on(t.programId, t.gateway, t.refundId),
+    // fastupdate off: a pending list (every refund inserted since the last vacuum) made each batch's
+    // lookup of waiting refunds read thousands of entries (59 ms at 11,000 refunds)
     index('refunds_pending_refs_idx')
       .using('gin', t.paymentRefs)
+      .with({ fastupdate: false })
       .where(sql`${t.appliedAt} is null`),
   ],
 );
@@ -361,6 +364,7 @@ export const disputes = pgTable(
     uniqueIndex('disputes_program_gateway_dispute_uq').on(t.programId, t.gateway, t.disputeId),
     index('disputes_pending_refs_idx')
       .using('gin', t.paymentRefs)
+      .with({ fastupdate: false })
       .where(sql`${t.appliedAt} is null`),
   ],
 );

@@ -35,6 +35,8 @@ const Env = z.object({
   WORKER_CONCURRENCY: intInRange(400, 1, 2000),
   /** Payment jobs applied together in one database transaction at most (1: one transaction per job). */
   WORKER_BATCH_SIZE: intInRange(200, 1, 1000),
+  /** Ledger batches one worker process writes at once (each takes the jobs that arrived meanwhile). */
+  WORKER_BATCHES_IN_FLIGHT: intInRange(1, 1, 16),
   /** PostgreSQL connections per process. */
   DATABASE_POOL_SIZE: intInRange(20, 2, 500),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */

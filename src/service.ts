@@ -193,7 +193,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
           programs: programRules,
           clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id))),
           // jobs finishing enrichment together share one database transaction (one commit)
-          apply: config.WORKER_BATCH_SIZE > 1 ? new LedgerBatcher(database.db, { maxSize: config.WORKER_BATCH_SIZE }).apply : undefined,
+          apply: config.WORKER_BATCH_SIZE > 1 ? new LedgerBatcher(database.db, { maxSize: config.WORKER_BATCH_SIZE, maxInFlight: config.WORKER_BATCHES_IN_FLIGHT }).apply : undefined,
         }),
       });
       metrics.observeWorker(worker);

@@ -199,10 +199,12 @@ async function drained(queue: Queue, timeoutMs: number) {
 
 /**
  * What autovacuum does on a deployed database between bursts (it is off on some CI machines, this one
- * included): tables vacuumed and their statistics current before a measure starts.
+ * included): tables vacuumed and their statistics current before a measure starts; then a checkpoint.
  */
 async function settle() {
   await sql.query('vacuum analyze');
+  // and the pages written so far flushed now, not by a checkpoint in the middle of the measure (as pgbench does)
+  await sql.query('checkpoint');
 }
 
 // ---- the measures ----

@@ -17,6 +17,7 @@ import type { Db } from './client.js';
 import {
   applyDisputeRow,
   applyRefundRow,
+  attributionRecord,
   identityOf,
   LedgerDataError,
   lock,
@@ -580,13 +581,7 @@ async function applyPayments(
           gateway: e.gateway,
           product_id: e.product?.id ?? null,
           product_type: e.product?.type ?? null,
-          attribution: {
-            ...decision.explanation,
-            lookups: e.lookupTrace ?? [],
-            reward_reason: commission.reason,
-            event_id: e.eventId,
-            event_type: e.eventType,
-          },
+          attribution: attributionRecord(e, decision.explanation, commission.reason),
           details: e.details ?? {},
           created_at: occurredAt.toISOString(),
         },

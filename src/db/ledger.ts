@@ -183,6 +183,17 @@ export function lockNames(programId: string, e: LedgerEvent): string[] {
   ];
 }
 
+/** What a transaction's `attribution` says: how its partner was found and why it earned what it did. */
+export function attributionRecord(e: EnrichedPayment, explanation: object, rewardReason: string | null) {
+  return {
+    ...explanation,
+    lookups: e.lookupTrace ?? [],
+    reward_reason: rewardReason,
+    event_id: e.eventId,
+    event_type: e.eventType,
+  };
+}
+
 async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, now: Date, locked = false): Promise<EventOutcome> {
   const refs = [...new Set([e.transactionKey, ...e.aliases])];
   const { who, baseCustomerKey } = identityOf(e);
@@ -284,13 +295,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
         gateway: e.gateway,
         productId: e.product?.id ?? null,
         productType: e.product?.type ?? null,
-        attribution: {
-          ...decision.explanation,
-          lookups: e.lookupTrace ?? [],
-          reward_reason: commission.reason,
-          event_id: e.eventId,
-          event_type: e.eventType,
-        },
+        attribution: attributionRecord(e, decision.explanation, commission.reason),
         details: e.details ?? {},
         createdAt: occurredAt,
       })

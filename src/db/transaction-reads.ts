@@ -1,5 +1,6 @@
 // Reading transactions for the REST API: rows with their customer, partner and rewards, in few queries.
-import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, asc, desc, eq, isNotNull, isNull, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db } from './client.js';
 import { customers, partners, rewards, transactions } from './schema.js';
@@ -14,38 +15,74 @@ export type TransactionRow = typeof transactions.$inferSelect & {
 };
 
 const earner = alias(customers, 'earner');
+const ph = sql.placeholder;
+
+/**
+ * The API reads pages of transactions over and over with few distinct filters: each shape of query
+ * (which filters, which order, cursor or offset) is built and prepared once per database handle and
+ * then only executed with its values. Building a drizzle query with its joins cost more than running
+ * it (about 4 of the 5.5 ms of a 100-row page at 1,000,000 rows).
+ */
+type Prepared = { execute(values: Record<string, unknown>): Promise<unknown[]> };
+const preparedByDb = new WeakMap<object, Map<string, Prepared>>();
+
+function prepared(db: Db, shape: string, build: (name: string) => Prepared): Prepared {
+  let byShape = preparedByDb.get(db);
+  if (!byShape) preparedByDb.set(db, (byShape = new Map()));
+  let p = byShape.get(shape);
+  if (!p) {
+    // one name per shape (one shape, one text), so a pooled connection prepares each name once,
+    // whichever handle (the pool, a transaction) runs it
+    p = build(`tx_read_${createHash('sha1').update(shape).digest('hex').slice(0, 16)}`);
+    if (byShape.size < 500) byShape.set(shape, p);
+  }
+  return p;
+}
+
+type PageRow = { t: typeof transactions.$inferSelect; createdAtMicros: string; customerKey: string | null; partnerKey: string | null };
+type RewardJoin = { r: typeof rewards.$inferSelect; partnerKey: string | null; earnerCustomerKey: string | null };
+
+function pageQuery(db: Db, where: Built, order: 'asc' | 'desc' | null, paged: boolean): Prepared {
+  const dir = order === 'asc' ? asc : desc;
+  return prepared(db, `page|${where.shape}|${order}|${paged}`, (name) => {
+    const q = db
+      .select({
+        t: transactions,
+        createdAtMicros: sql<string>`(extract(epoch from ${transactions.createdAt}) * 1000000)::bigint::text`,
+        customerKey: customers.key,
+        partnerKey: partners.key,
+      })
+      .from(transactions)
+      .leftJoin(customers, eq(customers.id, transactions.customerId))
+      .leftJoin(partners, eq(partners.id, transactions.partnerId))
+      .where(where.sql)
+      .orderBy(...(order ? [dir(transactions.createdAt), dir(transactions.id)] : []))
+      .$dynamic();
+    return (paged ? q.limit(ph('limit')).offset(ph('offset')) : q).prepare(name);
+  });
+}
+
+const rewardsQuery = (db: Db) =>
+  prepared(db, 'rewards', (name) =>
+    db
+      .select({ r: rewards, partnerKey: partners.key, earnerCustomerKey: earner.key })
+      .from(rewards)
+      .leftJoin(partners, eq(partners.id, rewards.partnerId))
+      .leftJoin(earner, eq(earner.id, rewards.customerId))
+      .where(sql`${rewards.transactionId} = any(${ph('ids')}::bigint[])`)
+      .orderBy(asc(rewards.id))
+      .prepare(name),
+  );
 
 async function withRelations(
   db: Db,
-  where: SQL | undefined,
-  order: SQL[],
-  limit?: number,
-  offset = 0,
+  where: Built,
+  order: 'asc' | 'desc' | null,
+  page?: { limit: number; offset: number },
 ): Promise<TransactionRow[]> {
-  let q = db
-    .select({
-      t: transactions,
-      createdAtMicros: sql<string>`(extract(epoch from ${transactions.createdAt}) * 1000000)::bigint::text`,
-      customerKey: customers.key,
-      partnerKey: partners.key,
-    })
-    .from(transactions)
-    .leftJoin(customers, eq(customers.id, transactions.customerId))
-    .leftJoin(partners, eq(partners.id, transactions.partnerId))
-    .where(where)
-    .orderBy(...order)
-    .$dynamic();
-  if (limit !== undefined) q = q.limit(limit);
-  if (offset) q = q.offset(offset);
-  const rows = await q;
+  const rows = (await pageQuery(db, where, order, page !== undefined).execute({ ...where.values, ...page })) as PageRow[];
   if (!rows.length) return [];
-  const rw = await db
-    .select({ r: rewards, partnerKey: partners.key, earnerCustomerKey: earner.key })
-    .from(rewards)
-    .leftJoin(partners, eq(partners.id, rewards.partnerId))
-    .leftJoin(earner, eq(earner.id, rewards.customerId))
-    .where(inArray(rewards.transactionId, rows.map((r) => r.t.id)))
-    .orderBy(asc(rewards.id));
+  const rw = (await rewardsQuery(db).execute({ ids: rows.map((r) => r.t.id.toString()) })) as RewardJoin[];
   const byTx = new Map<bigint, RewardRow[]>();
   for (const r of rw) {
     const list = byTx.get(r.r.transactionId) ?? [];
@@ -61,8 +98,11 @@ async function withRelations(
   }));
 }
 
+/** A WHERE clause with placeholders, the values to fill them, and a name for its shape. */
+type Built = { sql: SQL | undefined; values: Record<string, unknown>; shape: string };
+
 export async function transactionByKey(db: Db, programId: string, key: string): Promise<TransactionRow | null> {
-  const [row] = await withRelations(db, and(eq(transactions.programId, programId), eq(transactions.key, key)), []);
+  const [row] = await withRelations(db, filterSql(programId, { key, status: 'all' }), null);
   return row ?? null;
 }
 
@@ -77,20 +117,38 @@ export type TransactionFilter = {
 };
 export type Cursor = { createdAtMicros: bigint; id: bigint };
 
-function filterSql(programId: string, f: TransactionFilter): SQL | undefined {
-  const parts: (SQL | undefined)[] = [eq(transactions.programId, programId)];
-  if (f.key) parts.push(eq(transactions.key, f.key));
-  if (f.customer) parts.push(sql`${transactions.customerId} in (select id from customers where program_id = ${programId} and key = ${f.customer})`);
-  if (f.partnerKey) parts.push(sql`${transactions.partnerId} in (select id from partners where program_id = ${programId} and key = ${f.partnerKey})`);
-  if (f.partnerEmail) {
-    parts.push(sql`${transactions.partnerId} in (select id from partners where program_id = ${programId} and lower(email) = ${f.partnerEmail.toLowerCase()})`);
-  }
+function filterSql(programId: string, f: TransactionFilter, cursor?: { at: Cursor; sort: 'asc' | 'desc' }): Built {
+  const values: Record<string, unknown> = { programId };
+  const parts: SQL[] = [eq(transactions.programId, ph('programId'))];
+  const shape: string[] = [f.status];
+  const when = (name: string, value: unknown, part: SQL) => {
+    if (value === undefined || value === '') return;
+    values[name] = value;
+    parts.push(part);
+    shape.push(name);
+  };
+  when('key', f.key, eq(transactions.key, ph('key')));
+  when('customer', f.customer, sql`${transactions.customerId} in (select id from customers where program_id = ${ph('programId')} and key = ${ph('customer')})`);
+  when('partnerKey', f.partnerKey, sql`${transactions.partnerId} in (select id from partners where program_id = ${ph('programId')} and key = ${ph('partnerKey')})`);
+  when(
+    'partnerEmail',
+    f.partnerEmail?.toLowerCase(),
+    sql`${transactions.partnerId} in (select id from partners where program_id = ${ph('programId')} and lower(email) = ${ph('partnerEmail')})`,
+  );
   if (f.status === 'active') parts.push(isNull(transactions.deletedAt), isNull(transactions.archivedAt));
   if (f.status === 'deleted') parts.push(isNotNull(transactions.deletedAt));
   if (f.status === 'archived') parts.push(isNotNull(transactions.archivedAt), isNull(transactions.deletedAt));
-  if (f.dateAfter) parts.push(gte(transactions.createdAt, f.dateAfter));
-  if (f.dateBefore) parts.push(lt(transactions.createdAt, f.dateBefore));
-  return and(...parts);
+  when('dateAfter', f.dateAfter?.toISOString(), sql`${transactions.createdAt} >= ${ph('dateAfter')}::timestamptz`);
+  when('dateBefore', f.dateBefore?.toISOString(), sql`${transactions.createdAt} < ${ph('dateBefore')}::timestamptz`);
+  if (cursor) {
+    const createdAt = sql`(timestamptz 'epoch' + ${ph('cursorMicros')}::bigint * interval '1 microsecond')`;
+    // a row comparison: PostgreSQL reads it as one range of the (program_id, created_at, id) index
+    const cmp = cursor.sort === 'desc' ? sql.raw('<') : sql.raw('>');
+    when('cursorMicros', cursor.at.createdAtMicros.toString(), sql`(${transactions.createdAt}, ${transactions.id}) ${cmp} (${createdAt}, ${ph('cursorId')}::bigint)`);
+    values.cursorId = cursor.at.id.toString();
+    shape.push(cursor.sort);
+  }
+  return { sql: and(...parts), values, shape: shape.join(',') };
 }
 
 /**
@@ -102,11 +160,14 @@ const COUNT_CACHE_ABOVE = 10_000;
 const COUNT_CACHE_MS = 10_000;
 const counts = new Map<string, { at: number; n: number }>();
 
-async function countTransactions(db: Db, programId: string, f: TransactionFilter, where: SQL | undefined): Promise<number> {
+async function countTransactions(db: Db, programId: string, f: TransactionFilter, where: Built): Promise<number> {
   const cacheKey = `${programId}|${JSON.stringify(f)}`;
   const hit = counts.get(cacheKey);
   if (hit && Date.now() - hit.at < COUNT_CACHE_MS) return hit.n;
-  const [counted] = await db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(where);
+  const count = prepared(db, `count|${where.shape}`, (name) =>
+    db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(where.sql).prepare(name),
+  );
+  const [counted] = (await count.execute(where.values)) as { n: number }[];
   const n = counted?.n ?? 0;
   if (n > COUNT_CACHE_ABOVE) {
     if (counts.size > 1000) counts.clear();
@@ -126,26 +187,9 @@ export async function listTransactions(
   page: { limit: number; offset: number; cursor?: Cursor; sort: 'asc' | 'desc' },
 ): Promise<{ rows: TransactionRow[]; total: number; hasMore: boolean }> {
   const where = filterSql(programId, f);
-  let pageWhere = where;
-  if (page.cursor) {
-    const { id } = page.cursor;
-    const createdAt = sql`(timestamptz 'epoch' + ${page.cursor.createdAtMicros.toString()} * interval '1 microsecond')`;
-    // a row comparison: PostgreSQL reads it as one range of the (program_id, created_at, id) index
-    const after =
-      page.sort === 'desc'
-        ? sql`(${transactions.createdAt}, ${transactions.id}) < (${createdAt}, ${id})`
-        : sql`(${transactions.createdAt}, ${transactions.id}) > (${createdAt}, ${id})`;
-    pageWhere = and(where, after);
-  }
-  const dir = page.sort === 'desc' ? desc : asc;
+  const pageWhere = page.cursor ? filterSql(programId, f, { at: page.cursor, sort: page.sort }) : where;
   const [rows, total] = await Promise.all([
-    withRelations(
-      db,
-      pageWhere,
-      [dir(transactions.createdAt), dir(transactions.id)],
-      page.limit + 1,
-      page.cursor ? 0 : page.offset,
-    ),
+    withRelations(db, pageWhere, page.sort, { limit: page.limit + 1, offset: page.cursor ? 0 : page.offset }),
     countTransactions(db, programId, f, where),
   ]);
   return { rows: rows.slice(0, page.limit), total, hasMore: rows.length > page.limit };

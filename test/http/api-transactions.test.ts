@@ -225,6 +225,15 @@ describe('GET /v1/transactions pagination', () => {
     expect(page3.body.data[0].key).toBe('p-0200');
     expect(page3.body.links.prev).toContain('page=2');
 
+    // oldest first, by cursor: the same rows once each, in the other order
+    const ascending: string[] = [];
+    for (let next: string | null = '/v1/transactions?limit=250&sort=asc'; next; ) {
+      const r = await api('GET', next.replace(svc.url, ''), undefined, program.apiKey);
+      ascending.push(...r.body.data.map((t: { key: string }) => t.key));
+      next = r.body.links.next;
+    }
+    expect(ascending).toEqual([...seen].reverse());
+
     const day = await api('GET', '/v1/transactions?date_after=2026-06-01&date_before=2026-06-01&limit=250', undefined, program.apiKey);
     expect(day.body.meta.total).toBe(1000); // 500 minutes: all on 1 June
     const none = await api('GET', '/v1/transactions?date_after=2026-06-02', undefined, program.apiKey);

@@ -137,7 +137,11 @@ describe('GET /metrics', () => {
 
   it('says the queue counts are missing when Redis does not answer', async () => {
     const connection = (svc.service.producer as unknown as { connection: Redis }).connection;
+    // closed for good before the scrape: disconnect() only starts closing, and a reconnect made while
+    // the status still reads "ready" would be undone by the close that follows
+    const ended = new Promise((r) => connection.once('end', r));
     connection.disconnect();
+    await ended;
     try {
       const m = await scrape();
       expect(m.value('partner_ledger_queue_up', { queue: 'payment-events' })).toBe(0);

@@ -18,6 +18,8 @@ type Options = {
   /** Record the ack time of each request's payment intent id (for end-to-end latency). */
   recordAcks?: boolean;
   runId?: string;
+  /** Print every request's latency too (for figures over several bursts). */
+  latencies?: boolean;
 };
 
 const o = JSON.parse(process.argv[2] ?? '{}') as Options;
@@ -82,6 +84,7 @@ process.stdout.write(
     non2xx,
     errors,
     acks: o.recordAcks ? acks : undefined,
+    latencies: o.latencies ? latencies.map((ms) => Math.round(ms * 100) / 100) : undefined,
   })}\n`,
 );
 agent.destroy();

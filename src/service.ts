@@ -130,14 +130,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       const app = createApp({
         logger,
         routers: [
-          metricsRouter(metrics),
-          dashboardRouter({ queues: opsQueues, user: config.DASHBOARD_USER, password: config.DASHBOARD_PASSWORD }),
-          healthRouter({
-            pool: database.pool,
-            redis,
-            databaseUrl: config.DATABASE_URL,
-            redisUrl: config.REDIS_URL,
-          }),
+          // first: every gateway delivery passes here, and no other router shares its paths
           webhooksRouter({
             db: database.db,
             inbox: inboxGroup(database.pool),
@@ -146,6 +139,14 @@ export async function startService(config: Config, logger: Logger, options: Serv
             bodyLimit: config.BODY_LIMIT_BYTES,
             metrics,
             rejections,
+          }),
+          metricsRouter(metrics),
+          dashboardRouter({ queues: opsQueues, user: config.DASHBOARD_USER, password: config.DASHBOARD_PASSWORD }),
+          healthRouter({
+            pool: database.pool,
+            redis,
+            databaseUrl: config.DATABASE_URL,
+            redisUrl: config.REDIS_URL,
           }),
           apiRouter({
             db: database.db,

@@ -1,6 +1,7 @@
 // The REST API's transactions, against the running service on the real PostgreSQL and Redis.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createProgram } from '../../src/db/programs.js';
 import { transactions } from '../../src/db/schema.js';
 import { createPartner } from '../support/ledger.js';
@@ -239,6 +240,36 @@ describe('GET /v1/transactions pagination', () => {
     const none = await api('GET', '/v1/transactions?date_after=2026-06-02', undefined, program.apiKey);
     expect(none.body.meta.total).toBe(0);
     expect((await api('GET', '/v1/transactions?limit=251', undefined, program.apiKey)).status).toBe(422);
+  });
+
+  it('a large program\'s total is kept a while, then refreshed behind a request that still answers at once', async () => {
+    const program = await createProgram(svc.db.db, { name: 'Large' });
+    const fill = (from: number, to: number) =>
+      svc.db.db.execute(sql`insert into transactions (program_id, key, amount_minor, currency, gateway, created_at)
+        select ${program.id}, 'big-' || g, 100, 'USD', 'api', timestamptz '2026-01-01' + g * interval '1 second'
+        from generate_series(${from}::int, ${to}::int) g`);
+    const list = () => api('GET', '/v1/transactions?limit=1', undefined, program.apiKey);
+    await fill(1, 10_001);
+    expect((await list()).body.meta.total).toBe(10_001);
+
+    await fill(10_002, 10_005);
+    const soon = await list();
+    expect(soon.body.data[0].key).toBe('big-10005'); // the rows are never stale
+    expect(soon.body.meta.total).toBe(10_001); // the count is, for a few seconds
+
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 11_000);
+      expect((await list()).body.meta.total).toBe(10_001); // answered with the old count, which is being redone
+      let total = 0;
+      for (let i = 0; i < 50 && total !== 10_005; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        total = (await list()).body.meta.total;
+      }
+      expect(total).toBe(10_005);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('filters by customer, partner key and partner email', async () => {

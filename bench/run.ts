@@ -26,7 +26,7 @@ const prefix = `plbench${run}`;
 
 const S = QUICK
   ? { ingestMs: 3000, workerEvents: 5000, warmEvents: 1000, e2eMs: 5000, e2eWarmMs: 2000, e2eRate: 300, apiRows: 100_000, apiSamples: 50, memoryEvents: 10_000 }
-  : { ingestMs: 10_000, workerEvents: 50_000, warmEvents: 5000, e2eMs: 30_000, e2eWarmMs: 5000, e2eRate: 500, apiRows: 1_000_000, apiSamples: 300, memoryEvents: 200_000 };
+  : { ingestMs: 10_000, workerEvents: 50_000, warmEvents: 5000, e2eMs: 30_000, e2eWarmMs: 5000, e2eRate: 500, apiRows: 1_000_000, apiSamples: 1000, memoryEvents: 200_000 };
 
 const results: Record<string, unknown> = {
   when: new Date().toISOString(),
@@ -387,7 +387,7 @@ async function apiAtScale() {
     rows: S.apiRows,
     fillSeconds: round(fillSeconds),
     firstPage: await time(`/v1/transactions?limit=${limit}`, S.apiSamples),
-    deepPageByPage: { page, ...(await time(`/v1/transactions?limit=${limit}&page=${page}`, Math.max(20, S.apiSamples / 5))) },
+    deepPageByPage: { page, ...(await time(`/v1/transactions?limit=${limit}&page=${page}`, Math.min(60, Math.max(20, S.apiSamples / 5)))) },
     sameDepthByCursor: await time(`/v1/transactions?limit=${limit}&page=${page}&cursor=${at.micros}.${at.id}`, S.apiSamples),
   };
   await stop(svc);

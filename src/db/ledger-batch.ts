@@ -355,12 +355,19 @@ const LOAD = (probe: string) => sql`
     left join partners p on p.id = c.partner_id
     left join customers rc on rc.id = c.referring_customer_id
   ),
+  -- Waiting refunds and disputes are found through their partial GIN index with every ref of the batch
+  -- as one array. Joined to the recordset instead, as guessed at 100 rows (it has one per program),
+  -- the planner read the whole table: 20 ms a batch at 200,000 refunds, growing with every refund.
+  wanted as (select x.p, x.refs from probe, jsonb_to_recordset(probe.j->'waiting') as x(p uuid, refs text[])),
+  all_wanted as (select coalesce(array_agg(u.ref), '{}') as refs from wanted, unnest(wanted.refs) as u(ref)),
   waiting as (
-    select x.p, r.payment_refs from probe, jsonb_to_recordset(probe.j->'waiting') as x(p uuid, refs text[])
-    join refunds r on r.program_id = x.p and r.applied_at is null and r.payment_refs && x.refs
+    select r.program_id as p, r.payment_refs from refunds r
+    where r.applied_at is null and r.payment_refs && (select refs from all_wanted)
+      and exists (select 1 from wanted w where w.p = r.program_id and r.payment_refs && w.refs)
     union all
-    select x.p, d.payment_refs from probe, jsonb_to_recordset(probe.j->'waiting') as x(p uuid, refs text[])
-    join disputes d on d.program_id = x.p and d.applied_at is null and d.payment_refs && x.refs
+    select d.program_id as p, d.payment_refs from disputes d
+    where d.applied_at is null and d.payment_refs && (select refs from all_wanted)
+      and exists (select 1 from wanted w where w.p = d.program_id and d.payment_refs && w.refs)
   )
   select
     floor(extract(epoch from now()) * 1000)::float8 as now,

@@ -71,7 +71,10 @@ async function stop(child: ChildProcess) {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+  // a timer, cleared once it exits: a pending sleep kept the bench alive 15 s after its last measure
+  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(kill);
 }
 
 function firstLine(child: ChildProcess): Promise<string> {

@@ -31,12 +31,12 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Prefix of every BullMQ key: lets several deployments (or test files) share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pl'),
-  /** Payment jobs one worker process holds at once: twice the batch size keeps the next batch filling. */
-  WORKER_CONCURRENCY: intInRange(400, 1, 2000),
+  /** Payment jobs one worker process holds at once: the batches being written, and the next one filling. */
+  WORKER_CONCURRENCY: intInRange(750, 1, 2000),
   /** Payment jobs applied together in one database transaction at most (1: one transaction per job). */
-  WORKER_BATCH_SIZE: intInRange(200, 1, 1000),
+  WORKER_BATCH_SIZE: intInRange(250, 1, 1000),
   /** Ledger batches one worker process writes at once (each takes the jobs that arrived meanwhile). */
-  WORKER_BATCHES_IN_FLIGHT: intInRange(1, 1, 16),
+  WORKER_BATCHES_IN_FLIGHT: intInRange(2, 1, 16),
   /** PostgreSQL connections per process. */
   DATABASE_POOL_SIZE: intInRange(20, 2, 500),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */

@@ -171,7 +171,7 @@ export function openApiDocument() {
         get: {
           summary: 'List transactions, newest first; follow links.next (a keyset cursor) to read everything',
           parameters: queryParams(ListQuery),
-          responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) },
+          responses: { '200': { description: 'A page: { data, links, meta, status }. Above 10,000 transactions, meta.total is counted again about every 10 s and may lag new rows by that much' }, ...errors(401, 422) },
         },
       },
       '/v1/transactions/{key}': {

@@ -190,11 +190,14 @@ async function enqueue(queue: Queue, programs: string[], events: PaymentEventInp
   }
 }
 
-async function drained(queue: Queue, timeoutMs: number) {
+/** Waits until no job is left; `onPoll` hears how many are left at each look (every 100 ms). */
+async function drained(queue: Queue, timeoutMs: number, onPoll?: (left: number) => void) {
   const started = Date.now();
   for (;;) {
     const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
-    if (Object.values(c).every((v) => v === 0)) return Date.now() - started;
+    const left = Object.values(c).reduce((a, b) => a + b, 0);
+    onPoll?.(left);
+    if (left === 0) return Date.now() - started;
     if (Date.now() - started > timeoutMs) throw new Error(`queue not drained: ${JSON.stringify(c)}`);
     await sleep(100);
   }
@@ -412,17 +415,11 @@ async function memory(queue: Queue, redis: Redis) {
   // of a busy worker (jobs in flight, batches) and a leak is what keeps growing after that.
   let rssWarm = 0;
   let rssPeak = rssStart;
-  const started = Date.now();
-  for (;;) {
-    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
-    const left = Object.values(c).reduce((a, b) => a + b, 0);
+  await drained(queue, 900_000, (left) => {
     const rss = rssMb(w);
     rssPeak = Math.max(rssPeak, rss);
     if (!rssWarm && S.memoryEvents - left >= S.memoryEvents / 10) rssWarm = rss;
-    if (left === 0) break;
-    if (Date.now() - started > 900_000) throw new Error(`queue not drained: ${JSON.stringify(c)}`);
-    await sleep(250);
-  }
+  });
   const rssEnd = rssMb(w);
   await stop(w);
   const r = {

@@ -108,7 +108,9 @@ function mutate(base: unknown, muts: Mutation[], focus: RegExp): unknown {
     } else if (m.op === 'wrap') {
       parent[key] = [parent[key]];
     } else {
-      parent[key] = m.value;
+      // a copy: constantFrom hands out one shared instance, and a later mutation setting that same
+      // instance inside itself made the body cyclic (and the constant, for every run after it)
+      parent[key] = structuredClone(m.value);
     }
   }
   return copy;

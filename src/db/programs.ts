@@ -54,16 +54,21 @@ export type ProgramRulesSource = ((programId: string) => Promise<ProgramRules | 
 
 /**
  * Program rules change rarely and every job needs them: keep each for a few seconds. A change made
- * through this process applies at once; other processes (workers) see it within `ttlMs`.
+ * through this process applies at once; other processes (workers) see it within `ttlMs`. The jobs
+ * in flight when an entry expires (hundreds under load) share one read, not one read each; a read
+ * that fails is not kept.
  */
 export function cachedProgramRules(db: Db, ttlMs = 5000): ProgramRulesSource {
-  const cache = new Map<string, { at: number; rules: ProgramRules | null }>();
-  const get = async (programId: string): Promise<ProgramRules | null> => {
+  const cache = new Map<string, { at: number; rules: Promise<ProgramRules | null> }>();
+  const get = (programId: string): Promise<ProgramRules | null> => {
     const hit = cache.get(programId);
     if (hit && Date.now() - hit.at < ttlMs) return hit.rules;
-    const rules = await loadProgramRules(db, programId);
-    cache.set(programId, { at: Date.now(), rules });
-    return rules;
+    const entry = { at: Date.now(), rules: loadProgramRules(db, programId) };
+    cache.set(programId, entry);
+    entry.rules.catch(() => {
+      if (cache.get(programId) === entry) cache.delete(programId);
+    });
+    return entry.rules;
   };
   return Object.assign(get, { invalidate: (programId: string) => void cache.delete(programId) });
 }

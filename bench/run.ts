@@ -3,7 +3,7 @@
 // and bench/results/latest.md. Load comes from separate processes on loopback only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -126,6 +126,43 @@ function rssMb(child: ChildProcess): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds used so far (user + system, from /proc; zeros where there is none): by the given
+ * processes, by PostgreSQL's processes and by Redis. The worker's throughput swings with whatever
+ * else the shared machine runs; the CPU each event costs is steadier, and says where it goes.
+ */
+function cpuSeconds(pids: (number | undefined)[]): { own: number; postgres: number; redis: number } {
+  const out = { own: 0, postgres: 0, redis: 0 };
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return out;
+  }
+  for (const pid of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ)
+    if (pids.includes(Number(pid))) out.own += seconds;
+    else if (comm === 'postgres') out.postgres += seconds;
+    else if (comm.startsWith('redis-server')) out.redis += seconds;
+  }
+  return out;
+}
+
+/** Microseconds of CPU per event between two cpuSeconds() readings. */
+function cpuPerEvent(before: ReturnType<typeof cpuSeconds>, after: ReturnType<typeof cpuSeconds>, events: number) {
+  const us = (k: keyof typeof before) => round(((after[k] - before[k]) * 1e6) / events, 0);
+  const r = { process: us('own'), postgres: us('postgres'), redis: us('redis') };
+  return { ...r, total: r.process + r.postgres + r.redis };
 }
 
 // ---- data ----
@@ -267,22 +304,25 @@ async function noopRate(events: number, concurrency: number) {
     await q.addBulk(Array.from({ length: Math.min(1000, events - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { removeOnComplete: true } })));
   }
   const started = Date.now();
+  const cpuBefore = cpuSeconds([process.pid]);
   let done = 0;
   const w = new Worker(`noop-${run}`, async () => void done++, { connection, prefix, concurrency });
   while (done < events) await sleep(20);
   const ms = Date.now() - started;
+  const cpu = cpuPerEvent(cpuBefore, cpuSeconds([process.pid]), events);
   await w.close();
   await q.obliterate({ force: true });
   await q.close();
   connection.disconnect();
-  return events / (ms / 1000);
+  return { rate: events / (ms / 1000), cpu };
 }
 
 async function worker(queue: Queue) {
   log(`2. worker: ${S.workerEvents} queued payment events (payments, returning customers, transaction-based, refunds)`);
   const programs = (await programIds()).map((p) => p.id);
-  const baseline = await noopRate(S.workerEvents, 20);
+  const { rate: baseline, cpu: baselineCpu } = await noopRate(S.workerEvents, 20);
   const figures: Record<string, number> = {};
+  const cpu: Record<string, ReturnType<typeof cpuPerEvent>> = {};
   for (const processes of [1, 2]) {
     const workers = await Promise.all(Array.from({ length: processes }, () => service('worker', 0)));
     while ((await queue.getWorkersCount()) < processes) await sleep(100);
@@ -294,9 +334,11 @@ async function worker(queue: Queue) {
     await queue.pause();
     await enqueue(queue, programs, mixedEvents(`w${processes}${run}`, S.workerEvents));
     const started = Date.now();
+    const cpuBefore = cpuSeconds(workers.map((w) => w.pid));
     await queue.resume();
     await drained(queue, 600_000);
     figures[`${processes}`] = S.workerEvents / ((Date.now() - started) / 1000);
+    cpu[`${processes}`] = cpuPerEvent(cpuBefore, cpuSeconds(workers.map((w) => w.pid)), S.workerEvents);
     await Promise.all(workers.map(stop));
   }
   const failed = await queue.getJobCounts('failed');
@@ -305,8 +347,12 @@ async function worker(queue: Queue) {
     eventsPerSecond: { oneWorker: round(figures['1']!), twoWorkers: round(figures['2']!) },
     ratio: round(figures['1']! / baseline, 3),
     failedJobs: failed.failed,
+    // µs of CPU per event: the measured process(es), PostgreSQL, Redis
+    cpuPerEventUs: { noop: baselineCpu, oneWorker: cpu['1']!, twoWorkers: cpu['2']! },
   };
   log(`   no-op BullMQ ${r.baselineNoopPerSecond}/s · worker ${r.eventsPerSecond.oneWorker}/s (× ${r.ratio}), two workers ${r.eventsPerSecond.twoWorkers}/s, failed ${r.failedJobs}`);
+  const c = (x: ReturnType<typeof cpuPerEvent>) => `${x.total} µs (process ${x.process}, PostgreSQL ${x.postgres}, Redis ${x.redis})`;
+  log(`   CPU per event: no-op ${c(baselineCpu)} · worker ${c(cpu['1']!)} · two workers ${c(cpu['2']!)}`);
   results.worker = r;
 }
 

@@ -46,9 +46,9 @@ export type EventOutcome =
  */
 export async function lock(tx: Tx, names: string[]): Promise<void> {
   if (!names.length) return;
-  const list = sql.join([...new Set(names)].map((n) => sql`${n}`), sql`, `);
+  // one array parameter (a batch names over a thousand locks): one statement text whatever the count
   await tx.execute(
-    sql`select pg_advisory_xact_lock(h) from (select distinct hashtextextended(n, 0) as h from unnest(array[${list}]::text[]) as n order by h) as ordered`,
+    sql`select pg_advisory_xact_lock(h) from (select distinct hashtextextended(n, 0) as h from unnest(${sql.param([...new Set(names)])}::text[]) as n order by h) as ordered`,
   );
 }
 /**
@@ -59,9 +59,8 @@ export async function lock(tx: Tx, names: string[]): Promise<void> {
 export async function tryLock(tx: Tx, names: string[]): Promise<Set<string>> {
   const unique = [...new Set(names)];
   if (!unique.length) return new Set();
-  const list = sql.join(unique.map((n) => sql`${n}`), sql`, `);
   const res = await tx.execute(sql`
-    with named as (select n, hashtextextended(n, 0) as h from unnest(array[${list}]::text[]) as n),
+    with named as (select n, hashtextextended(n, 0) as h from unnest(${sql.param(unique)}::text[]) as n),
     tried as (select h, pg_try_advisory_xact_lock(h) as ok from (select distinct h from named) as d)
     select named.n from named join tried using (h) where not tried.ok`);
   return new Set((res.rows as { n: string }[]).map((r) => r.n));

@@ -48,7 +48,8 @@ export function createPaymentWorker(opts: {
       final ? 'payment job failed' : 'payment job failed, will retry',
     );
   });
-  worker.on('completed', (job) => opts.logger.debug(jobFields(job), 'payment job done'));
+  // a line per job at debug level only: its fields are not even gathered otherwise (thousands a second)
+  if (opts.logger.isLevelEnabled('debug')) worker.on('completed', (job) => opts.logger.debug(jobFields(job), 'payment job done'));
   return worker;
 }
 

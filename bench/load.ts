@@ -17,6 +17,11 @@ type Options = {
   maxRequests?: number;
   /** Record the ack time of each request's payment intent id (for end-to-end latency). */
   recordAcks?: boolean;
+  /**
+   * The first milliseconds of the stream warm the server and are not recorded (acks, nor `measured`):
+   * the measure then starts in a stream already running, not with this process's own start.
+   */
+  leadInMs?: number;
   runId?: string;
   /** Print every request's latency too (for figures over several bursts). */
   latencies?: boolean;
@@ -30,7 +35,9 @@ const acks: [string, number][] = [];
 let sent = 0;
 let non2xx = 0;
 let errors = 0;
+let measured = 0;
 const started = Date.now();
+const recordFrom = started + (o.leadInMs ?? 0);
 const deadline = started + o.durationMs;
 const fixed = stripeBody('fixed', 0, o.runId ?? 'x');
 
@@ -39,6 +46,8 @@ function once(n: number): Promise<void> {
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
   if (o.secret) headers['stripe-signature'] = stripeSignature(body, o.secret);
   const t0 = performance.now();
+  const recorded = Date.now() >= recordFrom;
+  if (recorded) measured++;
   return new Promise((resolve) => {
     const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers }, (res) => {
       res.resume();
@@ -46,7 +55,7 @@ function once(n: number): Promise<void> {
         const ms = performance.now() - t0;
         latencies.push(ms);
         if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) non2xx++;
-        else if (o.recordAcks) acks.push([key, Date.now()]);
+        else if (o.recordAcks && recorded) acks.push([key, Date.now()]);
         resolve();
       });
     });
@@ -78,6 +87,7 @@ const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p *
 process.stdout.write(
   `${JSON.stringify({
     requests: latencies.length,
+    measured,
     rps: latencies.length / elapsed,
     p50: q(0.5),
     p99: q(0.99),

@@ -101,9 +101,20 @@ export function toMinorOf(value: string | number, cur: Currency): bigint {
   return checkRange(amount, text);
 }
 
-/** 12345n BHD → "12.345"; 5000n JPY → "5000". */
+/** 12345n BHD → "12.345"; 5000n JPY → "5000"; -5n USD → "-0.05". */
 export function fromMinorUnits(minor: bigint, code: string): string {
-  return toDecimal(dinero({ amount: minor, currency: currency(code) }));
+  return minorText(minor, Number(currency(code).exponent));
+}
+
+/**
+ * Minor units as decimal text with `exponent` decimals, by placing the point in the digits (what
+ * dinero's toDecimal gives, without its objects: the API formats two amounts of every row it lists).
+ */
+export function minorText(minor: bigint, exponent: number): string {
+  if (exponent === 0) return minor.toString();
+  const negative = minor < 0n;
+  const digits = (negative ? -minor : minor).toString().padStart(exponent + 1, '0');
+  return `${negative ? '-' : ''}${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
 }
 
 /** A JSON number given as an amount: only accept it when its decimal text is exact. */

@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from './schema.js';
 
-export type Db = NodePgDatabase<typeof schema>;
+export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 export type Database = { pool: pg.Pool; db: Db; close(): Promise<void> };
 
 // Postgres bigint (int8) and numeric arrive as strings by default: keep them exact.

@@ -1,5 +1,8 @@
+import { dinero, toDecimal } from 'dinero.js/bigint';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_MINOR,
   MoneyError,
   currency,
   decimal,
@@ -73,8 +76,21 @@ describe('fromMinorUnits: integer minor units → decimal text', () => {
     ['KWD 5 is 0.005', 5n, 'KWD', '0.005'],
     ['CLF 12345 is 1.2345', 12345n, 'CLF', '1.2345'],
     ['USD 1 is 0.01', 1n, 'USD', '0.01'],
+    ['USD 0 is 0.00', 0n, 'USD', '0.00'],
+    ['USD -5 is -0.05', -5n, 'USD', '-0.05'],
+    ['KWD -12345 is -12.345', -12345n, 'KWD', '-12.345'],
+    ['JPY -5000 is -5000', -5000n, 'JPY', '-5000'],
+    ['USD at the bigint limit', MAX_MINOR, 'USD', '92233720368547758.07'],
   ])('%s', (_label, minor, code, expected) => {
     expect(fromMinorUnits(minor, code)).toBe(expected);
+  });
+
+  it('writes what dinero.js writes for any amount and exponent', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -MAX_MINOR, max: MAX_MINOR }), fc.constantFrom('USD', 'JPY', 'KWD', 'CLF', 'ISK'), (minor, code) => {
+        expect(fromMinorUnits(minor, code)).toBe(toDecimal(dinero({ amount: minor, currency: currency(code) })));
+      }),
+    );
   });
 });
 

@@ -1,12 +1,13 @@
 // The REST API's shapes, as Partnero's clients read them.
-import { fromMinorUnits, unit, minorToDecimal, decimalText } from '../../core/money.js';
+import { fromMinorUnits } from '../../core/money.js';
 import type { TransactionRow } from '../../db/transaction-reads.js';
-import { timestamp } from './respond.js';
 
-/** Major units as a JSON number (Partnero's shape); the text of an exact decimal, so no float drift. */
-function major(minor: bigint, units: string, isCurrency: boolean): number {
-  const text = isCurrency ? fromMinorUnits(minor, units) : decimalText(minorToDecimal(minor, unit(units)));
-  return Number(text);
+/**
+ * Major units as a JSON number (Partnero's shape), from the exact decimal text, so no float drift.
+ * A unit that is not money (points) counts in whole units.
+ */
+function major(minor: string, units: string, isCurrency: boolean): number {
+  return Number(isCurrency ? fromMinorUnits(BigInt(minor), units) : minor);
 }
 
 export function transactionView(t: TransactionRow, programType: 'affiliate' | 'refer_a_friend') {
@@ -30,9 +31,9 @@ export function transactionView(t: TransactionRow, programType: 'affiliate' | 'r
     product_type: t.productType,
     gateway: t.gateway,
     ...extra,
-    created_at: timestamp(t.createdAt),
-    archived_at: timestamp(t.archivedAt),
-    deleted_at: timestamp(t.deletedAt),
+    created_at: t.createdAt,
+    archived_at: t.archivedAt,
+    deleted_at: t.deletedAt,
     rewards: t.rewards.map((r) => ({
       key: r.key,
       action: r.action,
@@ -43,10 +44,10 @@ export function transactionView(t: TransactionRow, programType: 'affiliate' | 'r
       amount_units: r.units,
       is_currency: r.isCurrency,
       credit: false,
-      review_ends_at: timestamp(r.reviewEndsAt),
-      created_at: timestamp(r.createdAt),
-      archived_at: timestamp(r.archivedAt),
-      deleted_at: timestamp(r.deletedAt),
+      review_ends_at: r.reviewEndsAt,
+      created_at: r.createdAt,
+      archived_at: r.archivedAt,
+      deleted_at: r.deletedAt,
       product_type_data: t.productId || t.productType ? { product_id: t.productId, product_type: t.productType } : null,
     })),
     attribution: t.attribution,

@@ -278,9 +278,18 @@ async function ingest() {
   const rounds = QUICK ? 3 : 5;
   const each = S.ingestMs / rounds;
   const got: Record<keyof typeof urls, Awaited<ReturnType<typeof load>>[]> = { bare: [], service: [] };
+  // CPU used while each server was measured: the server process, PostgreSQL and Redis (the load
+  // generator's own is left out). With every core busy, the ratio is about these two sums' ratio.
+  const used = { bare: { own: 0, postgres: 0, redis: 0 }, service: { own: 0, postgres: 0, redis: 0 } };
   for (let i = 0; i < rounds; i++) {
     const order: (keyof typeof urls)[] = i % 2 ? ['service', 'bare'] : ['bare', 'service'];
-    for (const to of order) got[to].push(await burst(to, each, `${to[0]}${run}_${i}`));
+    for (const to of order) {
+      const pid = (to === 'bare' ? bare : api).pid;
+      const before = cpuSeconds([pid]);
+      got[to].push(await burst(to, each, `${to[0]}${run}_${i}`));
+      const after = cpuSeconds([pid]);
+      for (const k of ['own', 'postgres', 'redis'] as const) used[to][k] += after[k] - before[k];
+    }
   }
   await stop(bare);
   const baseline = combined(got.bare);
@@ -292,8 +301,15 @@ async function ingest() {
     service: { rps: round(measured.rps), p50: round(measured.p50, 2), p99: round(measured.p99, 2), non2xx: measured.non2xx + measured.errors, requests: measured.requests },
     ratio: round(measured.rps / baseline.rps, 2),
     apiRssMb: { before: round(rssBefore), after: round(rssAfter), requests: measured.requests },
+    // µs of CPU per request: the server process, PostgreSQL, Redis
+    cpuPerRequestUs: {
+      bare: cpuPerEvent({ own: 0, postgres: 0, redis: 0 }, used.bare, baseline.requests),
+      service: cpuPerEvent({ own: 0, postgres: 0, redis: 0 }, used.service, measured.requests),
+    },
   };
   log(`   bare express ${r.baseline.rps} req/s · service ${r.service.rps} req/s (× ${r.ratio}), p99 ${r.service.p99} ms, non-2xx ${r.service.non2xx}`);
+  const c = (x: ReturnType<typeof cpuPerEvent>) => `${x.total} µs (process ${x.process}, PostgreSQL ${x.postgres}, Redis ${x.redis})`;
+  log(`   CPU per request: bare ${c(r.cpuPerRequestUs.bare)} · service ${c(r.cpuPerRequestUs.service)}`);
   results.ingest = r;
 }
 

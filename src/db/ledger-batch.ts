@@ -18,6 +18,7 @@ import {
   applyDisputeRow,
   applyRefundRow,
   attributionRecord,
+  executePrepared,
   identityOf,
   LedgerDataError,
   lock,
@@ -199,11 +200,11 @@ async function applyJobs(tx: Tx, jobs: { index: number; job: JobEvents }[], now:
   }
   const inbox = jobs.filter(({ job }) => job.inboxId).map(({ index, job }) => ({ id: job.inboxId, outcome: outcomes.get(index) }));
   if (inbox.length) {
-    await tx.execute(sql`
+    await executePrepared(tx, sql`
       update webhook_events w
       set status = 'processed', outcome = x.outcome, processed_at = ${now.toISOString()}::timestamptz,
           attempts = w.attempts + 1, last_error = null
-      from jsonb_to_recordset(${JSON.stringify(inbox)}::jsonb) as x(id bigint, outcome jsonb)
+      from (select * from jsonb_to_recordset(${JSON.stringify(inbox)}::jsonb) as x(id bigint, outcome jsonb) limit ${inbox.length}) as x
       where w.id = x.id`);
   }
   return outcomes;
@@ -424,7 +425,7 @@ async function load(tx: Tx, list: Planned[]): Promise<Loaded> {
     }
   }
   for (const [p, refs] of waiting) probe.waiting.push({ p, refs: [...refs] });
-  const res = await tx.execute(LOAD(probe));
+  const res = await executePrepared(tx, LOAD(probe));
   const row = res.rows[0] as unknown as Loaded;
   return row;
 }
@@ -701,7 +702,7 @@ async function write(
   const at = now.toISOString();
   // one statement: the sub-statements run on one snapshot, so a new customer gets its first payment
   // in its insert and only stored ones are updated; foreign keys are checked at its end
-  await tx.execute(sql`
+  await executePrepared(tx, sql`
     with d as (select ${data}::jsonb as j),
     new_customers as (
       insert into customers (id, program_id, key, email, name, surname, partner_id, referring_customer_id, gateway,

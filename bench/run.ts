@@ -560,7 +560,7 @@ async function memory(queue: Queue, redis: Redis) {
 function markdown(): string {
   const r = results as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows = [
-    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
+    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; two workers ${r.worker.eventsPerSecond.twoWorkers}/s`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s (mean of ${r.worker.baselineNoopReadings.join(' and ')}); CPU ${r.worker.cpuPerEventUs.noop.total} µs a job against the worker's ${r.worker.cpuPerEventUs.oneWorker.total} µs an event`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
     ['End to end (2xx → readable)', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
     [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms; cursor p99 ${r.api.sameDepthByCursor.p99} ms`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],

@@ -108,7 +108,7 @@ async function service(role: 'api' | 'worker' | 'all', port: number, extra: Reco
     }
     throw new Error(`service (${role}) did not become ready`);
   }
-  await sleep(3000);
+  // a worker has no HTTP port: the caller waits until the queue counts it (getWorkersCount)
   return child;
 }
 

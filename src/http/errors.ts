@@ -52,10 +52,11 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.status(415).json(errorBody('unsupported_encoding', 'the request body encoding is not supported'));
     return;
   }
-  // PostgreSQL refuses the NUL character (text) and \u0000 or a lone surrogate (jsonb): the input's
+  // PostgreSQL refuses the NUL character (text), \u0000 (jsonb) and a lone UTF-16 surrogate (jsonb,
+  // as invalid json: 22P02, also other bad input, so only when the request holds one): the input's
   // fault, said as such; the write was one transaction, so nothing of it is left behind
   const pg = (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code;
-  if (pg === '22021' || pg === '22P05') {
+  if (pg === '22021' || pg === '22P05' || (pg === '22P02' && hasLoneSurrogate(req.body))) {
     res.status(422).json(errorBody('invalid_characters', 'the request contains a NUL character or a lone UTF-16 surrogate, which cannot be stored'));
     return;
   }
@@ -67,3 +68,13 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   req.log?.error({ err }, 'unhandled error');
   res.status(500).json(errorBody('internal_error', 'an internal error occurred; it has been logged'));
 };
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a parsed JSON value holds a string (or a key) with a lone UTF-16 surrogate anywhere. */
+export function hasLoneSurrogate(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (depth > 64 || value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some((v) => hasLoneSurrogate(v, depth + 1));
+  return Object.entries(value).some(([k, v]) => LONE_SURROGATE.test(k) || hasLoneSurrogate(v, depth + 1));
+}

@@ -44,6 +44,20 @@ describe('authentication and envelope', () => {
     const amount = await api('POST', '/v1/transactions', { key: 'bad-2', amount: '1.005', customer: { key: 'c' } });
     expect(amount).toMatchObject({ status: 422, body: { error: { fields: { amount: expect.stringContaining('more than 2 decimal places') } } } });
   });
+
+  it('a lone UTF-16 surrogate (which PostgreSQL cannot store) is a 422 saying so, and nothing is stored', async () => {
+    const count = async () => (await svc.db.pool.query(`select count(*)::int as n from transactions`)).rows[0].n as number;
+    const before = await count();
+    // JSON escapes, as a client sends them: a lone high surrogate, a lone low one
+    for (const key of ['\\ud800', 'order-\\udc00-1']) {
+      const r = await api('POST', '/v1/transactions', `{"key":"${key}","amount":10,"customer":{"key":"c-surrogate"}}`);
+      expect(r).toMatchObject({ status: 422, body: { status: 0, error: { code: 'invalid_characters' } } });
+    }
+    expect(await count()).toBe(before);
+    // a surrogate pair is a character like any other
+    const emoji = await api('POST', '/v1/transactions', '{"key":"order-\\ud83d\\ude00","amount":10,"customer":{"key":"c-emoji"}}');
+    expect(emoji).toMatchObject({ status: 201, body: { data: { key: 'order-😀' } } });
+  });
 });
 
 describe('POST /v1/transactions', () => {

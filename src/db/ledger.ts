@@ -1,8 +1,8 @@
 // Applying payment events to the ledger, each job's events in one database transaction.
 // Unique keys and advisory locks decide duplicates and races; nothing here trusts the queue to.
 import { createHash } from 'node:crypto';
-import { and, arrayOverlaps, asc, eq, inArray, isNull, sql, type Query, type SQL } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
+import { and, arrayOverlaps, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { PgDialect, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import { attribute, perPartnerKey, type Referrer, type StoredCustomer } from '../core/attribution.js';
 import { computeCommission } from '../core/commission.js';
 import { MoneyError } from '../core/money.js';
@@ -36,10 +36,9 @@ const dialect = new PgDialect();
 export function executePrepared(tx: Tx, query: SQL): Promise<{ rows: Record<string, unknown>[] }> {
   const q = dialect.sqlToQuery(query);
   const name = `ledger_${createHash('sha1').update(q.sql).digest('hex').slice(0, 16)}`;
-  // drizzle names prepared statements only for its query builders; its session does it for any SQL
-  return (tx as unknown as Preparing).session.prepareQuery(q, undefined, name, false).execute();
+  // drizzle names statements only for its query builders; its session prepares any SQL under a name
+  return tx._.session.prepareQuery<PreparedQueryConfig & { execute: { rows: Record<string, unknown>[] } }>(q, undefined, name, false).execute();
 }
-type Preparing = { session: { prepareQuery(q: Query, fields: undefined, name: string, arrayMode: boolean): { execute(): Promise<{ rows: Record<string, unknown>[] }> } } };
 
 /** Data that will never be accepted, however often it is retried. */
 export class LedgerDataError extends Error {

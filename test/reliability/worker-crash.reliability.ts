@@ -72,7 +72,10 @@ async function crash(workers: number) {
         processedAtLastKill = processed;
         continue;
       }
-      if (Date.now() - drainStarted > 120_000) throw new Error(`only ${processed} processed after 120 s`);
+      // a killed worker's jobs come back only when their locks expire and a stalled check sees them twice
+      // (30–90 s), and kills close together can chain that: 120 s was passed once (3,842 of a last kill
+      // point near 4,000) on a slow hour with everything working; a stuck drain still fails here
+      if (Date.now() - drainStarted > 200_000) throw new Error(`only ${processed} processed after 200 s`);
       await new Promise((r) => setTimeout(r, 20));
     }
     await Promise.all(restarts);

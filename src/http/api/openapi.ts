@@ -23,7 +23,7 @@ const ErrorEnvelope = {
       type: 'object',
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', description: 'stable: validation_failed, unauthorized, invalid_api_key, not_found, duplicate_key, unknown_partner, payload_too_large, too_many_items, invalid_json ...' },
+        code: { type: 'string', description: 'stable: validation_failed, unauthorized, invalid_api_key, not_found, duplicate_key, unknown_partner, payload_too_large, too_many_items, invalid_json, invalid_characters ...' },
         message: { type: 'string' },
         fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'each invalid field and why' },
       },

@@ -110,7 +110,7 @@ export function fromMinorUnits(minor: bigint, code: string): string {
  * Minor units as decimal text with `exponent` decimals, by placing the point in the digits (what
  * dinero's toDecimal gives, without its objects: the API formats two amounts of every row it lists).
  */
-export function minorText(minor: bigint, exponent: number): string {
+function minorText(minor: bigint, exponent: number): string {
   if (exponent === 0) return minor.toString();
   const negative = minor < 0n;
   const digits = (negative ? -minor : minor).toString().padStart(exponent + 1, '0');

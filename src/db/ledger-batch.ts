@@ -319,36 +319,37 @@ type Loaded = {
 // (by key, gateway id and email) to hash-join a batch's handful of them (6 of a small batch's 6.4 ms
 // at 7,500 customers). With the count it looks each one up through its index.
 const LOAD = (probe: Probe) => {
-  const n = Object.fromEntries(Object.entries(probe).map(([k, v]) => [k, v.length])) as Record<keyof Probe, number>;
+  const rows = (kind: keyof Probe, columns: string) =>
+    sql`(select x.* from probe, jsonb_to_recordset(probe.j->${sql.raw(`'${kind}'`)}) as x(${sql.raw(columns)}) limit ${probe[kind].length}) as x`;
   return sql`
   with probe as (select ${JSON.stringify(probe)}::jsonb as j),
   refs as (
     select x.p, x.ref, t.id, t.key
-    from (select x.* from probe, jsonb_to_recordset(probe.j->'refs') as x(p uuid, ref text) limit ${n.refs}) as x
+    from ${rows('refs', 'p uuid, ref text')}
     join transaction_refs r on r.program_id = x.p and r.ref = x.ref
     join transactions t on t.id = r.transaction_id
   ),
   found_partners as (
     select p.id, p.program_id, p.key, p.referral_code
-    from (select x.* from probe, jsonb_to_recordset(probe.j->'partnerKeys') as x(p uuid, v text) limit ${n.partnerKeys}) as x
+    from ${rows('partnerKeys', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.key = x.v and p.deleted_at is null
     union
     select p.id, p.program_id, p.key, p.referral_code
-    from (select x.* from probe, jsonb_to_recordset(probe.j->'partnerCodes') as x(p uuid, v text) limit ${n.partnerCodes}) as x
+    from ${rows('partnerCodes', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
   ),
   customer_ids as (
-    select c.id from (select x.* from probe, jsonb_to_recordset(probe.j->'keys') as x(p uuid, v text) limit ${n.keys}) as x
+    select c.id from ${rows('keys', 'p uuid, v text')}
     join customers c on c.program_id = x.p and c.key = x.v
     union
-    select c.id from (select x.* from probe, jsonb_to_recordset(probe.j->'codeKeys') as x(p uuid, base text, v text) limit ${n.codeKeys}) as x
+    select c.id from ${rows('codeKeys', 'p uuid, base text, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
     join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
     union
-    select c.id from (select x.* from probe, jsonb_to_recordset(probe.j->'gatewayIds') as x(p uuid, g text, v text) limit ${n.gatewayIds}) as x
+    select c.id from ${rows('gatewayIds', 'p uuid, g text, v text')}
     join customers c on c.program_id = x.p and c.gateway = x.g and c.gateway_customer_id = x.v
     union
-    select c.id from (select x.* from probe, jsonb_to_recordset(probe.j->'emails') as x(p uuid, v text) limit ${n.emails}) as x
+    select c.id from ${rows('emails', 'p uuid, v text')}
     join customers c on c.program_id = x.p and lower(c.email) = x.v
   ),
   found_customers as (
@@ -365,7 +366,7 @@ const LOAD = (probe: Probe) => {
   -- Waiting refunds and disputes are found through their partial GIN index with every ref of the batch
   -- as one array. Joined to the recordset instead, as guessed at 100 rows (it has one per program),
   -- the planner read the whole table: 20 ms a batch at 200,000 refunds, growing with every refund.
-  wanted as (select x.p, x.refs from (select x.* from probe, jsonb_to_recordset(probe.j->'waiting') as x(p uuid, refs text[]) limit ${n.waiting}) as x),
+  wanted as (select x.p, x.refs from ${rows('waiting', 'p uuid, refs text[]')}),
   all_wanted as (select coalesce(array_agg(u.ref), '{}') as refs from wanted, unnest(wanted.refs) as u(ref)),
   waiting as (
     select r.program_id as p, r.payment_refs from refunds r

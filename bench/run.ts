@@ -430,8 +430,8 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
   const url = `http://127.0.0.1:${port}/webhooks/stripe`;
   const runId = `${tag}${run}`;
   log(`   ${text}:`);
-  const processes: ChildProcess[] = [];
-  for (const role of roles) processes.push(await service(role, role === 'worker' ? 0 : port));
+  // started together (each compiles the service on its start: seconds of --quick's minute)
+  const processes = await Promise.all(roles.map((role) => service(role, role === 'worker' ? 0 : port)));
   while ((await queue.getWorkersCount()) < 1) await sleep(100);
   // a freshly started process compiles as it goes (its first seconds run several times slower):
   // warmed at the same rate first, unmeasured, as a deployed service is

@@ -437,8 +437,9 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
   // warmed at the same rate first, unmeasured, as a deployed service is
   await load({ url, connections: 50, durationMs: S.e2eWarmMs, rate: S.e2eRate, body: 'stripe', secret: SECRET, runId: `${tag}w${run}` });
   await drained(queue, 120_000);
-  // vacuumed and analyzed after the warm-up, not before it: plans cached while the tables were empty
-  // (foreign-key checks included) read them whole until an ANALYZE, which autovacuum would have run
+  // vacuumed and analyzed after the warm-up, not before it: with the tables analyzed while empty, the
+  // foreign-key checks of a batch's write cost 2.6 ms each (auto_explain) until an ANALYZE, which
+  // autovacuum would have run while they grew
   await settle();
   // Then the measured stream, whose first seconds are not measured: they are the load generator's own
   // start and a service that was idle (p50 200–1,200 ms in them on the slower machine, 40–90 ms after),

@@ -231,7 +231,7 @@ async function enqueue(queue: Queue, programs: string[], events: PaymentEventInp
 async function drained(queue: Queue, timeoutMs: number, onPoll?: (left: number) => void) {
   const started = Date.now();
   for (;;) {
-    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     const left = Object.values(c).reduce((a, b) => a + b, 0);
     onPoll?.(left);
     if (left === 0) return Date.now() - started;
@@ -450,7 +450,7 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
   const sampler = (async () => {
     await sleep(leadInMs);
     while (sampling) {
-      waiting.push((await queue.getJobCounts('waiting')).waiting);
+      waiting.push((await queue.getJobCounts('waiting')).waiting ?? 0);
       await sleep(1000);
     }
   })();
@@ -598,6 +598,10 @@ function markdown(): string {
   ];
   return [
     `Run ${r.when}${r.quick ? ' (--quick)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; load from separate processes on the same cores.`,
+    // the targets are set for the full sizes: a --quick table is a smoke run, not a verdict
+    ...(r.quick
+      ? ['', `--quick: ingest for ${S.ingestMs / 1000} s, ${S.workerEvents.toLocaleString('en')} worker events, end to end at ${S.e2eRate}/s for ${S.e2eMs / 1000} s, ${S.apiRows.toLocaleString('en')} rows, ${S.memoryEvents.toLocaleString('en')} memory events; the targets are for the full run's sizes (10 s; 50,000; 500/s for 30 s; 1,000,000; 200,000).`]
+      : []),
     '',
     '| measure | Partner Ledger | baseline, same run | ratio / target |',
     '|---|---|---|---|',
@@ -620,22 +624,33 @@ async function main() {
   await seedPartners(second);
   const redis = new Redis(REDIS_URL);
   const queue = new Queue(PAYMENT_EVENTS_QUEUE, { connection: redis, prefix });
+  // how long each measure took, printed and kept: what to look at when --quick outgrows its minute
+  const phases: Record<string, number> = { setup: round((Date.now() - started) / 1000) };
+  results.phaseSeconds = phases;
+  const timed = async (name: string, measure: () => Promise<void>) => {
+    const t = Date.now();
+    await measure();
+    phases[name] = round((Date.now() - t) / 1000);
+    log(`   (${phases[name]} s)`);
+  };
   try {
-    if (wanted('ingest')) await ingest();
+    if (wanted('ingest')) await timed('ingest', ingest);
     // ingest left its jobs unprocessed (no worker ran): they go, and so do their inbox rows, which the
     // inbox sweeper would otherwise find without a job and queue again, 500 a minute, in the middle of
     // the later measures (it did: the first minute's in the end-to-end warm-up)
     await queue.obliterate({ force: true });
     await sql.query('delete from webhook_events');
-    if (wanted('worker')) await worker(queue);
+    if (wanted('worker')) await timed('worker', () => worker(queue));
     if (wanted('e2e')) {
-      log(`3. end to end: ${S.e2eRate} webhooks/s for ${S.e2eMs / 1000} s, 2xx → reward readable`);
-      results.endToEnd = await endToEnd(queue, 'deployed');
-      // (--quick keeps its minute: the deployed shape only)
-      if (!QUICK) results.endToEndOneProcess = await endToEnd(queue, 'oneProcess');
+      await timed('e2e', async () => {
+        log(`3. end to end: ${S.e2eRate} webhooks/s for ${S.e2eMs / 1000} s, 2xx → reward readable`);
+        results.endToEnd = await endToEnd(queue, 'deployed');
+        // (--quick keeps its minute: the deployed shape only)
+        if (!QUICK) results.endToEndOneProcess = await endToEnd(queue, 'oneProcess');
+      });
     }
-    if (wanted('api')) await apiAtScale();
-    if (wanted('memory')) await memory(queue, redis);
+    if (wanted('api')) await timed('api', apiAtScale);
+    if (wanted('memory')) await timed('memory', () => memory(queue, redis));
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await queue.obliterate({ force: true }).catch(() => {});

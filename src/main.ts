@@ -1,7 +1,8 @@
 // Composition root: `npm start` runs the API, the worker, or both (PROCESS_ROLE).
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startService, StartupError, type Service } from './service.js';
+import { checkStores, StartupError } from './preflight.js';
+import type { Service } from './service.js';
 
 function fail(message: string): never {
   process.stderr.write(`partner-ledger: ${message}\n`);
@@ -19,7 +20,10 @@ async function main() {
   const logger = createLogger(config.LOG_LEVEL);
   let service: Service;
   try {
-    service = await startService(config, logger);
+    // asked before the rest of the service (gateway SDKs, BullMQ, express) is loaded: a missing store is named sooner
+    await checkStores(config, logger);
+    const { startService } = await import('./service.js');
+    service = await startService(config, logger, { storesChecked: true });
   } catch (err) {
     if (err instanceof StartupError) fail(err.message);
     fail(`start-up failed: ${(err as Error).message}`);

@@ -2,14 +2,15 @@
 import type { Server } from 'node:http';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { redactUrl, type Config } from './config.js';
-import { connect, ensureDatabase, runMigrations, type Database } from './db/client.js';
+import type { Config } from './config.js';
+import { connect, runMigrations, type Database } from './db/client.js';
+import { checkStores, reason } from './preflight.js';
 import { ensureDefaultProgram } from './db/default-program.js';
 import { createApp } from './http/app.js';
 import { healthRouter } from './http/health.js';
 import type { Logger } from './logger.js';
 import { PaymentProducer } from './queue/producer.js';
-import { pingRedis, producerConnection, workerConnection } from './queue/redis.js';
+import { producerConnection, workerConnection } from './queue/redis.js';
 import { createPaymentWorker } from './queue/worker.js';
 import { cachedProgramRules } from './db/programs.js';
 import type { LookupClients } from './gateways/gateway.js';
@@ -32,17 +33,7 @@ import { BULK_RUNS_QUEUE, BulkJobData, CALLBACKS_QUEUE } from './queue/queues.js
 import { OUTBOUND_WEBHOOKS_QUEUE, type OutboundJobData } from './queue/queues.js';
 import { startOutbound } from './worker/outbound-worker.js';
 
-const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
-
-/** A start-up failure that is the environment's, told in one line. */
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
-
-function reason(err: unknown): string {
-  const e = err as { code?: string; message?: string; errors?: { message: string }[] };
-  return e.errors?.[0]?.message ?? e.message ?? e.code ?? String(err);
-}
+export { StartupError } from './preflight.js';
 
 export type Service = {
   config: Config;
@@ -60,22 +51,12 @@ export type ServiceOptions = {
   clients?: LookupClients;
   /** Retry policy of payment jobs other than the default (tests make them fail fast). */
   paymentJobs?: { attempts?: number; backoffMs?: number };
+  /** checkStores() has just answered (main.ts asks it before loading this module). */
+  storesChecked?: boolean;
 };
 
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
-  try {
-    const created = await ensureDatabase(config.DATABASE_URL);
-    if (created) logger.info({ database: redactUrl(config.DATABASE_URL) }, 'database created');
-  } catch (err) {
-    throw new StartupError(
-      `cannot reach PostgreSQL at ${redactUrl(config.DATABASE_URL)} (${reason(err)}); ${HOW_TO_START}`,
-    );
-  }
-  try {
-    await pingRedis(config.REDIS_URL);
-  } catch (err) {
-    throw new StartupError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}`);
-  }
+  if (!options.storesChecked) await checkStores(config, logger);
 
   const database = connect(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const closers: (() => Promise<unknown>)[] = [];

@@ -1,7 +1,8 @@
 // `npm run cli -- <command> [options]`: operator commands. Each command is one entry in COMMANDS.
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { connect, ensureDatabase, runMigrations } from './db/client.js';
+import { connect, runMigrations } from './db/client.js';
+import { ensureDatabase } from './db/ensure-database.js';
 import type { CliCommand } from './cli/command.js';
 import { programsCreate } from './cli/programs-create.js';
 

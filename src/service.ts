@@ -33,8 +33,6 @@ import { BULK_RUNS_QUEUE, BulkJobData, CALLBACKS_QUEUE } from './queue/queues.js
 import { OUTBOUND_WEBHOOKS_QUEUE, type OutboundJobData } from './queue/queues.js';
 import { startOutbound } from './worker/outbound-worker.js';
 
-export { StartupError } from './preflight.js';
-
 export type Service = {
   config: Config;
   database: Database;

@@ -1,4 +1,4 @@
-// The PostgreSQL edge: pool, drizzle handle, database creation and migrations.
+// The PostgreSQL edge: pool, drizzle handle and migrations (creating the database: ensure-database.ts).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +29,6 @@ export function connect(url: string, options: { max?: number } = {}): Database {
   const db = drizzle(pool, { schema });
   return { pool, db, close: () => pool.end() };
 }
-
-export { ensureDatabase } from './ensure-database.js';
 
 /** The committed migrations: `drizzle/` at the package root, from src/ or from dist/src/. */
 export function migrationsFolder(): string {

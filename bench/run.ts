@@ -24,9 +24,13 @@ const dbName = `pl_bench_${run}`;
 const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
 const prefix = `plbench${run}`;
 
-const S = QUICK
+const FULL = { ingestMs: 10_000, workerEvents: 50_000, warmEvents: 5000, e2eMs: 30_000, e2eWarmMs: 5000, e2eRate: 500, apiRows: 1_000_000, apiSamples: 1000, memoryEvents: 200_000 };
+const S: typeof FULL = QUICK
   ? { ingestMs: 3000, workerEvents: 5000, warmEvents: 1000, e2eMs: 5000, e2eWarmMs: 2000, e2eRate: 300, apiRows: 100_000, apiSamples: 50, memoryEvents: 10_000 }
-  : { ingestMs: 10_000, workerEvents: 50_000, warmEvents: 5000, e2eMs: 30_000, e2eWarmMs: 5000, e2eRate: 500, apiRows: 1_000_000, apiSamples: 1000, memoryEvents: 200_000 };
+  : FULL;
+/** The sizes a run measured at, in a line: `ingest for 10 s, 50,000 worker events, ...`. */
+const sizes = (z: typeof FULL) =>
+  `ingest for ${z.ingestMs / 1000} s, ${z.workerEvents.toLocaleString('en')} worker events, end to end at ${z.e2eRate}/s for ${z.e2eMs / 1000} s, ${z.apiRows.toLocaleString('en')} rows, ${z.memoryEvents.toLocaleString('en')} memory events`;
 
 const results: Record<string, unknown> = {
   when: new Date().toISOString(),
@@ -600,7 +604,7 @@ function markdown(): string {
     `Run ${r.when}${r.quick ? ' (--quick)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; load from separate processes on the same cores.`,
     // the targets are set for the full sizes: a --quick table is a smoke run, not a verdict
     ...(r.quick
-      ? ['', `--quick: ingest for ${S.ingestMs / 1000} s, ${S.workerEvents.toLocaleString('en')} worker events, end to end at ${S.e2eRate}/s for ${S.e2eMs / 1000} s, ${S.apiRows.toLocaleString('en')} rows, ${S.memoryEvents.toLocaleString('en')} memory events; the targets are for the full run's sizes (10 s; 50,000; 500/s for 30 s; 1,000,000; 200,000).`]
+      ? ['', `--quick: ${sizes(S)}; the targets are for the full run's: ${sizes(FULL)}.`]
       : []),
     '',
     '| measure | Partner Ledger | baseline, same run | ratio / target |',

@@ -177,11 +177,6 @@ export async function startService(config: Config, logger: Logger, options: Serv
         }),
       });
       metrics.observeWorker(worker);
-      // close() waits for the jobs in flight to finish
-      closers.push(() => worker.close());
-      void worker.run();
-      await worker.waitUntilReady();
-      service.worker = worker;
       const sweepProducer = new PaymentProducer(connection, config.QUEUE_PREFIX, producerOptions);
       closers.push(() => sweepProducer.close());
       const maintenance = await startMaintenance({
@@ -231,6 +226,13 @@ export async function startService(config: Config, logger: Logger, options: Serv
         concurrency: config.WEBHOOKS_CONCURRENCY,
       });
       closers.push(() => outbound.close());
+      // payment jobs are taken last, once everything else has started: the jobs of a busy queue do not
+      // slow the rest of the start-up, and a start-up that fails has taken none of them.
+      // Stopping runs in reverse: this worker stops taking jobs first; close() waits for those in flight.
+      closers.push(() => worker.close());
+      void worker.run();
+      await worker.waitUntilReady();
+      service.worker = worker;
       logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker running');
       const metricsPort = config.METRICS_PORT;
       if (config.PROCESS_ROLE === 'worker' && metricsPort) {

@@ -37,7 +37,12 @@ export type ServiceProcess = {
 export type SpawnOptions = {
   role: 'api' | 'worker' | 'all';
   name?: string;
-  /** How long to wait for the process to be ready (API: /readyz 200; worker: "worker running"). */
+  /**
+   * How long to wait for the process to be ready (API: /readyz 200; worker: "worker running").
+   * Only a process that never gets ready should fail here: how fast the service starts is
+   * test/main.test.ts's to judge. A worker started again mid-drain shares the 2 cores with the
+   * workers draining; in a slow hour that took over 30 s (worker-crash, 2026-11-30 and 12-01).
+   */
   readyTimeoutMs?: number;
 };
 
@@ -88,7 +93,8 @@ export async function spawnService(env: Record<string, string>, opts: SpawnOptio
     },
   };
 
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000;
+  const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
     if (gone) throw new Error(`${name} exited before it was ready: ${out.slice(-2000)}`);
     if (opts.role === 'worker') {
@@ -100,7 +106,7 @@ export async function spawnService(env: Record<string, string>, opts: SpawnOptio
     await new Promise((r) => setTimeout(r, 50));
   }
   await proc.kill();
-  throw new Error(`${name} was not ready within ${opts.readyTimeoutMs ?? 30_000} ms: ${out.slice(-2000)}`);
+  throw new Error(`${name} was not ready within ${readyTimeoutMs} ms: ${out.slice(-2000)}`);
 }
 
 /** Kill every process this module started that is still running (afterAll, even after a failure). */

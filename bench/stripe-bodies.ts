@@ -1,9 +1,13 @@
 // Realistic ~3 KB Stripe events (payment_intent.succeeded, basil), unique per request, signed as
 // Stripe signs them.
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
-const template = JSON.parse(readFileSync(new URL('../test/fixtures/stripe/payment_intent.succeeded.json', import.meta.url), 'utf8'));
+// from bench/ or from the bench's compiled copy in .bench-build/bench/
+const FIXTURE = 'test/fixtures/stripe/payment_intent.succeeded.json';
+const fixture = ['../', '../../'].map((up) => new URL(up + FIXTURE, import.meta.url)).find((u) => existsSync(u));
+if (!fixture) throw new Error(`${FIXTURE} not found`);
+const template = JSON.parse(readFileSync(fixture, 'utf8'));
 // pad the metadata so the body is about 3 KB, as real events with a few expanded fields are
 template.data.object.metadata = { ...template.data.object.metadata, order_note: 'x'.repeat(1200) };
 

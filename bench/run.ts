@@ -79,7 +79,7 @@ async function compile() {
   });
 }
 
-/** `src/main.ts` and its arguments, started from the run's compiled files. */
+/** One of the project's programs (`src/main.ts`, `bench/load.ts` …) and its arguments, from the run's compiled files. */
 function start(args: string[], env: Record<string, string>, name: string): ChildProcess {
   const profile = args[0] === 'src/main.ts' ? PROFILE : [];
   const [file, ...rest] = args;

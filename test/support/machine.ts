@@ -17,13 +17,13 @@ function once(): Promise<number> {
 }
 
 /** The median of three starts of an empty program with the loader `npm start` uses (ms). */
-export async function tsxStartMs(): Promise<number> {
+async function tsxStartMs(): Promise<number> {
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) runs.push(await once());
   return runs.sort((a, b) => a - b)[1]!;
 }
 
-export type ScaledLimit = { limitMs: number; slowness: number; baselineMs: number; describe(ms: number): string };
+export type ScaledLimit = { limitMs: number; describe(ms: number): string };
 
 /**
  * A limit stated for this machine at its usual speed (`usualMs`), scaled by how much slower than
@@ -35,8 +35,6 @@ export async function scaledLimit(usualMs: number): Promise<ScaledLimit> {
   const limitMs = Math.round(usualMs * slowness);
   return {
     limitMs,
-    slowness,
-    baselineMs,
     describe: (ms) =>
       `${Math.round(ms)} ms; limit ${limitMs} ms (${usualMs} ms × ${slowness.toFixed(2)}: an empty tsx program started in ${Math.round(baselineMs)} ms, usually ${USUAL_TSX_START_MS})`,
   };

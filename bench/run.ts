@@ -460,7 +460,7 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
   const url = `http://127.0.0.1:${port}/webhooks/stripe`;
   const runId = `${tag}${run}`;
   log(`   ${text}:`);
-  // started together (each compiles the service on its start: seconds of --quick's minute)
+  // started together (each loads the whole service on its start: about a second each)
   const processes = await Promise.all(roles.map((role) => service(role, role === 'worker' ? 0 : port)));
   while ((await queue.getWorkersCount()) < 1) await sleep(100);
   // a freshly started process compiles as it goes (its first seconds run several times slower):

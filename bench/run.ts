@@ -69,7 +69,7 @@ async function compile() {
   rmSync(BUILD, { recursive: true, force: true });
   await build({
     absWorkingDir: ROOT,
-    entryPoints: ['src/**/*.ts', 'bench/load.ts', 'bench/bare-server.ts', 'bench/stripe-bodies.ts'],
+    entryPoints: ['src/**/*.ts', 'bench/load.ts', 'bench/bare-server.ts', 'bench/ingest-floor.ts', 'bench/stripe-bodies.ts'],
     outdir: BUILD,
     outbase: '.',
     format: 'esm',
@@ -292,54 +292,65 @@ function combined(bursts: Awaited<ReturnType<typeof load>>[]) {
   return { requests, rps: seconds ? requests / seconds : 0, p50: q(0.5), p99: q(0.99), non2xx: bursts.reduce((n, b) => n + b.non2xx, 0), errors: bursts.reduce((n, b) => n + b.errors, 0) };
 }
 
-async function ingest() {
+async function ingest(programId: string) {
   log('1. ingest: signed Stripe webhooks, 50 connections');
   const bare = start(['bench/bare-server.ts'], {}, 'bare express');
-  const [barePort, api] = await Promise.all([firstLine(bare).then(Number), service('api', 3901)]);
+  // the floor (bench/ingest-floor.ts): the service's own verification and stores behind node's http
+  // server, nothing else; not in --quick, whose minute it would outgrow
+  const floor = QUICK
+    ? undefined
+    : start(['bench/ingest-floor.ts'], { DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, PROGRAM_ID: programId, STRIPE_WEBHOOK_SECRET: SECRET }, 'ingest floor');
+  const [barePort, floorPort, api] = await Promise.all([firstLine(bare).then(Number), floor ? firstLine(floor).then(Number) : 0, service('api', 3901)]);
   const rssBefore = rssMb(api);
-  const urls = { bare: `http://127.0.0.1:${barePort}/webhooks/stripe`, service: 'http://127.0.0.1:3901/webhooks/stripe' };
-  const burst = (to: keyof typeof urls, ms: number, runId: string) =>
+  const urls = { bare: `http://127.0.0.1:${barePort}/webhooks/stripe`, service: 'http://127.0.0.1:3901/webhooks/stripe', floor: `http://127.0.0.1:${floorPort}/webhooks/stripe` };
+  type Server = keyof typeof urls;
+  const servers: Server[] = floor ? ['bare', 'service', 'floor'] : ['bare', 'service'];
+  const pids = { bare: bare.pid, service: api.pid, floor: floor?.pid };
+  const burst = (to: Server, ms: number, runId: string) =>
     load({ url: urls[to], connections: 50, durationMs: ms, body: 'stripe', secret: SECRET, runId, latencies: true });
   // each server warmed first for a second, unmeasured (a fresh process compiles as it goes)
-  await burst('bare', 1000, `bw${run}`);
-  await burst('service', 1000, `iw${run}`);
+  for (const to of servers) await burst(to, 1000, `${to[0]}w${run}`);
   // then measured in turns, a short burst each, so that a slower minute of this shared machine
-  // weighs on both figures alike (the ratio is what is tracked)
+  // weighs on all figures alike (the ratio is what is tracked)
   const rounds = QUICK ? 3 : 5;
   const each = S.ingestMs / rounds;
-  const got: Record<keyof typeof urls, Awaited<ReturnType<typeof load>>[]> = { bare: [], service: [] };
+  const got: Record<Server, Awaited<ReturnType<typeof load>>[]> = { bare: [], service: [], floor: [] };
   // CPU used while each server was measured: the server process, PostgreSQL and Redis (the load
-  // generator's own is left out). With every core busy, the ratio is about these two sums' ratio.
-  const used = { bare: { own: 0, postgres: 0, redis: 0 }, service: { own: 0, postgres: 0, redis: 0 } };
+  // generator's own is left out). With every core busy, the ratio is about these sums' ratio.
+  const zero = () => ({ own: 0, postgres: 0, redis: 0 });
+  const used = { bare: zero(), service: zero(), floor: zero() };
   for (let i = 0; i < rounds; i++) {
-    const order: (keyof typeof urls)[] = i % 2 ? ['service', 'bare'] : ['bare', 'service'];
-    for (const to of order) {
-      const pid = (to === 'bare' ? bare : api).pid;
-      const before = cpuSeconds([pid]);
+    for (const to of i % 2 ? [...servers].reverse() : servers) {
+      const before = cpuSeconds([pids[to]]);
       got[to].push(await burst(to, each, `${to[0]}${run}_${i}`));
-      const after = cpuSeconds([pid]);
+      const after = cpuSeconds([pids[to]]);
       for (const k of ['own', 'postgres', 'redis'] as const) used[to][k] += after[k] - before[k];
     }
   }
   await stop(bare);
+  if (floor) await stop(floor);
   const baseline = combined(got.bare);
   const measured = combined(got.service);
   const rssAfter = rssMb(api);
   await stop(api);
+  const lowest = floor ? combined(got.floor) : undefined;
   const r = {
     baseline: { rps: round(baseline.rps), p50: round(baseline.p50, 2), p99: round(baseline.p99, 2) },
     service: { rps: round(measured.rps), p50: round(measured.p50, 2), p99: round(measured.p99, 2), non2xx: measured.non2xx + measured.errors, requests: measured.requests },
     ratio: round(measured.rps / baseline.rps, 2),
+    floor: lowest && { rps: round(lowest.rps), p50: round(lowest.p50, 2), p99: round(lowest.p99, 2), non2xx: lowest.non2xx + lowest.errors, ratio: round(lowest.rps / baseline.rps, 2) },
     apiRssMb: { before: round(rssBefore), after: round(rssAfter), requests: measured.requests },
     // µs of CPU per request: the server process, PostgreSQL, Redis
     cpuPerRequestUs: {
-      bare: cpuPerEvent({ own: 0, postgres: 0, redis: 0 }, used.bare, baseline.requests),
-      service: cpuPerEvent({ own: 0, postgres: 0, redis: 0 }, used.service, measured.requests),
+      bare: cpuPerEvent(zero(), used.bare, baseline.requests),
+      service: cpuPerEvent(zero(), used.service, measured.requests),
+      floor: lowest && cpuPerEvent(zero(), used.floor, lowest.requests),
     },
   };
   log(`   bare express ${r.baseline.rps} req/s · service ${r.service.rps} req/s (× ${r.ratio}), p99 ${r.service.p99} ms, non-2xx ${r.service.non2xx}`);
+  if (r.floor) log(`   floor (node http, verification, inbox, queue) ${r.floor.rps} req/s (× ${r.floor.ratio}), p99 ${r.floor.p99} ms, non-2xx ${r.floor.non2xx}`);
   const c = (x: ReturnType<typeof cpuPerEvent>) => `${x.total} µs (process ${x.process}, PostgreSQL ${x.postgres}, Redis ${x.redis})`;
-  log(`   CPU per request: bare ${c(r.cpuPerRequestUs.bare)} · service ${c(r.cpuPerRequestUs.service)}`);
+  log(`   CPU per request: bare ${c(r.cpuPerRequestUs.bare)} · service ${c(r.cpuPerRequestUs.service)}${r.cpuPerRequestUs.floor ? ` · floor ${c(r.cpuPerRequestUs.floor)}` : ''}`);
   results.ingest = r;
 }
 
@@ -619,7 +630,7 @@ async function memory(queue: Queue, redis: Redis) {
 function markdown(): string {
   const r = results as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows = [
-    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
+    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs${r.ingest.floor ? `; the floor (node http, verification, inbox, queue) ${r.ingest.floor.rps} req/s, × ${r.ingest.floor.ratio}, ${r.ingest.cpuPerRequestUs.floor.total} µs` : ''}`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; two workers ${r.worker.eventsPerSecond.twoWorkers}/s`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s (mean of ${r.worker.baselineNoopReadings.join(' and ')}); CPU ${r.worker.cpuPerEventUs.noop.total} µs a job against the worker's ${r.worker.cpuPerEventUs.oneWorker.total} µs an event`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
     ['End to end (2xx → readable), API and worker processes', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
     ...(r.endToEndOneProcess ? [['End to end, one process (PROCESS_ROLE=all)', `p50 ${r.endToEndOneProcess.p50} ms, p99 ${r.endToEndOneProcess.p99} ms (write began p99 ${r.endToEndOneProcess.writeBegan.p99} ms), queue max ${r.endToEndOneProcess.queueWaitingMax}`, `${r.endToEndOneProcess.sent} webhooks at ${S.e2eRate}/s`, 'printed']] : []),
@@ -664,7 +675,7 @@ async function main() {
     log(`   (${phases[name]} s)`);
   };
   try {
-    if (wanted('ingest')) await timed('ingest', ingest);
+    if (wanted('ingest')) await timed('ingest', () => ingest(def!.id));
     // ingest left its jobs unprocessed (no worker ran): they go, and so do their inbox rows, which the
     // inbox sweeper would otherwise find without a job and queue again, 500 a minute, in the middle of
     // the later measures (it did: the first minute's in the end-to-end warm-up)

@@ -729,8 +729,8 @@ async function main() {
     await queue.obliterate({ force: true });
     await sql.query('delete from webhook_events');
     if (wanted('worker')) await timed('worker', () => worker(queue));
-    // the one-process shape only when asked (`--only=e2e,one-process`): its 46 s went to the memory
-    // measure's 200,000 webhooks, which keep the whole run within its 10 minutes
+    // the one-process shape only when asked (`--only=e2e,one-process`): the memory measure's 200,000
+    // webhooks take 230–280 s, and with this shape's 46 s too a slower hour's run would near 10 minutes
     const oneProcess = ONLY?.includes('one-process') ?? false;
     if (wanted('e2e') || oneProcess) {
       await timed('e2e', async () => {

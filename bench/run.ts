@@ -49,7 +49,7 @@ const signed = (n: number) => `${n >= 0 ? '+' : '−'}${Math.abs(n)}`;
 
 // ---- processes ----
 
-/** `--cpu-prof`: the service processes write CPU profiles to bench/results/profiles (not committed). */
+/** `--cpu-prof`: the service processes and the ingest floor write CPU profiles to bench/results/profiles (not committed). */
 const PROFILE = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/profiles', import.meta.url).pathname}`] : [];
 
 /** `BENCH_SERVICE_WORKER_CONCURRENCY=100 npm run bench`: settings of the service processes to try. */
@@ -84,7 +84,7 @@ async function compile() {
 
 /** One of the project's programs (`src/main.ts`, `bench/load.ts` …) and its arguments, from the run's compiled files. */
 function start(args: string[], env: Record<string, string>, name: string): ChildProcess {
-  const profile = args[0] === 'src/main.ts' ? PROFILE : [];
+  const profile = args[0] === 'src/main.ts' || args[0] === 'bench/ingest-floor.ts' ? PROFILE : [];
   const [file, ...rest] = args;
   const compiled = path.join(BUILD, file!.replace(/\.ts$/, '.js'));
   const child = spawn(process.execPath, [...profile, compiled, ...rest], {

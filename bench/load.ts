@@ -9,8 +9,13 @@ type Options = {
   url: string;
   connections: number;
   durationMs: number;
-  /** 'stripe': a signed ~3 KB Stripe event with a unique id per request; 'fixed': the same body. */
-  body: 'stripe' | 'fixed';
+  /**
+   * 'stripe': POST a signed ~3 KB Stripe event with a unique id per request; 'fixed': POST the same
+   * body; 'none': GET the url (its query string included), as a REST client reads a page.
+   */
+  body: 'stripe' | 'fixed' | 'none';
+  /** Extra request headers (an API key's `authorization`). */
+  headers?: Record<string, string>;
   secret?: string;
   /** A steady total rate (requests per second) instead of as fast as possible. */
   rate?: number;
@@ -42,14 +47,19 @@ const deadline = started + o.durationMs;
 const fixed = stripeBody('fixed', 0, o.runId ?? 'x');
 
 function once(n: number): Promise<void> {
-  const { body, key } = o.body === 'stripe' ? { body: stripeBody(o.runId ?? 'r', n, o.runId ?? 'r'), key: `pi_${o.runId}_${n}` } : { body: fixed, key: '' };
-  const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-  if (o.secret) headers['stripe-signature'] = stripeSignature(body, o.secret);
+  const { body, key } =
+    o.body === 'stripe' ? { body: stripeBody(o.runId ?? 'r', n, o.runId ?? 'r'), key: `pi_${o.runId}_${n}` } : { body: o.body === 'fixed' ? fixed : undefined, key: '' };
+  const headers: http.OutgoingHttpHeaders = { ...o.headers };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(body);
+    if (o.secret) headers['stripe-signature'] = stripeSignature(body, o.secret);
+  }
   const t0 = performance.now();
   const recorded = Date.now() >= recordFrom;
   if (recorded) measured++;
   return new Promise((resolve) => {
-    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers }, (res) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: body === undefined ? 'GET' : 'POST', agent, headers }, (res) => {
       res.resume();
       res.on('end', () => {
         const ms = performance.now() - t0;

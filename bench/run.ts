@@ -572,16 +572,13 @@ async function apiAtScale() {
   await settle();
   const fillSeconds = (Date.now() - t0) / 1000;
   const svc = await service('api', 3903);
+  // n requests one after another on one keep-alive connection, from the load generator's process (in
+  // this one, fetch and this process's own work added about 7 ms to the cursor's p99: 15.5–17.9 ms
+  // against 8.5–10.4 in turns against the same server); an answer other than 2xx is counted, not timed away
   const time = async (path: string, n: number) => {
-    const ms: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = performance.now();
-      const res = await fetch(`http://127.0.0.1:3903${path}`, { headers: { authorization: `Bearer ${key}` } });
-      await res.arrayBuffer();
-      ms.push(performance.now() - s);
-    }
-    ms.sort((a, b) => a - b);
-    return { p50: round(ms[Math.floor(n / 2)]!, 2), p99: round(ms[Math.min(n - 1, Math.floor(n * 0.99))]!, 2) };
+    const r = await load({ url: `http://127.0.0.1:3903${path}`, connections: 1, maxRequests: n, durationMs: 180_000, body: 'none', headers: { authorization: `Bearer ${key}` } });
+    if (r.requests < n) throw new Error(`API at scale: ${r.requests} of ${n} requests to ${path} answered within 3 minutes`);
+    return { p50: round(r.p50, 2), p99: round(r.p99, 2), non2xx: r.non2xx + r.errors };
   };
   const limit = 100;
   const depth = Math.floor(S.apiRows / 2);
@@ -598,7 +595,7 @@ async function apiAtScale() {
     sameDepthByCursor: await time(`/v1/transactions?limit=${limit}&page=${page}&cursor=${at.micros}.${at.id}`, S.apiSamples),
   };
   await stop(svc);
-  log(`   first page p50 ${r.firstPage.p50} / p99 ${r.firstPage.p99} ms · page ${page} by page p50 ${r.deepPageByPage.p50} / slowest of ${DEEP_PAGE_SAMPLES} ${r.deepPageByPage.p99} ms · by cursor p50 ${r.sameDepthByCursor.p50} / p99 ${r.sameDepthByCursor.p99} ms`);
+  log(`   first page p50 ${r.firstPage.p50} / p99 ${r.firstPage.p99} ms · page ${page} by page p50 ${r.deepPageByPage.p50} / slowest of ${DEEP_PAGE_SAMPLES} ${r.deepPageByPage.p99} ms · by cursor p50 ${r.sameDepthByCursor.p50} / p99 ${r.sameDepthByCursor.p99} ms, non-2xx ${r.firstPage.non2xx + r.deepPageByPage.non2xx + r.sameDepthByCursor.non2xx}`);
   results.api = r;
 }
 
@@ -696,7 +693,7 @@ function markdown(): string {
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; ${r.worker.eventsPerSecond.twoWorkers === null ? 'two workers in a full run only' : `two workers ${r.worker.eventsPerSecond.twoWorkers}/s`}`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s (mean of ${r.worker.baselineNoopReadings.join(' and ')}); CPU ${r.worker.cpuPerEventUs.noop.total} µs a job against the worker's ${r.worker.cpuPerEventUs.oneWorker.total} µs an event`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
     ['End to end (2xx → readable), API and worker processes', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
     ...(r.endToEndOneProcess ? [['End to end, one process (PROCESS_ROLE=all)', `p50 ${r.endToEndOneProcess.p50} ms, p99 ${r.endToEndOneProcess.p99} ms (write began p99 ${r.endToEndOneProcess.writeBegan.p99} ms), queue max ${r.endToEndOneProcess.queueWaitingMax}`, `${r.endToEndOneProcess.sent} webhooks at ${S.e2eRate}/s`, 'printed']] : []),
-    [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms (of ${r.api.deepPageByPage.samples}); cursor p99 ${r.api.sameDepthByCursor.p99} ms`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],
+    [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms (of ${r.api.deepPageByPage.samples}); cursor p99 ${r.api.sameDepthByCursor.p99} ms; non-2xx ${(r.api.firstPage.non2xx ?? 0) + (r.api.deepPageByPage.non2xx ?? 0) + (r.api.sameDepthByCursor.non2xx ?? 0)}`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],
     ['Memory', `over ${r.memory.events.toLocaleString('en')} webhooks, both warmed with ${r.memory.warmEvents.toLocaleString('en')}: API ${signed(r.memory.apiRssMb.growth)} MB (${r.memory.apiRssMb.fresh} MB fresh → ${r.memory.apiRssMb.start} → ${r.memory.apiRssMb.end}, peak ${r.memory.apiRssMb.peak}); worker ${signed(r.memory.workerRssMb.growth)} MB (${r.memory.workerRssMb.fresh} MB fresh → ${r.memory.workerRssMb.start} → ${r.memory.workerRssMb.end}, peak ${r.memory.workerRssMb.peak})`, `Redis ${r.memory.redisBytesPerQueuedEvent} B per queued event`, 'target growth ≤ 50 MB'],
   ];
   return [

@@ -510,8 +510,13 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
     }
   })();
   const watch = watchCommits((await programIds()).map((p) => p.id), runId, S.e2eRate);
+  // CPU over the stream and its drain (the lead-in too): the service's processes, PostgreSQL, Redis
+  const cpuBefore = cpuSeconds(processes.map((p) => p.pid));
+  const ownBefore = processes.map((p) => cpuSeconds([p.pid]).own);
   const r1 = await load({ url, connections: 50, durationMs: leadInMs + S.e2eMs, leadInMs, rate: S.e2eRate, body: 'stripe', secret: SECRET, runId, recordAcks: true });
   await drained(queue, 120_000);
+  const cpu = cpuPerEvent(cpuBefore, cpuSeconds(processes.map((p) => p.pid)), r1.requests);
+  const each = Object.fromEntries(processes.map((p, i) => [roles[i]!, round(((cpuSeconds([p.pid]).own - ownBefore[i]!) * 1e6) / r1.requests, 0)]));
   await watch.stop();
   sampling = false;
   await sampler;
@@ -544,12 +549,15 @@ async function endToEnd(queue: Queue, shape: keyof typeof SHAPES) {
     p99: readable.p99,
     writeBegan: began,
     jobs: { count: jobs.length, inQueue, inWorker },
+    // µs of CPU a webhook, from its request to its transaction (the lead-in's too, whose events are in the count)
+    cpuPerWebhookUs: { ...cpu, byProcess: each },
     queueWaitingMax: Math.max(0, ...waiting),
     queueWaitingLast: waiting.at(-1) ?? 0,
     restReadBack: readBack,
   };
   log(`     acked ${r.acked}, readable ${r.persisted}; 2xx → readable p50 ${r.p50} ms, p99 ${r.p99} ms (its write began at p50 ${began.p50}, p99 ${began.p99} ms); queue waiting max ${r.queueWaitingMax}`);
   log(`     of the last ${jobs.length} jobs: in the queue p50 ${inQueue.p50}, p99 ${inQueue.p99} ms; in the worker p50 ${inWorker.p50}, p99 ${inWorker.p99} ms`);
+  log(`     CPU a webhook: ${cpu.total} µs (the service's processes ${cpu.process}: ${Object.entries(each).map(([k, v]) => `${k} ${v}`).join(', ')}; PostgreSQL ${cpu.postgres}, Redis ${cpu.redis})`);
   return r;
 }
 
@@ -686,13 +694,19 @@ async function memory(queue: Queue, redis: Redis) {
   results.memory = r;
 }
 
+/** The end-to-end stream's CPU a webhook, for the table (absent from results written before it was measured). */
+function cpuOfStream(c: { total: number; postgres: number; redis: number; byProcess: Record<string, number> } | undefined): string {
+  if (!c) return '';
+  return `; CPU ${c.total} µs a webhook (${Object.entries(c.byProcess).map(([k, v]) => `${k} ${v}`).join(', ')}, PostgreSQL ${c.postgres}, Redis ${c.redis})`;
+}
+
 function markdown(): string {
   const r = results as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows = [
     ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs${r.ingest.floor ? `; the floor (node http, verification, inbox, queue) ${r.ingest.floor.rps} req/s, × ${r.ingest.floor.ratio}, ${r.ingest.cpuPerRequestUs.floor.total} µs, the service × ${r.ingest.floor.serviceRatio} of it` : ''}`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; ${r.worker.eventsPerSecond.twoWorkers === null ? 'two workers in a full run only' : `two workers ${r.worker.eventsPerSecond.twoWorkers}/s`}`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s (mean of ${r.worker.baselineNoopReadings.join(' and ')}); CPU ${r.worker.cpuPerEventUs.noop.total} µs a job against the worker's ${r.worker.cpuPerEventUs.oneWorker.total} µs an event`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
-    ['End to end (2xx → readable), API and worker processes', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s`, 'target p99 ≤ 250 ms'],
-    ...(r.endToEndOneProcess ? [['End to end, one process (PROCESS_ROLE=all)', `p50 ${r.endToEndOneProcess.p50} ms, p99 ${r.endToEndOneProcess.p99} ms (write began p99 ${r.endToEndOneProcess.writeBegan.p99} ms), queue max ${r.endToEndOneProcess.queueWaitingMax}`, `${r.endToEndOneProcess.sent} webhooks at ${S.e2eRate}/s`, 'printed']] : []),
+    ['End to end (2xx → readable), API and worker processes', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s${cpuOfStream(r.endToEnd.cpuPerWebhookUs)}`, 'target p99 ≤ 250 ms'],
+    ...(r.endToEndOneProcess ? [['End to end, one process (PROCESS_ROLE=all)', `p50 ${r.endToEndOneProcess.p50} ms, p99 ${r.endToEndOneProcess.p99} ms (write began p99 ${r.endToEndOneProcess.writeBegan.p99} ms), queue max ${r.endToEndOneProcess.queueWaitingMax}`, `${r.endToEndOneProcess.sent} webhooks at ${S.e2eRate}/s${cpuOfStream(r.endToEndOneProcess.cpuPerWebhookUs)}`, 'printed']] : []),
     [`API, ${r.api.rows.toLocaleString('en')} transactions`, `first page p99 ${r.api.firstPage.p99} ms; page ${r.api.deepPageByPage.page} p99 ${r.api.deepPageByPage.p99} ms (of ${r.api.deepPageByPage.samples}); cursor p99 ${r.api.sameDepthByCursor.p99} ms; non-2xx ${(r.api.firstPage.non2xx ?? 0) + (r.api.deepPageByPage.non2xx ?? 0) + (r.api.sameDepthByCursor.non2xx ?? 0)}`, 'by page (offset) vs by cursor', 'target cursor p99 ≤ 20 ms'],
     ['Memory', `over ${r.memory.events.toLocaleString('en')} webhooks, both warmed with ${r.memory.warmEvents.toLocaleString('en')}: API ${signed(r.memory.apiRssMb.growth)} MB (${r.memory.apiRssMb.fresh} MB fresh → ${r.memory.apiRssMb.start} → ${r.memory.apiRssMb.end}, peak ${r.memory.apiRssMb.peak}); worker ${signed(r.memory.workerRssMb.growth)} MB (${r.memory.workerRssMb.fresh} MB fresh → ${r.memory.workerRssMb.start} → ${r.memory.workerRssMb.end}, peak ${r.memory.workerRssMb.peak})`, `Redis ${r.memory.redisBytesPerQueuedEvent} B per queued event`, 'target growth ≤ 50 MB'],
   ];

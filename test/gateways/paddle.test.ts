@@ -418,7 +418,7 @@ describe('Paddle API lookups through the SDK', () => {
       objects.set(data.id as string, data);
     }
     api = await fakePaddleApi(objects, answers).start();
-    client = new PaddleLookupClient(paddleSdk('pdl_sdbx_apikey_test', `${api.url}/`), 300);
+    client = new PaddleLookupClient(() => paddleSdk('pdl_sdbx_apikey_test', `${api.url}/`), 300);
   });
   afterAll(async () => {
     await api?.stop();
@@ -477,7 +477,7 @@ describe('Paddle API lookups through the SDK', () => {
   it('an API that cannot be reached is transient too', async () => {
     const closed = await fakePaddleApi(objects).start();
     await closed.stop();
-    const err = await lookupError(new PaddleLookupClient(paddleSdk('k', closed.url), 1000).lookup(sub('sub_x')));
+    const err = await lookupError(new PaddleLookupClient(() => paddleSdk('k', closed.url), 1000).lookup(sub('sub_x')));
     expect(err).toMatchObject({ transient: true, message: 'partner lookup: Paddle API unreachable on GET /subscriptions/sub_x (ECONNREFUSED)' });
   });
 

@@ -1,6 +1,7 @@
 // The Paddle API calls the enrich step makes, through the official SDK: a subscription's custom_data
 // (its partner key) and a customer's email.
-import { ApiError, Environment, LogLevel, Paddle } from '@paddle/paddle-node-sdk';
+import type * as PaddleSdk from '@paddle/paddle-node-sdk';
+import type { Environment, Paddle } from '@paddle/paddle-node-sdk';
 import type { Lookup } from '../../core/payment-event.js';
 import type { GatewaySettings } from '../../db/schema.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
@@ -11,19 +12,31 @@ type Settings = NonNullable<GatewaySettings['paddle']>;
 /** How long one API call may take before it counts as a (retried) failure. */
 export const PADDLE_API_TIMEOUT_MS = 10_000;
 
+type PaddleModule = typeof PaddleSdk;
+let sdkModule: Promise<PaddleModule> | undefined;
+
+/**
+ * The SDK's module, imported on first use: importing it takes about 0.3 s, which every start of the
+ * API and the worker paid before, while only a worker with a Paddle API key ever calls it.
+ */
+function paddleModule(): Promise<PaddleModule> {
+  return (sdkModule ??= import('@paddle/paddle-node-sdk'));
+}
+
 /**
  * The SDK for an API key. `apiBase` (tests, a proxy) goes in as the environment, which the SDK uses
  * as its base URL when it is neither `sandbox` nor `production`; without it, sandbox keys
  * (`pdl_sdbx_…`) reach the sandbox API and every other key production.
  */
-export function paddleSdk(apiKey: string, apiBase?: string): Paddle {
+export async function paddleSdk(apiKey: string, apiBase?: string): Promise<Paddle> {
+  const sdk = await paddleModule();
   const environment = apiBase
     ? (apiBase.replace(/\/+$/, '') as Environment)
     : apiKey.startsWith('pdl_sdbx_')
-      ? Environment.sandbox
-      : Environment.production;
+      ? sdk.Environment.sandbox
+      : sdk.Environment.production;
   // the SDK never retries (the queue does) and would log through console: keep it quiet
-  return new Paddle(apiKey, { environment, logLevel: LogLevel.none });
+  return new sdk.Paddle(apiKey, { environment, logLevel: sdk.LogLevel.none });
 }
 
 /**
@@ -49,6 +62,7 @@ class LookupTimeout extends Error {}
  * times out is abandoned, not cancelled: its socket closes when the server answers or Node gives up.
  */
 async function call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | null> {
+  const { ApiError } = await paddleModule();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new LookupTimeout()), timeoutMs);
@@ -79,31 +93,36 @@ async function call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): P
 }
 
 export class PaddleLookupClient implements LookupClient {
+  private paddle: Promise<Paddle> | undefined;
+
+  /** `sdk` makes the SDK's client when the first lookup needs it (see paddleSdk). */
   constructor(
-    private readonly paddle: Paddle,
+    private readonly sdk: () => Promise<Paddle>,
     private readonly timeoutMs = PADDLE_API_TIMEOUT_MS,
   ) {}
 
   async lookup(l: Lookup): Promise<LookupResult | null> {
     // the SDK puts ids into the path as they are
     const id = encodeURIComponent(l.id);
+    if (l.object !== 'subscription' && l.object !== 'customer') return null;
+    // made before the call's timeout starts: the first import is not the API's slowness
+    const paddle = await (this.paddle ??= this.sdk());
     switch (l.object) {
       case 'subscription': {
-        const sub = await call(`GET /subscriptions/${id}`, this.timeoutMs, () => this.paddle.subscriptions.get(id));
+        const sub = await call(`GET /subscriptions/${id}`, this.timeoutMs, () => paddle.subscriptions.get(id));
         return sub ? { partnerKey: partnerKeyOf(sub.customData) } : null;
       }
       case 'customer': {
         // for the payer's email only: no partner key place is defined on Paddle customers
-        const customer = await call(`GET /customers/${id}`, this.timeoutMs, () => this.paddle.customers.get(id));
+        const customer = await call(`GET /customers/${id}`, this.timeoutMs, () => paddle.customers.get(id));
         return customer ? { email: customer.email || undefined } : null;
       }
-      default:
-        return null;
     }
   }
 }
 
 export function paddleLookupClient(settings: Settings | undefined): PaddleLookupClient | null {
   if (!settings?.apiKey) return null;
-  return new PaddleLookupClient(paddleSdk(settings.apiKey, settings.apiBase));
+  const { apiKey, apiBase } = settings;
+  return new PaddleLookupClient(() => paddleSdk(apiKey, apiBase));
 }

@@ -1,5 +1,5 @@
 // Paddle Billing notification → payment facts. Pure: no I/O, no clock.
-import { EventName, type AdjustmentAction } from '@paddle/paddle-node-sdk';
+import type { AdjustmentAction, EventName } from '@paddle/paddle-node-sdk';
 import { isCurrencyCode } from '../../core/money.js';
 import {
   ignored,
@@ -15,13 +15,20 @@ import { Adjustment, Envelope, Transaction } from './wire.js';
 /** Where merchants put the partner key in Paddle `custom_data`. */
 export const PARTNER_KEY = 'partner_key';
 
+/**
+ * The notifications read here, by the SDK's names for them (checked against its EventName enum). Only
+ * its types are imported: loading the SDK costs about 0.3 s of every start, and only the lookup
+ * client needs it (src/gateways/paddle/client.ts loads it on the first lookup).
+ */
+const EVENT = {
+  TransactionPaid: 'transaction.paid',
+  TransactionCompleted: 'transaction.completed',
+  AdjustmentCreated: 'adjustment.created',
+  AdjustmentUpdated: 'adjustment.updated',
+} as const satisfies { [K in keyof typeof EventName]?: `${(typeof EventName)[K]}` };
+
 /** The event types to enable on the Paddle notification destination. */
-export const PADDLE_EVENT_TYPES: readonly string[] = [
-  EventName.TransactionPaid,
-  EventName.TransactionCompleted,
-  EventName.AdjustmentCreated,
-  EventName.AdjustmentUpdated,
-];
+export const PADDLE_EVENT_TYPES: readonly string[] = Object.values(EVENT);
 
 /**
  * Paddle's amount string as ISO 4217 minor units. Paddle already counts in the currency's ISO
@@ -53,11 +60,11 @@ export function paddleToEvents(payload: unknown): PaymentEventInput[] | Ignored 
     occurredAt: new Date(env.occurred_at).toISOString(),
   };
   switch (env.event_type) {
-    case EventName.TransactionPaid:
-    case EventName.TransactionCompleted:
+    case EVENT.TransactionPaid:
+    case EVENT.TransactionCompleted:
       return transaction(parse(Transaction, env.data, 'transaction'), base);
-    case EventName.AdjustmentCreated:
-    case EventName.AdjustmentUpdated:
+    case EVENT.AdjustmentCreated:
+    case EVENT.AdjustmentUpdated:
       return adjustment(parse(Adjustment, env.data, 'adjustment'), base);
     default:
       return ignored(`not a payment event: ${env.event_type}`);
@@ -102,7 +109,7 @@ function transaction(txn: Transaction, base: Base): PaymentEventInput[] | Ignore
   // then names none, so a key that only the subscription will hold would be missed for good (the
   // first report of a payment decides its attribution). transaction.completed names it; book that one.
   const recurring = txn.items.some((i) => i.price?.billing_cycle);
-  if (base.eventType === EventName.TransactionPaid && !key && !txn.subscription_id && recurring) {
+  if (base.eventType === EVENT.TransactionPaid && !key && !txn.subscription_id && recurring) {
     return ignored('transaction.paid before its subscription exists: booked from transaction.completed');
   }
   const email = txn.customer?.email?.trim() || undefined;

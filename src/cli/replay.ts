@@ -11,7 +11,7 @@ import { and, asc, count, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzl
 import { z } from 'zod';
 import type { PaymentEvent } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
-import type { Db } from '../db/client.js';
+import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
 import { programs, webhookEvents, type GatewaySettings } from '../db/schema.js';
@@ -107,7 +107,7 @@ class RolledBack extends Error {}
 type TxState = { key: string; deleted: boolean; partner: string | null; rewards: string | null; units: string | null };
 
 /** What a transaction looks like, as `db` sees it (the pool: committed state; a transaction: its own). */
-async function snapshot(db: Db, programId: string, keys: string[]): Promise<Map<string, TxState>> {
+async function snapshot(db: Queryable, programId: string, keys: string[]): Promise<Map<string, TxState>> {
   const found = new Map<string, TxState>();
   if (!keys.length) return found;
   const { rows } = await db.execute<{ key: string; deleted: boolean; partner: string | null; rewards: string | null; units: string | null }>(sql`
@@ -172,13 +172,12 @@ async function dryProcess(
   try {
     await deps.db.transaction(async (tx) => {
       // the transaction stands in for the database: applyEvents nests a savepoint in it
-      const txDb = tx as unknown as Db;
       const outcomes = await processPayment(
-        { db: txDb, programs: async () => program, clients: deps.clients },
+        { db: tx, programs: async () => program, clients: deps.clients },
         { programId: program.id, inboxId: row.id.toString(), source: 'replay', events },
       );
       const keys = outcomes.map((o) => o.transactionKey).filter((k): k is string => !!k);
-      result = { outcomes, after: await snapshot(txDb, program.id, keys) };
+      result = { outcomes, after: await snapshot(tx, program.id, keys) };
       throw new RolledBack();
     });
   } catch (err) {

@@ -2,12 +2,19 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
+/**
+ * What statements run through: the pool's handle (Db) or a transaction's. Code that a caller may run
+ * inside its own transaction (the replay's dry run, rolled back) takes this: it has no `$client`, so
+ * nothing in it can send a statement to the pool, around the caller's transaction.
+ */
+export type Queryable = PgDatabase<NodePgQueryResultHKT, typeof schema>;
 export type Database = { pool: pg.Pool; db: Db; close(): Promise<void> };
 
 // Postgres bigint (int8) and numeric arrive as strings by default: keep them exact.

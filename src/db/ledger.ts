@@ -9,7 +9,7 @@ import { MoneyError } from '../core/money.js';
 import type { DisputeFact, PaymentFact, RefundFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import { reducedReward, refundedTotal } from '../core/refund.js';
-import type { Db } from './client.js';
+import type { Db, Queryable } from './client.js';
 import { applyBatchSetBased } from './ledger-batch.js';
 import { emit } from './outbox.js';
 import {
@@ -23,7 +23,7 @@ import {
   webhookEvents,
 } from './schema.js';
 
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Tx = Parameters<Parameters<Queryable['transaction']>[0]>[0];
 
 const dialect = new PgDialect();
 
@@ -97,7 +97,7 @@ async function transactionByRefs(tx: Tx, programId: string, refs: string[]) {
 }
 
 /** Whether a payment is stored under any of these ids (read outside any transaction: a hint only). */
-export async function isStoredPayment(db: Db, programId: string, refs: string[]): Promise<boolean> {
+export async function isStoredPayment(db: Queryable, programId: string, refs: string[]): Promise<boolean> {
   const [hit] = await db
     .select({ id: transactionRefs.transactionId })
     .from(transactionRefs)
@@ -630,7 +630,7 @@ const jobLocks = (job: JobEvents) => job.events.flatMap((e) => lockNames(job.pro
  * either everything is written or nothing is.
  */
 export async function applyEvents(
-  db: Db,
+  db: Queryable,
   program: ProgramRules,
   events: LedgerEvent[],
   opts: { now?: Date; inboxId?: string } = {},

@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
 import type { PaymentFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
-import type { Db } from '../db/client.js';
+import type { Queryable } from '../db/client.js';
 import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type JobEvents, type LedgerEvent } from '../db/ledger.js';
 import { webhookEvents } from '../db/schema.js';
 import { EnrichmentError, type LookupClients } from '../gateways/gateway.js';
@@ -11,7 +11,8 @@ import type { PaymentJobData } from '../queue/queues.js';
 import { enrichPayment } from './enrich.js';
 
 export type ProcessDeps = {
-  db: Db;
+  /** The pool's handle, or (the replay's dry run) a transaction's. */
+  db: Queryable;
   programs: (programId: string) => Promise<ProgramRules | null>;
   clients: LookupClients;
   /** How the events reach the ledger: one transaction per job by default, or a batcher's. */

@@ -1,10 +1,13 @@
 // The ingest floor: the least a receiver with a durable inbox can do per webhook, built from the
-// service's own parts: node's http server (no express), Stripe's verification through the adapter
-// (the official SDK), the grouped inbox insert and a grouped queue add of a job carrying the inbox
-// row's id. No program lookup, normalization, request id, log line or metrics. Not a receiver: what
-// the bench measures beside bare express to show how much of the ingest target the stores leave.
-//   DATABASE_URL, REDIS_URL, QUEUE_PREFIX, PROGRAM_ID, STRIPE_WEBHOOK_SECRET; prints its port.
+// service's own parts: Stripe's verification through the adapter (the official SDK), the grouped
+// inbox insert and a grouped queue add of a job carrying the inbox row's id, behind node's http server
+// (FLOOR_HTTP=node, the default) or behind an express 5 route reading the raw body as bare express
+// does (FLOOR_HTTP=express: the least a receiver on the project's chosen stack can do). No program
+// lookup, normalization, request id, log line or metrics. Not a receiver: what the bench measures
+// beside bare express to show how much of the ingest target the stores leave.
+//   DATABASE_URL, REDIS_URL, QUEUE_PREFIX, PROGRAM_ID, STRIPE_WEBHOOK_SECRET, FLOOR_HTTP; prints its port.
 import http from 'node:http';
+import express from 'express';
 import { connect } from '../src/db/client.js';
 import { stripeAdapter } from '../src/gateways/stripe/index.js';
 import { inboxGroup } from '../src/ingest/grouped-writes.js';
@@ -48,16 +51,23 @@ async function receive(rawBody: Buffer, headers: http.IncomingHttpHeaders): Prom
   return 200;
 }
 
-const server = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    receive(Buffer.concat(chunks), req.headers).then(
-      (status) => answer(res, status),
-      () => answer(res, 503),
-    );
+const onBody = (rawBody: Buffer, headers: http.IncomingHttpHeaders, res: http.ServerResponse) =>
+  receive(rawBody, headers).then(
+    (status) => answer(res, status),
+    () => answer(res, 503),
+  );
+let server: http.Server;
+if (process.env.FLOOR_HTTP === 'express') {
+  const app = express();
+  app.post('/webhooks/stripe', express.raw({ type: () => true, limit: 1_048_576 }), (req, res) => void onBody(req.body as Buffer, req.headers, res));
+  server = http.createServer(app);
+} else {
+  server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => void onBody(Buffer.concat(chunks), req.headers, res));
   });
-});
+}
 server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

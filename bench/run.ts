@@ -298,70 +298,90 @@ function combined(bursts: Awaited<ReturnType<typeof load>>[]) {
 async function ingest(programId: string) {
   log('1. ingest: signed Stripe webhooks, 50 connections');
   const bare = start(['bench/bare-server.ts'], {}, 'bare express');
-  // the floor (bench/ingest-floor.ts): the service's own verification and stores behind node's http
-  // server, nothing else; not in --quick, whose minute it would outgrow
-  const floor = QUICK
-    ? undefined
-    : start(['bench/ingest-floor.ts'], { DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, PROGRAM_ID: programId, STRIPE_WEBHOOK_SECRET: SECRET }, 'ingest floor');
-  const [barePort, floorPort, api] = await Promise.all([firstLine(bare).then(Number), floor ? firstLine(floor).then(Number) : 0, service('api', 3901)]);
+  // the floors (bench/ingest-floor.ts): the service's own verification and stores and nothing else,
+  // behind node's http server, and behind an express route reading the body as bare express does (the
+  // least a receiver on the chosen stack can do); not in --quick, whose minute they would outgrow
+  const floorEnv = (http: 'node' | 'express') => ({ DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, PROGRAM_ID: programId, STRIPE_WEBHOOK_SECRET: SECRET, FLOOR_HTTP: http });
+  const floor = QUICK ? undefined : start(['bench/ingest-floor.ts'], floorEnv('node'), 'ingest floor');
+  const expressFloor = QUICK ? undefined : start(['bench/ingest-floor.ts'], floorEnv('express'), 'ingest floor on express');
+  const [barePort, floorPort, expressFloorPort, api] = await Promise.all([
+    firstLine(bare).then(Number),
+    floor ? firstLine(floor).then(Number) : 0,
+    expressFloor ? firstLine(expressFloor).then(Number) : 0,
+    service('api', 3901),
+  ]);
   const rssBefore = rssMb(api);
-  const urls = { bare: `http://127.0.0.1:${barePort}/webhooks/stripe`, service: 'http://127.0.0.1:3901/webhooks/stripe', floor: `http://127.0.0.1:${floorPort}/webhooks/stripe` };
+  const urls = {
+    bare: `http://127.0.0.1:${barePort}/webhooks/stripe`,
+    service: 'http://127.0.0.1:3901/webhooks/stripe',
+    floor: `http://127.0.0.1:${floorPort}/webhooks/stripe`,
+    expressFloor: `http://127.0.0.1:${expressFloorPort}/webhooks/stripe`,
+  };
   type Server = keyof typeof urls;
-  const servers: Server[] = floor ? ['bare', 'service', 'floor'] : ['bare', 'service'];
-  const pids = { bare: bare.pid, service: api.pid, floor: floor?.pid };
+  // each server's own event ids (`evt_<tag><run>_…`), apart from each other and from the later measures'
+  const tags: Record<Server, string> = { bare: 'b', service: 's', floor: 'f', expressFloor: 'x' };
+  const servers: Server[] = floor ? ['bare', 'service', 'floor', 'expressFloor'] : ['bare', 'service'];
+  const pids = { bare: bare.pid, service: api.pid, floor: floor?.pid, expressFloor: expressFloor?.pid };
   const burst = (to: Server, ms: number, runId: string) =>
     load({ url: urls[to], connections: 50, durationMs: ms, body: 'stripe', secret: SECRET, runId, latencies: true });
   // each server warmed first for a second, unmeasured (a fresh process compiles as it goes)
-  for (const to of servers) await burst(to, 1000, `${to[0]}w${run}`);
+  for (const to of servers) await burst(to, 1000, `${tags[to]}w${run}`);
   // then measured in turns, a short burst each, so that a slower minute of this shared machine
   // weighs on all figures alike (the ratio is what is tracked)
   const rounds = QUICK ? 3 : 5;
   const each = S.ingestMs / rounds;
-  const got: Record<Server, Awaited<ReturnType<typeof load>>[]> = { bare: [], service: [], floor: [] };
+  const got: Record<Server, Awaited<ReturnType<typeof load>>[]> = { bare: [], service: [], floor: [], expressFloor: [] };
   // CPU used while each server was measured: the server process, PostgreSQL and Redis (the load
   // generator's own is left out). With every core busy, the ratio is about these sums' ratio.
   const zero = () => ({ own: 0, postgres: 0, redis: 0 });
-  const used = { bare: zero(), service: zero(), floor: zero() };
+  const used = { bare: zero(), service: zero(), floor: zero(), expressFloor: zero() };
   for (let i = 0; i < rounds; i++) {
     for (const to of i % 2 ? [...servers].reverse() : servers) {
       const before = cpuSeconds([pids[to]]);
-      got[to].push(await burst(to, each, `${to[0]}${run}_${i}`));
+      got[to].push(await burst(to, each, `${tags[to]}${run}_${i}`));
       const after = cpuSeconds([pids[to]]);
       for (const k of ['own', 'postgres', 'redis'] as const) used[to][k] += after[k] - before[k];
     }
   }
   await stop(bare);
   if (floor) await stop(floor);
+  if (expressFloor) await stop(expressFloor);
   const baseline = combined(got.bare);
   const measured = combined(got.service);
   const rssAfter = rssMb(api);
   await stop(api);
   const lowest = floor ? combined(got.floor) : undefined;
+  const lowestOnExpress = expressFloor ? combined(got.expressFloor) : undefined;
+  const floorFigures = (f: ReturnType<typeof combined>) => ({
+    rps: round(f.rps),
+    p50: round(f.p50, 2),
+    p99: round(f.p99, 2),
+    non2xx: f.non2xx + f.errors,
+    ratio: round(f.rps / baseline.rps, 2),
+    // the service's rate against the floor's: what its own layers leave of what the stores allow
+    serviceRatio: round(measured.rps / f.rps, 2),
+  });
   const r = {
     baseline: { rps: round(baseline.rps), p50: round(baseline.p50, 2), p99: round(baseline.p99, 2) },
     service: { rps: round(measured.rps), p50: round(measured.p50, 2), p99: round(measured.p99, 2), non2xx: measured.non2xx + measured.errors, requests: measured.requests },
     ratio: round(measured.rps / baseline.rps, 2),
-    floor: lowest && {
-      rps: round(lowest.rps),
-      p50: round(lowest.p50, 2),
-      p99: round(lowest.p99, 2),
-      non2xx: lowest.non2xx + lowest.errors,
-      ratio: round(lowest.rps / baseline.rps, 2),
-      // the service's rate against the floor's: what its own layers leave of what the stores allow
-      serviceRatio: round(measured.rps / lowest.rps, 2),
-    },
+    floor: lowest && floorFigures(lowest),
+    expressFloor: lowestOnExpress && floorFigures(lowestOnExpress),
     apiRssMb: { before: round(rssBefore), after: round(rssAfter), requests: measured.requests },
     // µs of CPU per request: the server process, PostgreSQL, Redis
     cpuPerRequestUs: {
       bare: cpuPerEvent(zero(), used.bare, baseline.requests),
       service: cpuPerEvent(zero(), used.service, measured.requests),
       floor: lowest && cpuPerEvent(zero(), used.floor, lowest.requests),
+      expressFloor: lowestOnExpress && cpuPerEvent(zero(), used.expressFloor, lowestOnExpress.requests),
     },
   };
   log(`   bare express ${r.baseline.rps} req/s · service ${r.service.rps} req/s (× ${r.ratio}), p99 ${r.service.p99} ms, non-2xx ${r.service.non2xx}`);
   if (r.floor) log(`   floor (node http, verification, inbox, queue) ${r.floor.rps} req/s (× ${r.floor.ratio}), p99 ${r.floor.p99} ms, non-2xx ${r.floor.non2xx}; the service × ${r.floor.serviceRatio} of it`);
+  if (r.expressFloor) log(`   floor on express (the same behind an express route) ${r.expressFloor.rps} req/s (× ${r.expressFloor.ratio}), p99 ${r.expressFloor.p99} ms, non-2xx ${r.expressFloor.non2xx}; the service × ${r.expressFloor.serviceRatio} of it`);
   const c = (x: ReturnType<typeof cpuPerEvent>) => `${x.total} µs (process ${x.process}, PostgreSQL ${x.postgres}, Redis ${x.redis})`;
-  log(`   CPU per request: bare ${c(r.cpuPerRequestUs.bare)} · service ${c(r.cpuPerRequestUs.service)}${r.cpuPerRequestUs.floor ? ` · floor ${c(r.cpuPerRequestUs.floor)}` : ''}`);
+  const cpu = r.cpuPerRequestUs;
+  log(`   CPU per request: bare ${c(cpu.bare)} · service ${c(cpu.service)}${cpu.floor ? ` · floor ${c(cpu.floor)}` : ''}${cpu.expressFloor ? ` · floor on express ${c(cpu.expressFloor)}` : ''}`);
   results.ingest = r;
 }
 
@@ -703,7 +723,7 @@ function cpuOfStream(c: { total: number; postgres: number; redis: number; byProc
 function markdown(): string {
   const r = results as any; // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows = [
-    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs${r.ingest.floor ? `; the floor (node http, verification, inbox, queue) ${r.ingest.floor.rps} req/s, × ${r.ingest.floor.ratio}, ${r.ingest.cpuPerRequestUs.floor.total} µs, the service × ${r.ingest.floor.serviceRatio} of it` : ''}`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
+    ['Ingest (signed Stripe webhooks, 50 conns)', `${r.ingest.service.rps} req/s, p99 ${r.ingest.service.p99} ms, non-2xx ${r.ingest.service.non2xx}`, `bare express ${r.ingest.baseline.rps} req/s; CPU ${r.ingest.cpuPerRequestUs.bare.total} µs a request against the service's ${r.ingest.cpuPerRequestUs.service.total} µs${r.ingest.floor ? `; the floor (node http, verification, inbox, queue) ${r.ingest.floor.rps} req/s, × ${r.ingest.floor.ratio}, ${r.ingest.cpuPerRequestUs.floor.total} µs, the service × ${r.ingest.floor.serviceRatio} of it` : ''}${r.ingest.expressFloor ? `; the same floor on express × ${r.ingest.expressFloor.ratio}, ${r.ingest.cpuPerRequestUs.expressFloor.total} µs, the service × ${r.ingest.expressFloor.serviceRatio} of it` : ''}`, `× ${r.ingest.ratio} (target ≥ 0.6, p99 ≤ 30 ms)`],
     ['Worker (mixed events)', `${r.worker.eventsPerSecond.oneWorker}/s; ${r.worker.eventsPerSecond.twoWorkers === null ? 'two workers in a full run only' : `two workers ${r.worker.eventsPerSecond.twoWorkers}/s`}`, `BullMQ no-op ${r.worker.baselineNoopPerSecond}/s (mean of ${r.worker.baselineNoopReadings.join(' and ')}); CPU ${r.worker.cpuPerEventUs.noop.total} µs a job against the worker's ${r.worker.cpuPerEventUs.oneWorker.total} µs an event`, `× ${r.worker.ratio} (target ≥ 3,000/s and ≥ 0.2)`],
     ['End to end (2xx → readable), API and worker processes', `p50 ${r.endToEnd.p50} ms, p99 ${r.endToEnd.p99} ms (write began p99 ${r.endToEnd.writeBegan.p99} ms), queue max ${r.endToEnd.queueWaitingMax}`, `${r.endToEnd.sent} webhooks at ${S.e2eRate}/s${cpuOfStream(r.endToEnd.cpuPerWebhookUs)}`, 'target p99 ≤ 250 ms'],
     ...(r.endToEndOneProcess ? [['End to end, one process (PROCESS_ROLE=all)', `p50 ${r.endToEndOneProcess.p50} ms, p99 ${r.endToEndOneProcess.p99} ms (write began p99 ${r.endToEndOneProcess.writeBegan.p99} ms), queue max ${r.endToEndOneProcess.queueWaitingMax}`, `${r.endToEndOneProcess.sent} webhooks at ${S.e2eRate}/s${cpuOfStream(r.endToEndOneProcess.cpuPerWebhookUs)}`, 'printed']] : []),

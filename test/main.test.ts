@@ -70,6 +70,33 @@ describe('npm start', { timeout: 240_000 }, () => {
     expect(run.stdout).toContain('"msg":"stopped"');
   });
 
+  it('stops cleanly on a SIGTERM that comes as the API starts listening, before the worker has started', async () => {
+    // /readyz answers once the API listens; an orchestrator may stop the container at that moment
+    const port = await freePort();
+    const name = `pl_test_main_early_${Date.now()}`;
+    createdDatabases.push(name);
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    const { child, exited, stdout } = startMain({
+      PORT: String(port),
+      DATABASE_URL: databaseUrl(name),
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: prefix,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (stdout().includes(`"port":${port},"msg":"api listening"`)) resolve();
+        else if (child.exitCode !== null) reject(new Error(`exited before listening: ${stdout()}`));
+        else setTimeout(check, 2);
+      };
+      check();
+    });
+    child.kill('SIGTERM');
+    const run = await exited;
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('"msg":"stopped"');
+  });
+
   it('exits non-zero within 5 s with one line naming Redis when Redis is down', async () => {
     const limit = await scaledLimit(5000);
     const dead = `redis://127.0.0.1:${await freePort()}`;

@@ -49,7 +49,7 @@ const signed = (n: number) => `${n >= 0 ? '+' : '−'}${Math.abs(n)}`;
 
 // ---- processes ----
 
-/** `--cpu-prof`: the service processes and the ingest floor write CPU profiles to bench/results/profiles (not committed). */
+/** `--cpu-prof`: the service processes and the ingest floors write CPU profiles to bench/results/profiles (not committed). */
 const PROFILE = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/profiles', import.meta.url).pathname}`] : [];
 
 /** `BENCH_SERVICE_WORKER_CONCURRENCY=100 npm run bench`: settings of the service processes to try. */

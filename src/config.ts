@@ -77,7 +77,8 @@ const Env = z.object({
   WOOCOMMERCE_API_BASE: optionalUrl,
   CHARGEBEE_WEBHOOK_USERNAME: optional,
   CHARGEBEE_WEBHOOK_PASSWORD: optional,
-  CHARGEBEE_SITE: optional,
+  /** A site name (`acme-test` for acme-test.chargebee.com), never a host. */
+  CHARGEBEE_SITE: optional.pipe(z.string().regex(/^[a-z0-9-]{1,100}$/, 'a Chargebee site name such as acme-test (lowercase letters, digits and -)').optional()),
   CHARGEBEE_API_KEY: optional,
   CHARGEBEE_API_BASE: optionalUrl,
   /** Outbound webhooks: allow loopback receivers (local development, tests); private ranges stay refused. */
@@ -133,6 +134,11 @@ export function redactUrl(value: string): string {
   } catch {
     return '(unparseable URL)';
   }
+}
+
+/** The operator's overrides of where each gateway's API calls go (sandboxes, proxies, tests' fakes). */
+export function apiBases(c: Config) {
+  return { stripe: c.STRIPE_API_BASE, paddle: c.PADDLE_API_BASE, woocommerce: c.WOOCOMMERCE_API_BASE, chargebee: c.CHARGEBEE_API_BASE };
 }
 
 /** Several webhook secrets may be active at once (rotation): comma-separated. */

@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from './config.js';
+import { apiBases, type Config } from './config.js';
 import { connect, runMigrations, type Database } from './db/client.js';
 import { checkStores, reason } from './preflight.js';
 import { ensureDefaultProgram } from './db/default-program.js';
@@ -171,7 +171,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         process: paymentProcessor({
           db: database.db,
           programs: programRules,
-          clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id))),
+          clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id), apiBases(config))),
           // jobs finishing enrichment together share one database transaction (one commit)
           apply: config.WORKER_BATCH_SIZE > 1 ? new LedgerBatcher(database.db, { maxSize: config.WORKER_BATCH_SIZE, maxInFlight: config.WORKER_BATCHES_IN_FLIGHT }).apply : undefined,
         }),

@@ -15,7 +15,8 @@ import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
 import { programs, webhookEvents, type GatewaySettings } from '../db/schema.js';
-import type { LookupClients } from '../gateways/gateway.js';
+import { apiBases } from '../config.js';
+import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
 import { normalize, type Normalized } from '../ingest/normalize.js';
 import { PaymentProducer } from '../queue/producer.js';
@@ -46,6 +47,8 @@ export type ReplayDeps = {
   producer?: Pick<PaymentProducer, 'add' | 'queue'>;
   /** Gateway API clients for a dry run's enrich step (default: each program's stored settings). */
   clients?: LookupClients;
+  /** The operator's gateway API hosts (`*_API_BASE`) for the default clients. */
+  apiBases?: ApiBases;
   out: (line: string) => void;
   progress?: (p: Progress) => void;
   now?: () => number;
@@ -224,7 +227,7 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
     }
     return p;
   };
-  const clients = deps.clients ?? lookupClients(async (id) => (await programOf(id)).gateways);
+  const clients = deps.clients ?? lookupClients(async (id) => (await programOf(id)).gateways, deps.apiBases);
 
   const one = async (row: Row) => {
     const program = await programOf(row.programId);
@@ -477,7 +480,7 @@ export const replayCommand: CliCommand = {
       out(line);
     };
     try {
-      const summary = await replayEvents({ db: database.db, producer, out: say, progress: progress?.update }, selection, { dryRun });
+      const summary = await replayEvents({ db: database.db, producer, apiBases: apiBases(config), out: say, progress: progress?.update }, selection, { dryRun });
       progress?.end();
       out(summaryLine(summary));
       if (!dryRun && a.wait && summary.queuedInboxIds.length) {

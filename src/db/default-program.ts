@@ -19,26 +19,22 @@ export function gatewaySettingsFromEnv(c: Config): GatewaySettings {
     stripe: defined({
       webhookSecrets: secretList(c.STRIPE_WEBHOOK_SECRET),
       apiKey: c.STRIPE_API_KEY,
-      apiBase: c.STRIPE_API_BASE,
     }),
     paddle: defined({
       webhookSecrets: secretList(c.PADDLE_WEBHOOK_SECRET),
       apiKey: c.PADDLE_API_KEY,
-      apiBase: c.PADDLE_API_BASE,
     }),
     woocommerce: defined({
       webhookSecrets: secretList(c.WOOCOMMERCE_WEBHOOK_SECRET),
       url: c.WOOCOMMERCE_URL,
       consumerKey: c.WOOCOMMERCE_CONSUMER_KEY,
       consumerSecret: c.WOOCOMMERCE_CONSUMER_SECRET,
-      apiBase: c.WOOCOMMERCE_API_BASE,
     }),
     chargebee: defined({
       username: c.CHARGEBEE_WEBHOOK_USERNAME,
       password: c.CHARGEBEE_WEBHOOK_PASSWORD,
       site: c.CHARGEBEE_SITE,
       apiKey: c.CHARGEBEE_API_KEY,
-      apiBase: c.CHARGEBEE_API_BASE,
     }),
   };
 }

@@ -34,18 +34,21 @@ export const inboxStatus = pgEnum('inbox_status', [
 ]);
 export const bulkRunStatus = pgEnum('bulk_run_status', ['queued', 'running', 'completed', 'failed']);
 
-/** Per-gateway settings of a program. Secrets are stored because verifying needs them. */
+/**
+ * A program's own gateway secrets and keys (stored because verifying needs them). Where the service sends a gateway's API calls is not here:
+ * that is the operator's (`*_API_BASE`), so a program's key can never point the worker at a host.
+ */
 export type GatewaySettings = {
-  stripe?: { webhookSecrets: string[]; apiKey?: string; apiBase?: string };
-  paddle?: { webhookSecrets: string[]; apiKey?: string; apiBase?: string };
+  stripe?: { webhookSecrets: string[]; apiKey?: string };
+  paddle?: { webhookSecrets: string[]; apiKey?: string };
   woocommerce?: {
     webhookSecrets: string[];
+    /** The store's address: requests to it go through the outbound URL policy. */
     url?: string;
     consumerKey?: string;
     consumerSecret?: string;
-    apiBase?: string;
   };
-  chargebee?: { username?: string; password?: string; site?: string; apiKey?: string; apiBase?: string };
+  chargebee?: { username?: string; password?: string; site?: string; apiKey?: string };
 };
 
 export const programs = pgTable('programs', {

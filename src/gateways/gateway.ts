@@ -53,9 +53,18 @@ export interface GatewayAdapter<G extends keyof GatewaySettings = keyof GatewayS
   verify(req: GatewayRequest, settings: GatewaySettings[G] | undefined): Verification;
   /** The payment facts of a verified payload, or why it is not one. Pure; throws PayloadError. */
   toEvents(payload: unknown): PaymentEventInput[] | Ignored;
-  /** The client the enrich step uses, for these settings (null: this gateway's API is not configured). */
-  lookupClient?(settings: GatewaySettings[G] | undefined): LookupClient | null;
+  /**
+   * The client the enrich step uses, for these settings (null: this gateway's API is not configured).
+   * `apiBase` is the operator's override of the gateway's host, never a program's setting.
+   */
+  lookupClient?(settings: GatewaySettings[G] | undefined, apiBase?: string): LookupClient | null;
 }
+
+/**
+ * Where the service sends each gateway's API calls instead of the gateway's own host (a sandbox, a
+ * proxy, a test's fake): the operator's environment only, the same for every program.
+ */
+export type ApiBases = Partial<Record<Gateway, string>>;
 
 export type LookupResult = { partnerKey?: string; email?: string };
 

@@ -58,9 +58,9 @@ beforeAll(async () => {
     WOOCOMMERCE_CONSUMER_SECRET: CONSUMER_SECRET,
   });
   for (const key of ['ptn_orbit_7f3k', 'ptn_lumen_5e0a', 'ptn_seoul_91ac', 'ptn_delta_3c9e']) await createPartner(svc.db.db, svc.programId, key);
-  // the client is built from the program's stored settings, as the command builds it
+  // the client is built from the program's stored settings and the operator's API base, as the command builds it
   const [program] = await svc.db.db.select().from(programs).where(eq(programs.id, svc.programId));
-  client = wooCommerceClient(program!.gateways.woocommerce)!;
+  client = wooCommerceClient(program!.gateways.woocommerce, { apiBase: api.url })!;
 
   // order 4817 arrived by webhook; the others were lost
   const body = fixture('woocommerce', 'order.updated.completed.json');
@@ -157,6 +157,7 @@ describe('reconcile (WooCommerce)', () => {
       DATABASE_URL: svc.db.url,
       REDIS_URL: svc.service.config.REDIS_URL,
       QUEUE_PREFIX: svc.service.config.QUEUE_PREFIX,
+      WOOCOMMERCE_API_BASE: api.url,
       LOG_LEVEL: 'silent',
     };
     const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'reconcile', ...args], { env });
@@ -173,7 +174,7 @@ describe('reconcile (WooCommerce)', () => {
 
   it('refused credentials are a clear error, not a retry loop', async () => {
     const [program] = await svc.db.db.select().from(programs).where(eq(programs.id, svc.programId));
-    const wrong = wooCommerceClient({ ...program!.gateways.woocommerce!, consumerSecret: 'cs_wrong' })!;
+    const wrong = wooCommerceClient({ ...program!.gateways.woocommerce!, consumerSecret: 'cs_wrong' }, { apiBase: api.url })!;
     const err = await reconcileOrders({ db: svc.db.db, orders: wrong, out: () => {} }, { programId: svc.programId, ...range, dryRun: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WooCommerceApiError);
     expect(err).toMatchObject({ status: 401, transient: false });
@@ -184,7 +185,7 @@ describe('reconcile (WooCommerce)', () => {
 
   it('a store outage is retried, then reported', async () => {
     const [program] = await svc.db.db.select().from(programs).where(eq(programs.id, svc.programId));
-    const quick = wooCommerceClient(program!.gateways.woocommerce, { retryDelayMs: 5 })!;
+    const quick = wooCommerceClient(program!.gateways.woocommerce, { apiBase: api.url, retryDelayMs: 5 })!;
     api.requests.length = 0;
     api.outage = 503;
     try {
@@ -196,6 +197,47 @@ describe('reconcile (WooCommerce)', () => {
       api.outage = null;
     }
     expect(api.requests).toHaveLength(3);
+  });
+});
+
+describe('the store URL, a program\'s setting, under the outbound URL policy', () => {
+  const settings = (url: string) => ({ webhookSecrets: [], url, consumerKey: KEY, consumerSecret: CONSUMER_SECRET });
+  const page = { modifiedAfter: range.from, modifiedBefore: range.to, page: 1, perPage: 10 };
+
+  it('a store on a loopback, private or link-local address is refused before any request', async () => {
+    api.requests.length = 0;
+    for (const url of [api.url, 'http://10.1.2.3/', 'http://169.254.169.254/latest/meta-data', 'http://[::ffff:127.0.0.1]:80/']) {
+      const c = wooCommerceClient(settings(url), { retryDelayMs: 1 })!;
+      const err = await c.listOrders(page).catch((e: unknown) => e);
+      expect(err, url).toBeInstanceOf(WooCommerceApiError);
+      expect((err as Error).message, url).toMatch(/^WooCommerce store URL refused: the host .* resolves to /);
+    }
+    expect(api.requests).toHaveLength(0);
+  });
+
+  it('with WEBHOOKS_ALLOW_LOOPBACK a local store is reached, at the address checked (no second DNS answer)', async () => {
+    api.requests.length = 0;
+    const direct = wooCommerceClient(settings(api.url), { policy: { allowLoopback: true } })!;
+    expect((await direct.listOrders(page)).orders.length).toBeGreaterThan(0);
+    // a name only this resolver knows: the connection goes to what it answered, checked, and nowhere else
+    const port = new URL(api.url).port;
+    const resolved: string[] = [];
+    const named = wooCommerceClient(settings(`http://store.reconcile.test:${port}`), {
+      policy: { allowLoopback: true },
+      resolver: async (host) => {
+        resolved.push(host);
+        return [{ address: '127.0.0.1', family: 4 }];
+      },
+    })!;
+    // (the fake signs for its own home URL, so it answers 401: what matters is that the request reached it)
+    await expect(named.listOrders(page)).rejects.toMatchObject({ status: 401 });
+    expect(resolved).toEqual(['store.reconcile.test']);
+    expect(api.requests).toHaveLength(2);
+    const refused = wooCommerceClient(settings(`http://store.reconcile.test:${port}`), {
+      resolver: async () => [{ address: '127.0.0.1', family: 4 }],
+    })!;
+    await expect(refused.listOrders(page)).rejects.toThrow(/resolves to 127\.0\.0\.1, a loopback address/);
+    expect(api.requests).toHaveLength(2);
   });
 });
 

@@ -10,7 +10,7 @@ import { Customer } from './wire.js';
 type Settings = NonNullable<GatewaySettings['chargebee']>;
 
 /**
- * The SDK for a site. With `apiBase` (tests, proxies) every call goes to `{apiBase}/api/v2/...`:
+ * The SDK for a site. With `apiBase` (the operator's: tests, proxies) every call goes to `{apiBase}/api/v2/...`:
  * the SDK's host is `site + hostSuffix`, so the whole host goes into `site`.
  */
 export function chargebeeSdk(settings: { site?: string; apiKey: string; apiBase?: string }, timeoutMs = 10_000): Chargebee {
@@ -84,7 +84,13 @@ export class ChargebeeLookupClient implements LookupClient {
   }
 }
 
-export function chargebeeLookupClient(settings: Settings | undefined): ChargebeeLookupClient | null {
-  if (!settings?.apiKey || !(settings.site || settings.apiBase)) return null;
-  return new ChargebeeLookupClient(chargebeeSdk({ site: settings.site, apiKey: settings.apiKey, apiBase: settings.apiBase }));
+/** A Chargebee site name (`acme-test` in acme-test.chargebee.com): the host is built from it, so nothing else passes. */
+export const SITE_NAME = /^[a-z0-9-]{1,100}$/;
+
+export function chargebeeLookupClient(settings: Settings | undefined, apiBase?: string): ChargebeeLookupClient | null {
+  if (!settings?.apiKey) return null;
+  // a site stored before names were checked is not trusted with a request
+  const site = settings.site && SITE_NAME.test(settings.site) ? settings.site : undefined;
+  if (!site && !apiBase) return null;
+  return new ChargebeeLookupClient(chargebeeSdk({ site, apiKey: settings.apiKey, apiBase }));
 }

@@ -121,8 +121,8 @@ export class PaddleLookupClient implements LookupClient {
   }
 }
 
-export function paddleLookupClient(settings: Settings | undefined): PaddleLookupClient | null {
+export function paddleLookupClient(settings: Settings | undefined, apiBase?: string): PaddleLookupClient | null {
   if (!settings?.apiKey) return null;
-  const { apiKey, apiBase } = settings;
+  const { apiKey } = settings;
   return new PaddleLookupClient(() => paddleSdk(apiKey, apiBase));
 }

@@ -7,7 +7,7 @@ import { PARTNER_KEY } from './map.js';
 
 type Settings = NonNullable<GatewaySettings['stripe']>;
 
-/** SDK options that point it at another host (tests, sandboxes) when `apiBase` is set. */
+/** SDK options that point it at another host (tests, sandboxes) when the operator sets `apiBase`. */
 export function stripeSdk(apiKey: string, apiBase?: string): Stripe {
   const options: Stripe.StripeConfig = { maxNetworkRetries: 0, timeout: 10_000, telemetry: false };
   if (apiBase) {
@@ -77,7 +77,7 @@ export class StripeLookupClient implements LookupClient {
   }
 }
 
-export function stripeLookupClient(settings: Settings | undefined): StripeLookupClient | null {
+export function stripeLookupClient(settings: Settings | undefined, apiBase?: string): StripeLookupClient | null {
   if (!settings?.apiKey) return null;
-  return new StripeLookupClient(stripeSdk(settings.apiKey, settings.apiBase));
+  return new StripeLookupClient(stripeSdk(settings.apiKey, apiBase));
 }

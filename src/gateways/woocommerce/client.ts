@@ -1,8 +1,12 @@
 // The WooCommerce REST API calls the reconcile command makes, through the official client
 // (`@woocommerce/woocommerce-rest-api`: OAuth 1.0a in the query over http, Basic auth over https).
 // Webhook deliveries carry the whole order, so the worker's enrich step needs no lookups here.
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import Woo from '@woocommerce/woocommerce-rest-api';
 import type { GatewaySettings } from '../../db/schema.js';
+import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
 
 // CommonJS with `exports.default`: under NodeNext the default import is the module object (a bundler
 // that honours `__esModule` would give the class itself)
@@ -54,9 +58,12 @@ function headerNumber(headers: unknown, name: string): number | null {
   return raw !== undefined && raw !== null && raw !== '' && Number.isInteger(n) && n >= 0 ? n : null;
 }
 
+/** The REST client for one request: the store's URL checked, and its connection pinned to what was checked. */
+type Connect = () => Promise<RestApi>;
+
 export class WooCommerceClient implements OrderSource {
   constructor(
-    private readonly api: RestApi,
+    private readonly connect: Connect,
     private readonly retries = 3,
     private readonly retryDelayMs = 500,
   ) {}
@@ -73,7 +80,7 @@ export class WooCommerceClient implements OrderSource {
       orderby: 'id',
       order: 'asc',
     };
-    const res = await this.call(`GET orders page ${q.page}`, () => this.api.get('orders', params));
+    const res = await this.call(`GET orders page ${q.page}`, async () => (await this.connect()).get('orders', params));
     const data = (res as { data?: unknown }).data;
     if (!Array.isArray(data)) {
       throw new WooCommerceApiError('WooCommerce API: GET orders did not answer with a list of orders', null, false);
@@ -96,6 +103,7 @@ export class WooCommerceClient implements OrderSource {
 }
 
 function toApiError(what: string, err: unknown): WooCommerceApiError {
+  if (err instanceof WooCommerceApiError) return err;
   const e = err as { response?: { status?: number; data?: { code?: string; message?: string } }; code?: string; message?: string };
   const status = e.response?.status ?? null;
   if (status === null) {
@@ -110,16 +118,53 @@ function toApiError(what: string, err: unknown): WooCommerceApiError {
   );
 }
 
-/** The REST client for a program's settings; null when the API is not configured. */
-export function wooCommerceClient(settings: Settings | undefined, opts: { retryDelayMs?: number } = {}): WooCommerceClient | null {
-  const url = settings?.apiBase ?? settings?.url;
+type ClientOptions = {
+  /** The operator's override of the store's address (WOOCOMMERCE_API_BASE): trusted, not checked. */
+  apiBase?: string;
+  /** The outbound URL policy the program's store URL is held to at every request. */
+  policy?: UrlPolicy;
+  resolver?: Resolver;
+  retryDelayMs?: number;
+};
+
+/**
+ * The REST client for a program's settings; null when the API is not configured. The store URL is a
+ * program's setting, so each request first checks it against the outbound URL policy (public
+ * addresses only) and then connects to the very addresses checked, never to a second DNS answer.
+ */
+export function wooCommerceClient(settings: Settings | undefined, opts: ClientOptions = {}): WooCommerceClient | null {
+  const url = opts.apiBase ?? settings?.url;
   if (!url || !settings?.consumerKey || !settings.consumerSecret) return null;
-  const api = new WooCommerceRestApi({
+  const base = {
     url,
     consumerKey: settings.consumerKey,
     consumerSecret: settings.consumerSecret,
-    version: 'wc/v3',
+    version: 'wc/v3' as const,
     timeout: 30_000,
-  });
-  return new WooCommerceClient(api, 3, opts.retryDelayMs ?? 500);
+  };
+  let connect: Connect;
+  if (opts.apiBase) {
+    const api = new WooCommerceRestApi(base);
+    connect = async () => api;
+  } else {
+    const policy = opts.policy ?? { allowLoopback: false };
+    const resolver = opts.resolver ?? systemResolver;
+    connect = async () => {
+      let addresses: Awaited<ReturnType<typeof checkUrl>>['addresses'];
+      try {
+        ({ addresses } = await checkUrl(url, policy, resolver));
+      } catch (err) {
+        if (err instanceof UrlNotAllowed) throw new WooCommerceApiError(`WooCommerce store URL refused: ${err.message}`, null, err.reason === 'unresolvable');
+        throw err;
+      }
+      const pinned: LookupFunction = (_hostname, options, callback) => {
+        if (options.all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      };
+      // no proxy from the environment and no redirects: either would send the request somewhere unchecked
+      const axiosConfig = { httpAgent: new http.Agent({ lookup: pinned }), httpsAgent: new https.Agent({ lookup: pinned }), proxy: false, maxRedirects: 0 };
+      return new WooCommerceRestApi({ ...base, axiosConfig });
+    };
+  }
+  return new WooCommerceClient(connect, 3, opts.retryDelayMs ?? 500);
 }

@@ -247,7 +247,10 @@ export async function reconcileCommand({ config, database, args, out }: CliConte
   if (!o.from || !o.to) throw new Error(USAGE);
   const range = dayRange(o.from, o.to);
   const program = await findProgram(database.db, o.program);
-  const orders = wooCommerceClient(program.gateways.woocommerce);
+  const orders = wooCommerceClient(program.gateways.woocommerce, {
+    apiBase: config.WOOCOMMERCE_API_BASE,
+    policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK },
+  });
   if (!orders) {
     throw new Error(
       `the WooCommerce REST API is not configured for program ${program.id}: it needs a store URL and a consumer key and secret ` +

@@ -7,25 +7,43 @@ import { ATTRIBUTION_MODELS, CommissionSettings, PROGRAM_TYPES, type ProgramRule
 import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
 import { programs, type GatewaySettings } from '../../db/schema.js';
+import { SITE_NAME } from '../../gateways/chargebee/client.js';
+import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
 import { ApiError } from '../errors.js';
 import { ok, parse, timestamp } from './respond.js';
 
 const secret = z.string().trim().min(1).max(500);
-const url = z.url({ protocol: /^https?$/ });
+const url = z.url({ protocol: /^https?$/ }).max(2000);
+// where the service sends a gateway's API calls is the operator's setting (environment), never a program's
+const operatorOnly = (variable: string) =>
+  z
+    .unknown()
+    .refine((v) => v === undefined, `the API host is the operator's setting (${variable}); a program sets its keys and secrets only`)
+    .optional();
 const GatewayPatch = z.object({
-  stripe: z.object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: url.nullable() }).partial(),
-  paddle: z.object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: url.nullable() }).partial(),
+  stripe: z
+    .object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: operatorOnly('STRIPE_API_BASE') })
+    .partial(),
+  paddle: z
+    .object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: operatorOnly('PADDLE_API_BASE') })
+    .partial(),
   woocommerce: z
     .object({
       webhook_secrets: z.array(secret).max(5),
       url: url.nullable(),
       consumer_key: secret.nullable(),
       consumer_secret: secret.nullable(),
-      api_base: url.nullable(),
+      api_base: operatorOnly('WOOCOMMERCE_API_BASE'),
     })
     .partial(),
   chargebee: z
-    .object({ username: secret.nullable(), password: secret.nullable(), site: secret.nullable(), api_key: secret.nullable(), api_base: url.nullable() })
+    .object({
+      username: secret.nullable(),
+      password: secret.nullable(),
+      site: z.string().trim().regex(SITE_NAME, 'a Chargebee site name such as acme-test (lowercase letters, digits and -)').nullable(),
+      api_key: secret.nullable(),
+      api_base: operatorOnly('CHARGEBEE_API_BASE'),
+    })
     .partial(),
 });
 
@@ -53,6 +71,7 @@ export function mergeGateways(stored: GatewaySettings, patch: Partial<z.infer<ty
       if (value === null) delete target[camel(field)];
       else if (value !== undefined) target[camel(field)] = value;
     }
+    delete target.apiBase; // never stored: see operatorOnly
     if (gateway !== 'chargebee') target.webhookSecrets ??= [];
   }
   return next as GatewaySettings;
@@ -63,13 +82,12 @@ type ProgramRow = typeof programs.$inferSelect;
 /** What an API client may see of the gateway settings: what is configured, never the secrets. */
 function gatewaysView(g: GatewaySettings) {
   return {
-    stripe: { webhook_secrets: g.stripe?.webhookSecrets.length ?? 0, api_key: !!g.stripe?.apiKey, api_base: g.stripe?.apiBase ?? null },
-    paddle: { webhook_secrets: g.paddle?.webhookSecrets.length ?? 0, api_key: !!g.paddle?.apiKey, api_base: g.paddle?.apiBase ?? null },
+    stripe: { webhook_secrets: g.stripe?.webhookSecrets.length ?? 0, api_key: !!g.stripe?.apiKey },
+    paddle: { webhook_secrets: g.paddle?.webhookSecrets.length ?? 0, api_key: !!g.paddle?.apiKey },
     woocommerce: {
       webhook_secrets: g.woocommerce?.webhookSecrets.length ?? 0,
       url: g.woocommerce?.url ?? null,
       consumer_key: !!g.woocommerce?.consumerKey,
-      api_base: g.woocommerce?.apiBase ?? null,
     },
     chargebee: { username: !!g.chargebee?.username, password: !!g.chargebee?.password, site: g.chargebee?.site ?? null, api_key: !!g.chargebee?.apiKey },
   };
@@ -98,7 +116,18 @@ export const programView = (p: ProgramRow) => ({
   updated_at: timestamp(p.updatedAt),
 });
 
-export function programRouter(deps: { db: Db; programs: ProgramRulesSource }) {
+/** The store URL is a program's, so the service's requests to it follow the outbound URL policy (checked again at each request). */
+async function allowedStoreUrl(url: string, outbound: { policy: UrlPolicy; resolver?: Resolver }) {
+  try {
+    await checkUrl(url, outbound.policy, outbound.resolver);
+  } catch (err) {
+    if (!(err instanceof UrlNotAllowed)) throw err;
+    const field = 'gateways.woocommerce.url';
+    throw new ApiError(422, err.reason === 'invalid' ? 'validation_failed' : 'url_not_allowed', `${field}: ${err.message}`, { [field]: err.message });
+  }
+}
+
+export function programRouter(deps: { db: Db; programs: ProgramRulesSource; outbound: { policy: UrlPolicy; resolver?: Resolver } }) {
   const { db } = deps;
   const router = Router();
   const load = async (res: Response) => {
@@ -112,6 +141,8 @@ export function programRouter(deps: { db: Db; programs: ProgramRulesSource }) {
 
   router.patch('/v1/program', async (req, res) => {
     const body = parse(PatchProgram, req.body, 'program');
+    const storeUrl = body.gateways?.woocommerce?.url;
+    if (storeUrl) await allowedStoreUrl(storeUrl, deps.outbound);
     const current = await load(res);
     const isCurrency = body.is_currency ?? current.isCurrency;
     const currency = body.currency ?? current.currency;

@@ -11,6 +11,8 @@ export type StoredCustomer = {
   /** The partner or referring customer this customer is linked to, for good. */
   referrer: Referrer | null;
   firstPaymentAt: Date | null;
+  /** Created by a request holding the public browser key: what it earns its partner stays in review. */
+  fromBrowser: boolean;
 };
 
 export type CustomerMatch = 'key' | 'gateway_id' | 'email';
@@ -29,6 +31,11 @@ export type AttributionFacts = {
   perPartnerCustomer: StoredCustomer | null;
   /** false: an unknown payer is recorded against nobody rather than created. */
   createCustomer: boolean;
+  /**
+   * Reported by a browser holding the public key (anyone can): its partner key may name the partner of
+   * a customer it creates, never one that exists (the storage side never matches it by email).
+   */
+  fromBrowser: boolean;
 };
 
 export type CustomerDecision =
@@ -43,8 +50,11 @@ export type AttributionExplanation = {
   partner_key_place: PartnerKeyPlace | null;
   /** How the payer's record was found, or that it was created, or that there is none. */
   customer_match: CustomerMatch | 'per_partner_record' | 'created' | 'none';
-  /** Why a transaction-based program fell back to customer-based attribution. */
-  fallback: 'no_partner_key' | 'unknown_partner_key' | null;
+  /**
+   * Why a transaction-based program fell back to customer-based attribution (`browser_reported`: a
+   * browser's partner key never applies to a customer that exists).
+   */
+  fallback: 'no_partner_key' | 'unknown_partner_key' | 'browser_reported' | null;
   /** A partner key that did not move an existing link (links are permanent). */
   ignored_partner_key: string | null;
   credited: { kind: Referrer['kind']; key: string } | null;
@@ -53,6 +63,8 @@ export type AttributionExplanation = {
 export type Attribution = {
   customer: CustomerDecision;
   credited: Referrer | null;
+  /** The rewards start in review whatever the program says: the link they come through was made by a browser. */
+  hold: boolean;
   explanation: AttributionExplanation;
 };
 
@@ -77,7 +89,7 @@ export function attribute(f: AttributionFacts): Attribution {
 
   // Transaction-based: a key naming an existing partner credits that partner on this payment,
   // through the payer's per-partner record.
-  if (f.model === 'transaction' && f.keyReferrer) {
+  if (f.model === 'transaction' && f.keyReferrer && !(f.fromBrowser && f.customer)) {
     const referrer = f.keyReferrer;
     const customer: CustomerDecision = f.perPartnerCustomer
       ? { action: 'use', customer: f.perPartnerCustomer }
@@ -85,6 +97,7 @@ export function attribute(f: AttributionFacts): Attribution {
     return {
       customer,
       credited: referrer,
+      hold: false,
       explanation: explain({
         path: 'transaction',
         customer_match: f.perPartnerCustomer ? 'per_partner_record' : 'created',
@@ -93,7 +106,13 @@ export function attribute(f: AttributionFacts): Attribution {
     };
   }
   const fallback =
-    f.model === 'transaction' ? (f.partnerKey ? 'unknown_partner_key' : 'no_partner_key') : null;
+    f.model !== 'transaction'
+      ? null
+      : !f.partnerKey
+        ? 'no_partner_key'
+        : f.keyReferrer
+          ? 'browser_reported'
+          : 'unknown_partner_key';
 
   // Customer-based: the stored link decides; a key only links a customer seen for the first time.
   if (f.customer) {
@@ -102,6 +121,7 @@ export function attribute(f: AttributionFacts): Attribution {
     return {
       customer: { action: 'use', customer: f.customer },
       credited: linked,
+      hold: !!linked && f.customer.fromBrowser,
       explanation: explain({
         customer_match: f.customer.matchedBy,
         fallback,
@@ -114,6 +134,7 @@ export function attribute(f: AttributionFacts): Attribution {
     return {
       customer: { action: 'none' },
       credited: null,
+      hold: false,
       explanation: explain({ fallback, customer_match: 'none' }),
     };
   }
@@ -121,6 +142,7 @@ export function attribute(f: AttributionFacts): Attribution {
   return {
     customer: { action: 'create', key: f.baseCustomerKey, perPartner: false, referrer },
     credited: referrer,
+    hold: false,
     explanation: explain({ customer_match: 'created', fallback, credited: credit(referrer) }),
   };
 }

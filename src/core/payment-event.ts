@@ -89,6 +89,11 @@ export const PaymentFact = Base.extend({
   rewardable: z.boolean().default(true),
   /** Rewards start held for review whatever the program says (sales reported by a browser). */
   holdForReview: z.boolean().default(false),
+  /**
+   * Reported through the public browser key, which anyone can read off the page: the payer is matched
+   * by key only (never by email) and may not have the partner of an existing customer set or changed.
+   */
+  fromBrowser: z.boolean().default(false),
   /** Extra facts kept with the transaction (gross amount, discount code ...). */
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
   product: z.object({ id: Id.optional(), type: z.string().max(255).optional() }).optional(),

@@ -220,6 +220,8 @@ type CustomerRow = {
   gateway: string | null;
   gatewayCustomerId: string | null;
   perPartner: boolean;
+  /** Created through the public browser key: never matched by email. */
+  fromBrowser: boolean;
   deleted: boolean;
   createdAt: number;
   /** Order among rows of equal createdAt: stored ones first, then in the order this batch made them. */
@@ -243,7 +245,7 @@ class CustomerStore {
     this.byKey.set(k, r);
     this.rows.push(r);
     if (r.gateway !== null && r.gatewayCustomerId !== null) push(this.byGateway, `${r.programId}|${r.gateway}|${r.gatewayCustomerId}`, r);
-    if (r.emailLower !== null) push(this.byEmail, `${r.programId}|${r.emailLower}`, r);
+    if (r.emailLower !== null && !r.fromBrowser) push(this.byEmail, `${r.programId}|${r.emailLower}`, r);
   }
 
   /** Any row with this key (deleted and per-partner ones too). */
@@ -251,13 +253,17 @@ class CustomerStore {
     return this.byKey.get(`${programId}|${key}`) ?? null;
   }
 
-  /** findCustomer's rules: a live customer of its own, by key, else gateway id, else email; the oldest. */
-  find(programId: string, gateway: string, who: { key?: string; gatewayId?: string; email?: string }) {
+  /**
+   * findCustomer's rules: a live customer of its own, by key, else gateway id, else email (never one a
+   * browser created); the oldest. A browser's report matches by key only.
+   */
+  find(programId: string, gateway: string, who: { key?: string; gatewayId?: string; email?: string }, fromBrowser: boolean) {
     const live = (r: CustomerRow | null | undefined) => !!r && !r.perPartner && !r.deleted;
     if (who.key) {
       const r = this.byKey.get(`${programId}|${who.key}`);
       if (live(r)) return { row: r!, matchedBy: 'key' as const };
     }
+    if (fromBrowser) return null;
     if (who.gatewayId) {
       const r = oldest(this.byGateway.get(`${programId}|${gateway}|${who.gatewayId}`), live);
       if (r) return { row: r, matchedBy: 'gateway_id' as const };
@@ -285,7 +291,13 @@ function oldest(rows: CustomerRow[] | undefined, keep: (r: CustomerRow) => boole
   return best;
 }
 
-const stored = (r: CustomerRow): StoredCustomer => ({ id: r.id, key: r.key, referrer: r.referrer, firstPaymentAt: r.firstPaymentAt });
+const stored = (r: CustomerRow): StoredCustomer => ({
+  id: r.id,
+  key: r.key,
+  referrer: r.referrer,
+  firstPaymentAt: r.firstPaymentAt,
+  fromBrowser: r.fromBrowser,
+});
 
 type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null };
 
@@ -303,6 +315,7 @@ type Loaded = {
     string | null, // gateway
     string | null, // gateway customer id
     boolean, // per partner
+    boolean, // created by a browser
     boolean, // deleted
     number, // created at, ms
     number | null, // first payment at, ms
@@ -354,7 +367,7 @@ const LOAD = (probe: Probe) => {
   ),
   found_customers as (
     select c.id, c.program_id, c.key, lower(c.email) as email_lower, c.gateway, c.gateway_customer_id,
-      c.per_partner, c.deleted_at is not null as deleted,
+      c.per_partner, c.origin = 'browser' as from_browser, c.deleted_at is not null as deleted,
       floor(extract(epoch from c.created_at) * 1000)::float8 as created_at,
       floor(extract(epoch from c.first_payment_at) * 1000)::float8 as first_payment_at,
       c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key
@@ -382,7 +395,7 @@ const LOAD = (probe: Probe) => {
     (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
     (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code)), '[]') from found_partners) as partners,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
-      deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key)), '[]') from found_customers) as customers,
+      from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key)), '[]') from found_customers) as customers,
     (select coalesce(json_agg(json_build_array(p, payment_refs)), '[]') from waiting) as waiting`;
 };
 
@@ -465,7 +478,7 @@ async function applyPayments(
   const store = new CustomerStore();
   let seq = 0;
   for (const c of loaded.customers) {
-    const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey] = c;
+    const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey] = c;
     store.add({
       id,
       programId,
@@ -474,6 +487,7 @@ async function applyPayments(
       gateway,
       gatewayCustomerId,
       perPartner,
+      fromBrowser,
       deleted,
       createdAt,
       seq: seq++,
@@ -526,7 +540,7 @@ async function applyPayments(
     try {
       const { who, baseCustomerKey } = identityOf(e);
       const amount = BigInt(e.amount.minor);
-      const found = store.find(p, e.gateway, who);
+      const found = store.find(p, e.gateway, who, e.fromBrowser);
       const keyReferrer = e.partnerKey ? referrerByKey(program, e.partnerKey.value, e.partnerKey.place) : null;
       const perPartnerRow =
         program.attributionModel === 'transaction' && keyReferrer ? store.anyByKey(p, perPartnerKey(baseCustomerKey, keyReferrer.key)) : null;
@@ -538,6 +552,7 @@ async function applyPayments(
         customer: found ? { ...stored(found.row), matchedBy: found.matchedBy } : null,
         perPartnerCustomer: perPartnerRow ? stored(perPartnerRow) : null,
         createCustomer: e.createCustomer,
+        fromBrowser: e.fromBrowser,
       });
       let row: CustomerRow | null = null;
       if (decision.customer.action === 'use') row = store.anyByKey(p, decision.customer.customer.key);
@@ -554,6 +569,7 @@ async function applyPayments(
             gateway: e.gateway,
             gatewayCustomerId: who.gatewayId ?? null,
             perPartner: d.perPartner,
+            fromBrowser: e.fromBrowser,
             deleted: false,
             createdAt: loaded.now,
             seq: seq++,
@@ -575,7 +591,7 @@ async function applyPayments(
         occurredAt,
         customerFirstPaymentAt: customer?.firstPaymentAt && customer.firstPaymentAt < occurredAt ? customer.firstPaymentAt : null,
         rewardable: e.rewardable,
-        holdForReview: e.holdForReview,
+        holdForReview: e.holdForReview || decision.hold,
         now,
       });
       created.push({
@@ -671,6 +687,7 @@ async function write(
       gateway: r.gateway,
       gateway_customer_id: r.gatewayCustomerId,
       per_partner: r.perPartner,
+      origin: r.fromBrowser ? 'browser' : 'server',
       first_payment_at: r.firstPaymentAt?.toISOString() ?? null,
     }));
   const touched = store.rows.filter((r) => !r.fresh && r.touched).map((r) => ({ id: r.id, at: r.firstPaymentAt!.toISOString() }));
@@ -707,12 +724,12 @@ async function write(
     with d as (select ${data}::jsonb as j),
     new_customers as (
       insert into customers (id, program_id, key, email, name, surname, partner_id, referring_customer_id, gateway,
-        gateway_customer_id, per_partner, first_payment_at, updated_at)
+        gateway_customer_id, per_partner, origin, first_payment_at, updated_at)
       select x.id, x.p, x.key, x.email, x.name, x.surname, x.partner_id, x.referring_customer_id, x.gateway,
-        x.gateway_customer_id, x.per_partner, x.first_payment_at, ${at}::timestamptz
+        x.gateway_customer_id, x.per_partner, x.origin, x.first_payment_at, ${at}::timestamptz
       from d, jsonb_to_recordset(d.j->'customers') as x(id uuid, p uuid, key text, email text, name text, surname text,
         partner_id uuid, referring_customer_id uuid, gateway text, gateway_customer_id text, per_partner boolean,
-        first_payment_at timestamptz)
+        origin text, first_payment_at timestamptz)
       returning id
     ),
     touched_customers as (

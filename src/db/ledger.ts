@@ -1,7 +1,7 @@
 // Applying payment events to the ledger, each job's events in one database transaction.
 // Unique keys and advisory locks decide duplicates and races; nothing here trusts the queue to.
 import { createHash } from 'node:crypto';
-import { and, arrayOverlaps, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, eq, inArray, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import { PgDialect, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import { attribute, perPartnerKey, type Referrer, type StoredCustomer } from '../core/attribution.js';
 import { computeCommission } from '../core/commission.js';
@@ -126,6 +126,7 @@ async function toStored(tx: Tx, row: typeof customers.$inferSelect): Promise<Sto
     key: row.key,
     referrer: await referrerById(tx, row.partnerId, row.referringCustomerId),
     firstPaymentAt: row.firstPaymentAt,
+    fromBrowser: row.origin === 'browser',
   };
 }
 
@@ -163,14 +164,21 @@ async function referrerByKey(tx: Tx, program: ProgramRules, key: string, place: 
 
 type Identity = { key?: string; gatewayId?: string; email?: string };
 
-async function findCustomer(tx: Tx, programId: string, gateway: string, who: Identity) {
+/**
+ * The payer's own record: by key, else gateway id, else email; the oldest. A customer a browser
+ * created is never matched by email (anyone could have typed it), and a browser's report matches
+ * by key only.
+ */
+async function findCustomer(tx: Tx, programId: string, gateway: string, who: Identity, fromBrowser: boolean) {
   const base = and(eq(customers.programId, programId), eq(customers.perPartner, false), isNull(customers.deletedAt));
   const tries = [
     who.key ? (['key', eq(customers.key, who.key)] as const) : null,
-    who.gatewayId
+    who.gatewayId && !fromBrowser
       ? (['gateway_id', and(eq(customers.gateway, gateway), eq(customers.gatewayCustomerId, who.gatewayId))] as const)
       : null,
-    who.email ? (['email', sql`lower(${customers.email}) = ${who.email.toLowerCase()}`] as const) : null,
+    who.email && !fromBrowser
+      ? (['email', and(sql`lower(${customers.email}) = ${who.email.toLowerCase()}`, ne(customers.origin, 'browser'))] as const)
+      : null,
   ];
   for (const t of tries) {
     if (!t) continue;
@@ -229,7 +237,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
   try {
     const currencyCode = e.amount.currency;
     const amount = BigInt(e.amount.minor);
-    const found = await findCustomer(tx, program.id, e.gateway, who);
+    const found = await findCustomer(tx, program.id, e.gateway, who, e.fromBrowser);
     const keyReferrer = e.partnerKey ? await referrerByKey(tx, program, e.partnerKey.value, e.partnerKey.place) : null;
     let perPartnerCustomer: StoredCustomer | null = null;
     if (program.attributionModel === 'transaction' && keyReferrer) {
@@ -249,6 +257,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
       customer: found ? { ...(await toStored(tx, found.row)), matchedBy: found.matchedBy } : null,
       perPartnerCustomer,
       createCustomer: e.createCustomer,
+      fromBrowser: e.fromBrowser,
     });
 
     let customer: StoredCustomer | null = null;
@@ -268,6 +277,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
           gateway: e.gateway,
           gatewayCustomerId: who.gatewayId ?? null,
           perPartner: d.perPartner,
+          origin: e.fromBrowser ? 'browser' : 'server',
         })
         .onConflictDoNothing({ target: [customers.programId, customers.key] })
         .returning();
@@ -293,7 +303,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
       customerFirstPaymentAt:
         customer?.firstPaymentAt && customer.firstPaymentAt < occurredAt ? customer.firstPaymentAt : null,
       rewardable: e.rewardable,
-      holdForReview: e.holdForReview,
+      holdForReview: e.holdForReview || decision.hold,
       now,
     });
 

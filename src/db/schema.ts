@@ -141,6 +141,11 @@ export const customers = pgTable(
     gatewayCustomerId: text('gateway_customer_id'),
     /** A transaction-based record (`{customer_id}__pkey_{partner_key}`), not a customer of its own. */
     perPartner: boolean('per_partner').notNull().default(false),
+    /**
+     * `browser`: created by a request holding the program's public key, which anyone can read off the
+     * page. Such a customer is never matched by email and what it earns its partner stays in review.
+     */
+    origin: text('origin').$type<'server' | 'browser'>().notNull().default('server'),
     firstPaymentAt: ts('first_payment_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

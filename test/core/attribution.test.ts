@@ -3,11 +3,12 @@ import { attribute, type AttributionFacts, type Referrer, type StoredCustomer } 
 
 const A: Referrer = { kind: 'partner', id: 'pa', key: 'PARTNER_A' };
 const B: Referrer = { kind: 'partner', id: 'pb', key: 'PARTNER_B' };
-const known = (referrer: Referrer | null): StoredCustomer & { matchedBy: 'gateway_id' } => ({
+const known = (referrer: Referrer | null, fromBrowser = false): StoredCustomer & { matchedBy: 'gateway_id' } => ({
   id: 'c1',
   key: 'cus_123',
   referrer,
   firstPaymentAt: null,
+  fromBrowser,
   matchedBy: 'gateway_id',
 });
 const facts = (f: Partial<AttributionFacts>): AttributionFacts => ({
@@ -18,12 +19,13 @@ const facts = (f: Partial<AttributionFacts>): AttributionFacts => ({
   customer: null,
   perPartnerCustomer: null,
   createCustomer: true,
+  fromBrowser: false,
   ...f,
 });
 const key = (value: string) => ({ value, place: 'stripe_charge_metadata' as const });
 
 describe('attribute', () => {
-  it.each<[string, Partial<AttributionFacts>, { action: string; credited: string | null; match: string; fallback?: string | null }]>([
+  it.each<[string, Partial<AttributionFacts>, { action: string; credited: string | null; match: string; fallback?: string | null; hold?: boolean }]>([
     ['customer model, new customer with a known key: created and linked', { partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
     ['customer model, new customer without a key: created unlinked', {}, { action: 'create', credited: null, match: 'created' }],
     ['customer model, new customer with an unknown key: created unlinked', { partnerKey: key('X') }, { action: 'create', credited: null, match: 'created' }],
@@ -31,15 +33,22 @@ describe('attribute', () => {
     ['customer model, known unlinked customer: a key does not link it later', { customer: known(null), partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'use', credited: null, match: 'gateway_id' }],
     ['customer model, unknown payer and create_customer off: nobody', { createCustomer: false, partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'none', credited: null, match: 'none' }],
     ['transaction model, known key: per-partner record created', { model: 'transaction', partnerKey: key('PARTNER_B'), keyReferrer: B, customer: known(A) }, { action: 'create', credited: 'PARTNER_B', match: 'created' }],
-    ['transaction model, known key and existing record: reused', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, perPartnerCustomer: { id: 'pp', key: 'cus_123__pkey_PARTNER_A', referrer: A, firstPaymentAt: null } }, { action: 'use', credited: 'PARTNER_A', match: 'per_partner_record' }],
+    ['transaction model, known key and existing record: reused', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, perPartnerCustomer: { id: 'pp', key: 'cus_123__pkey_PARTNER_A', referrer: A, firstPaymentAt: null, fromBrowser: false } }, { action: 'use', credited: 'PARTNER_A', match: 'per_partner_record' }],
     ['transaction model, no key: customer-based fallback', { model: 'transaction', customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'no_partner_key' }],
     ['transaction model, unknown key: customer-based fallback', { model: 'transaction', partnerKey: key('GHOST'), customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'unknown_partner_key' }],
+    ['browser, new customer with a known key: created and linked', { fromBrowser: true, partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
+    ['browser, unlinked customer: the key does not link it', { fromBrowser: true, customer: known(null), partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'use', credited: null, match: 'gateway_id' }],
+    ['browser, transaction model, existing customer: the key makes no per-partner record', { fromBrowser: true, model: 'transaction', customer: known(A), partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'browser_reported' }],
+    ['browser, transaction model, new customer: per-partner record created', { fromBrowser: true, model: 'transaction', partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'create', credited: 'PARTNER_B', match: 'created' }],
+    ['a customer a browser created: its link credits, held for review', { customer: known(A, true) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', hold: true }],
+    ['transaction model, a key on the payment itself: not held even for a browser-made record', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, customer: known(B, true) }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
   ])('%s', (_label, input, expected) => {
     const a = attribute(facts(input));
     expect(a.customer.action).toBe(expected.action);
     expect(a.credited?.key ?? null).toBe(expected.credited);
     expect(a.explanation.customer_match).toBe(expected.match);
     expect(a.explanation.fallback).toBe(expected.fallback ?? null);
+    expect(a.hold).toBe(expected.hold ?? false);
   });
 
   it('names the per-partner record {customer_id}__pkey_{partner_key}', () => {

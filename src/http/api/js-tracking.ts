@@ -1,7 +1,8 @@
 // Browser tracking, off unless a program turns it on: GET /js/po.js defines
 // po('transactions', 'create', { data }) which posts to POST /v1/js/transactions with the program's
-// public key. Browsers are not to be trusted: rewards start in review, dates are the server's, and
-// each client address is rate limited.
+// public key. Browsers are not to be trusted: rewards start in review, dates are the server's, each
+// client address is rate limited, and a customer a browser creates is never matched by email nor has
+// an existing customer's partner set (anyone can read the public key off the page).
 import express, { Router, type Request, type Response } from 'express';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
@@ -87,7 +88,11 @@ export function jsTrackingRouter(deps: { db: Db; programs: ProgramRulesSource; b
     if (!program) throw new ApiError(401, 'invalid_public_key', 'the public key is not valid');
     // a browser may not back-date a sale or declare it unrewarded
     const { created_at: _c, rewardable: _r, public_key: _k, ...body } = (req.body ?? {}) as Record<string, unknown>;
-    const { key, created } = await createTransaction(deps.db, program, body, { eventType: 'js.transactions.create', holdForReview: true });
+    const { key, created } = await createTransaction(deps.db, program, body, {
+      eventType: 'js.transactions.create',
+      holdForReview: true,
+      fromBrowser: true,
+    });
     // the browser learns that the sale was received, not who earned what
     ok(res, { key, received: true }, created ? 201 : 200);
   });

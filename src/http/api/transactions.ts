@@ -160,11 +160,13 @@ export async function createTransaction(
   db: Db,
   p: ProgramRules,
   raw: unknown,
-  opts: { eventType: string; holdForReview?: boolean },
+  opts: { eventType: string; holdForReview?: boolean; fromBrowser?: boolean },
 ): Promise<{ key: string; created: boolean }> {
   const body = parse(CreateTransaction, raw, 'transaction');
   const hash = fingerprint(body);
-  const key = body.key ?? `txn_${randomBytes(12).toString('hex')}`;
+  // a browser's keys live apart (js_…): named after a real payment's id (a Stripe PaymentIntent's is in
+  // the page), a browser's sale would otherwise take over that payment when its webhook arrives
+  const key = body.key ? (opts.fromBrowser ? `js_${body.key}` : body.key) : `${opts.fromBrowser ? 'js' : 'txn'}_${randomBytes(12).toString('hex')}`;
 
   const existing = async () => {
     const [row] = await db
@@ -210,6 +212,7 @@ export async function createTransaction(
     createCustomer: body.options?.create_customer ?? false,
     rewardable: body.rewardable ?? true,
     holdForReview: opts.holdForReview ?? false,
+    fromBrowser: opts.fromBrowser ?? false,
     product: body.product_id || body.product_type ? { id: body.product_id ?? undefined, type: body.product_type ?? undefined } : undefined,
     partnerKey: await referrerKey(db, p, body),
     details,

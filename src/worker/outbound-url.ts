@@ -30,6 +30,10 @@ export type AddressKind =
   | 'shared'
   | 'unspecified'
   | 'multicast'
+  | 'documentation'
+  | 'discard'
+  | 'ipv4_mapped'
+  | 'ipv4_compatible'
   | 'reserved';
 
 const KIND_TEXT: Record<AddressKind, string> = {
@@ -40,6 +44,10 @@ const KIND_TEXT: Record<AddressKind, string> = {
   shared: 'a carrier-grade NAT (100.64.0.0/10) address',
   unspecified: 'an unspecified address',
   multicast: 'a multicast address',
+  documentation: 'an address reserved for documentation and examples',
+  discard: 'a discard-only address (100::/64)',
+  ipv4_mapped: 'an IPv4-mapped IPv6 address (::ffff:0:0/96), refused whatever it maps to',
+  ipv4_compatible: 'a deprecated IPv4-compatible IPv6 address (::/96), refused whatever it embeds',
   reserved: 'a reserved address',
 };
 
@@ -58,18 +66,46 @@ function ipv4Bytes(ip: string): number[] {
   return ip.split('.').map(Number);
 }
 
-function classifyV4([a, b]: number[]): AddressKind {
-  if (a === undefined || b === undefined) return 'reserved';
-  if (a === 0) return 'unspecified'; // 0.0.0.0/8: "this network" (0.0.0.0 reaches the local host)
-  if (a === 127) return 'loopback';
-  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'private';
-  if (a === 100 && b >= 64 && b <= 127) return 'shared';
-  if (a === 169 && b === 254) return 'link_local';
-  if (a === 192 && b === 0) return 'reserved'; // 192.0.0.0/24 protocol assignments, 192.0.2.0/24 documentation
-  if (a === 198 && (b === 18 || b === 19)) return 'reserved'; // benchmarking
-  if (a >= 224 && a <= 239) return 'multicast';
-  if (a >= 240) return 'reserved'; // 240.0.0.0/4 and the broadcast address
-  return 'public';
+/** Whether the leading `bits` of `bytes` equal those of `prefix`. */
+function inPrefix(bytes: number[], prefix: number[], bits: number): boolean {
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if (((bytes[i] ?? 0) & mask) !== ((prefix[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
+type Range = { prefix: number[]; bits: number; kind: AddressKind };
+const ranges = (parse: (ip: string) => number[] | null, table: [string, AddressKind][]): Range[] =>
+  table.map(([cidr, kind]) => {
+    const [ip, bits] = cidr.split('/') as [string, string];
+    return { prefix: parse(ip)!, bits: Number(bits), kind };
+  });
+const kindIn = (bytes: number[], table: Range[]): AddressKind | undefined =>
+  table.find((r) => inPrefix(bytes, r.prefix, r.bits))?.kind;
+
+// The IANA special-purpose registries, as far as they matter for where a request may go.
+const V4_RANGES = ranges(ipv4Bytes, [
+  ['0.0.0.0/8', 'unspecified'], // "this network": 0.0.0.0 reaches the local host
+  ['10.0.0.0/8', 'private'],
+  ['100.64.0.0/10', 'shared'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link_local'],
+  ['172.16.0.0/12', 'private'],
+  ['192.0.0.0/24', 'reserved'], // protocol assignments
+  ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', 'reserved'], // the deprecated 6to4 relay anycast
+  ['192.168.0.0/16', 'private'],
+  ['198.18.0.0/15', 'reserved'], // benchmarking
+  ['198.51.100.0/24', 'documentation'],
+  ['203.0.113.0/24', 'documentation'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved'], // and the broadcast address
+]);
+
+function classifyV4(bytes: number[]): AddressKind {
+  if (bytes.length !== 4) return 'reserved';
+  return kindIn(bytes, V4_RANGES) ?? 'public';
 }
 
 /** An IPv6 address as its 16 bytes (the textual forms: `::`, an embedded dotted quad). */
@@ -93,25 +129,36 @@ function ipv6Bytes(ip: string): number[] | null {
   return [...words.flatMap((w) => [w >> 8, w & 0xff]), ...tail];
 }
 
+// First match wins: the exact addresses before the ranges that hold them.
+const V6_RANGES = ranges(ipv6Bytes, [
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  // these reach an IPv4 host by another spelling: refused whole, not judged by the address they carry
+  ['::ffff:0:0/96', 'ipv4_mapped'],
+  ['::/96', 'ipv4_compatible'],
+  ['::ffff:0:0:0/96', 'reserved'], // the old SIIT "IPv4-translated" form
+  ['64:ff9b:1::/48', 'reserved'], // local-use NAT64: translates to whatever the local network chose
+  ['100::/64', 'discard'],
+  ['2001::/23', 'reserved'], // IETF protocol assignments, Teredo among them
+  ['2001:db8::/32', 'documentation'],
+  ['3fff::/20', 'documentation'],
+  ['fc00::/7', 'private'], // unique local
+  ['fe80::/10', 'link_local'],
+  ['fec0::/10', 'private'], // the old site-local
+  ['ff00::/8', 'multicast'],
+]);
+const NAT64 = ipv6Bytes('64:ff9b::')!;
+const SIX_TO_FOUR = ipv6Bytes('2002::')!;
+
 function classifyV6(bytes: number[]): AddressKind {
-  const zero = (from: number, to: number) => bytes.slice(from, to).every((b) => b === 0);
-  if (zero(0, 16)) return 'unspecified';
-  if (zero(0, 15) && bytes[15] === 1) return 'loopback';
-  // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) name an IPv4 address
-  if (zero(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return classifyV4(bytes.slice(12));
-  if (zero(0, 12)) return classifyV4(bytes.slice(12));
-  if (bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zero(4, 12)) return classifyV4(bytes.slice(12));
+  // well-known NAT64 (64:ff9b::a.b.c.d) reaches the IPv4 address it embeds: judge that one
+  if (inPrefix(bytes, NAT64, 96)) return classifyV4(bytes.slice(12));
   // 6to4 (2002:a.b.c.d::/48) embeds one too
-  if (bytes[0] === 0x20 && bytes[1] === 0x02) {
+  if (inPrefix(bytes, SIX_TO_FOUR, 16)) {
     const inner = classifyV4(bytes.slice(2, 6));
     if (inner !== 'public') return inner;
   }
-  const [b0 = 0, b1 = 0] = bytes;
-  if ((b0 & 0xfe) === 0xfc) return 'private'; // fc00::/7 unique local
-  if (b0 === 0xfe && (b1 & 0xc0) === 0x80) return 'link_local'; // fe80::/10
-  if (b0 === 0xfe && (b1 & 0xc0) === 0xc0) return 'private'; // fec0::/10, the old site-local
-  if (b0 === 0xff) return 'multicast';
-  return 'public';
+  return kindIn(bytes, V6_RANGES) ?? 'public';
 }
 
 /** What kind of address an IP literal is; anything that does not parse is `reserved` (refused). */
@@ -123,6 +170,14 @@ export function classifyAddress(ip: string): AddressKind {
     return bytes ? classifyV6(bytes) : 'reserved';
   }
   return 'reserved';
+}
+
+/** The kind in words; an IPv4-mapped or -compatible address also names the IPv4 address it carries. */
+function describe(ip: string, kind: AddressKind): string {
+  const bytes = kind === 'ipv4_mapped' || kind === 'ipv4_compatible' ? ipv6Bytes(ip) : null;
+  if (!bytes) return KIND_TEXT[kind];
+  const v4 = bytes.slice(12);
+  return `${KIND_TEXT[kind]} (here ${v4.join('.')}, ${KIND_TEXT[classifyV4(v4)]})`;
 }
 
 export function addressAllowed(ip: string, policy: UrlPolicy): boolean {
@@ -162,7 +217,7 @@ export async function checkUrl(
     if (!addressAllowed(a.address, policy)) {
       const kind = classifyAddress(a.address);
       const hint = kind === 'loopback' ? ' (WEBHOOKS_ALLOW_LOOPBACK=true allows it for local development)' : '';
-      throw new UrlNotAllowed('address', `the host ${host} resolves to ${a.address}, ${KIND_TEXT[kind]}; webhooks are sent to public addresses only${hint}`);
+      throw new UrlNotAllowed('address', `the host ${host} resolves to ${a.address}, ${describe(a.address, kind)}; webhooks are sent to public addresses only${hint}`);
     }
   }
   return { url, addresses };

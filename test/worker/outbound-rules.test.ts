@@ -67,15 +67,63 @@ describe('where webhooks may go', () => {
     ['fe80::1', 'link_local'],
     ['fe80::1%eth0', 'link_local'],
     ['ff02::1', 'multicast'],
-    ['::ffff:127.0.0.1', 'loopback'],
-    ['::ffff:7f00:1', 'loopback'],
-    ['::ffff:10.0.0.1', 'private'],
-    ['::ffff:a9fe:a9fe', 'link_local'],
-    ['::ffff:8.8.8.8', 'public'],
     ['64:ff9b::10.0.0.1', 'private'],
     ['2002:c0a8:0101::1', 'private'],
     ['not an ip', 'reserved'],
   ])('%s is %s', (ip, kind) => {
+    expect(classifyAddress(ip)).toBe(kind);
+  });
+
+  // one row per special range: an address inside it, and where the edge matters, one just outside
+  it.each([
+    ['IPv4-mapped, dotted', '::ffff:127.0.0.1', 'ipv4_mapped'],
+    ['IPv4-mapped, hex (as the URL parser writes it)', '::ffff:7f00:1', 'ipv4_mapped'],
+    ['IPv4-mapped, of a private address', '::ffff:10.0.0.1', 'ipv4_mapped'],
+    ['IPv4-mapped, of a public address', '::ffff:8.8.8.8', 'ipv4_mapped'],
+    ['IPv4-mapped, last', '::ffff:ffff:ffff', 'ipv4_mapped'],
+    ['IPv4-compatible, dotted', '::8.8.8.8', 'ipv4_compatible'],
+    ['IPv4-compatible, hex', '::808:808', 'ipv4_compatible'],
+    ['IPv4-compatible, just after ::1', '::2', 'ipv4_compatible'],
+    ['just outside ::/96 and ::ffff:0:0/96', '::1:0:0:0', 'public'],
+    ['IPv4-translated (SIIT)', '::ffff:0:808:808', 'reserved'],
+    ['NAT64 well-known, public inside', '64:ff9b::8.8.8.8', 'public'],
+    ['NAT64 well-known, hex, loopback inside', '64:ff9b::7f00:1', 'loopback'],
+    ['NAT64 local-use', '64:ff9b:1::8.8.8.8', 'reserved'],
+    ['NAT64 local-use, last /48', '64:ff9b:1:ffff::1', 'reserved'],
+    ['just outside NAT64 local-use', '64:ff9b:2::1', 'public'],
+    ['discard-only', '100::1', 'discard'],
+    ['discard-only, last', '100::ffff:ffff:ffff:ffff', 'discard'],
+    ['just outside discard-only', '100:0:0:1::', 'public'],
+    ['Teredo', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'],
+    ['IETF protocol assignments', '2001:1ff:ffff::1', 'reserved'],
+    ['just outside IETF protocol assignments', '2001:200::1', 'public'],
+    ['IPv6 documentation', '2001:db8::1', 'documentation'],
+    ['IPv6 documentation, last', '2001:db8:ffff:ffff::1', 'documentation'],
+    ['just before IPv6 documentation', '2001:db7:ffff::1', 'public'],
+    ['just after IPv6 documentation', '2001:db9::1', 'public'],
+    ['IPv6 documentation (3fff::/20)', '3fff::1', 'documentation'],
+    ['IPv6 documentation (3fff::/20), last', '3fff:fff:ffff::1', 'documentation'],
+    ['just outside 3fff::/20', '3fff:1000::1', 'public'],
+    ['6to4 of a documentation address', '2002:c000:0201::1', 'documentation'],
+    ['6to4 of a public address', '2002:808:808::1', 'public'],
+    ['IPv4 protocol assignments', '192.0.0.8', 'reserved'],
+    ['just before 192.0.0.0/24', '191.255.255.255', 'public'],
+    ['between 192.0.0.0/24 and 192.0.2.0/24', '192.0.1.1', 'public'],
+    ['TEST-NET-1', '192.0.2.1', 'documentation'],
+    ['just after TEST-NET-1', '192.0.3.1', 'public'],
+    ['elsewhere in 192.0.0.0/16', '192.0.128.1', 'public'],
+    ['TEST-NET-2', '198.51.100.7', 'documentation'],
+    ['just before TEST-NET-2', '198.51.99.255', 'public'],
+    ['just after TEST-NET-2', '198.51.101.0', 'public'],
+    ['TEST-NET-3', '203.0.113.200', 'documentation'],
+    ['just before TEST-NET-3', '203.0.112.255', 'public'],
+    ['just after TEST-NET-3', '203.0.114.0', 'public'],
+    ['6to4 relay anycast', '192.88.99.1', 'reserved'],
+    ['just before 6to4 relay anycast', '192.88.98.255', 'public'],
+    ['just after 6to4 relay anycast', '192.88.100.0', 'public'],
+    ['benchmarking', '198.19.255.255', 'reserved'],
+    ['just after benchmarking', '198.20.0.0', 'public'],
+  ])('%s: %s is %s', (_label, ip, kind) => {
     expect(classifyAddress(ip)).toBe(kind);
   });
 
@@ -86,8 +134,7 @@ describe('where webhooks may go', () => {
     expect(addressAllowed('127.0.0.1', production)).toBe(false);
     expect(addressAllowed('::1', production)).toBe(false);
     expect(addressAllowed('127.0.0.1', dev)).toBe(true);
-    expect(addressAllowed('::ffff:127.0.0.1', dev)).toBe(true);
-    for (const ip of ['10.0.0.1', '192.168.0.1', '172.20.0.1', '169.254.169.254', '100.64.1.1', '0.0.0.0', 'fd00::1', 'fe80::1']) {
+    for (const ip of ['10.0.0.1', '192.168.0.1', '172.20.0.1', '169.254.169.254', '100.64.1.1', '0.0.0.0', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::127.0.0.1', '::ffff:8.8.8.8', '192.0.2.1', '2001:db8::1', '2001::1', '100::1']) {
       expect(addressAllowed(ip, dev), ip).toBe(false);
     }
   });
@@ -134,6 +181,22 @@ describe('where webhooks may go', () => {
     expect(await reason('file:///etc/passwd')).toMatch(/^invalid: /);
     expect(await reason('not a url')).toMatch(/^invalid: /);
     expect(await reason('http://8.8.8.8/')).toBe('allowed');
+  });
+
+  it('refuses IPv4-mapped and documentation hosts with a reason that says so, loopback allowed or not', async () => {
+    // the URL parser writes [::ffff:127.0.0.1] as [::ffff:7f00:1]
+    expect(new URL('http://[::ffff:127.0.0.1]/').hostname).toBe('[::ffff:7f00:1]');
+    for (const url of ['http://[::ffff:127.0.0.1]/', 'http://[::ffff:7f00:1]/']) {
+      expect(await reason(url, true), url).toBe(
+        'address: the host ::ffff:7f00:1 resolves to ::ffff:7f00:1, an IPv4-mapped IPv6 address (::ffff:0:0/96), refused whatever it maps to (here 127.0.0.1, a loopback address); webhooks are sent to public addresses only',
+      );
+    }
+    expect(await reason('http://[::8.8.8.8]/')).toMatch(/^address: .*IPv4-compatible.*here 8\.8\.8\.8, a public address/);
+    expect(await reason('https://203.0.113.9/')).toMatch(/^address: .*203\.0\.113\.9, an address reserved for documentation/);
+    expect(await reason('https://[2001:db8::1]/')).toMatch(/^address: .*reserved for documentation/);
+    expect(await reason('https://[100::1]/')).toMatch(/^address: .*discard-only/);
+    expect(await reason('https://[2001::1]/')).toMatch(/^address: .*a reserved address/);
+    expect(await reason('https://192.0.1.1/')).toBe('allowed');
   });
 });
 

@@ -2,7 +2,7 @@
 //   [--attribution customer|transaction] [--currency USD] [--percent 20 | --fixed 5]`
 import { z } from 'zod';
 import { isCurrencyCode } from '../core/money.js';
-import { ATTRIBUTION_MODELS, DEFAULT_COMMISSION, DecimalString, PROGRAM_TYPES } from '../core/program.js';
+import { ATTRIBUTION_MODELS, CommissionRate, DEFAULT_COMMISSION, DecimalString, PROGRAM_TYPES } from '../core/program.js';
 import { createProgram } from '../db/programs.js';
 import { options, type CliCommand } from './command.js';
 
@@ -36,6 +36,11 @@ export const programsCreate: CliCommand = {
     const commission = a.fixed
       ? { ...DEFAULT_COMMISSION, type: 'fixed' as const, value: a.fixed }
       : { ...DEFAULT_COMMISSION, value: a.percent ?? DEFAULT_COMMISSION.value };
+    const bounded = CommissionRate.safeParse(commission);
+    if (!bounded.success) {
+      out(`programs:create: --${a.fixed ? 'fixed' : 'percent'}: ${bounded.error.issues[0]!.message}`);
+      return 2;
+    }
     const { id, apiKey } = await createProgram(database.db, {
       name: a.name,
       type: a.type,

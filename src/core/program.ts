@@ -8,23 +8,61 @@ export const DecimalString = z
   .string()
   .regex(/^\d{1,15}(\.\d{1,12})?$/, 'a non-negative decimal such as "30" or "12.50"');
 
-export const CommissionRate = z.object({
+/** The largest percent a commission may pay: all of the sale. */
+export const MAX_PERCENT = 100n;
+/**
+ * The largest fixed commission, in the program's currency (or unit): far above any real reward, low
+ * enough that a typo (a value in minor units, extra zeros) is refused instead of paid.
+ */
+export const MAX_FIXED = 1_000_000n;
+
+/** Whether a DecimalString is above a whole-number bound, compared exactly (digits, never floats). */
+export function decimalAbove(value: string, max: bigint): boolean {
+  const [whole = '', fraction = ''] = value.split('.');
+  const w = BigInt(whole);
+  return w > max || (w === max && /[1-9]/.test(fraction));
+}
+
+const rateFields = {
   type: z.enum(['percent', 'fixed']),
   value: DecimalString,
-});
+};
+
+/** A percent is at most all of the sale; a fixed amount at most MAX_FIXED. */
+const bounded = (r: { type: 'percent' | 'fixed'; value: string }, ctx: z.RefinementCtx) => {
+  if (!DecimalString.safeParse(r.value).success) return;
+  if (r.type === 'percent' && decimalAbove(r.value, MAX_PERCENT)) {
+    ctx.addIssue({ code: 'custom', path: ['value'], message: `the value of a percent commission is at most ${MAX_PERCENT}` });
+  }
+  if (r.type === 'fixed' && decimalAbove(r.value, MAX_FIXED)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['value'],
+      message: `the value of a fixed commission is at most ${MAX_FIXED} (in the program's currency or unit)`,
+    });
+  }
+};
+
+export const CommissionRate = z.object(rateFields).superRefine(bounded);
 export type CommissionRate = z.infer<typeof CommissionRate>;
+
+const ruleFields = {
+  ...rateFields,
+  product_id: z.string().min(1).optional(),
+  product_type: z.string().min(1).optional(),
+  partner: z.string().min(1).optional(),
+};
 
 /**
  * An override. The most specific matching rule wins: a partner match counts 4, a product_id 2,
  * a product_type 1; ties go to the rule listed first.
  */
-export const CommissionRule = CommissionRate.extend({
-  product_id: z.string().min(1).optional(),
-  product_type: z.string().min(1).optional(),
-  partner: z.string().min(1).optional(),
-}).refine((r) => r.product_id || r.product_type || r.partner, {
-  message: 'a rule names a product_id, a product_type or a partner',
-});
+export const CommissionRule = z
+  .object(ruleFields)
+  .superRefine(bounded)
+  .refine((r) => r.product_id || r.product_type || r.partner, {
+    message: 'a rule names a product_id, a product_type or a partner',
+  });
 export type CommissionRule = z.infer<typeof CommissionRule>;
 
 export const Lifetime = z.discriminatedUnion('kind', [
@@ -34,11 +72,24 @@ export const Lifetime = z.discriminatedUnion('kind', [
 ]);
 export type Lifetime = z.infer<typeof Lifetime>;
 
-export const CommissionSettings = CommissionRate.extend({
-  rules: z.array(CommissionRule).max(500).default([]),
+export const CommissionSettings = z
+  .object({
+    ...rateFields,
+    rules: z.array(CommissionRule).max(500).default([]),
+    lifetime: Lifetime.default({ kind: 'all' }),
+  })
+  .superRefine(bounded);
+export type CommissionSettings = z.infer<typeof CommissionSettings>;
+
+/**
+ * Settings as stored: the shape, with the defaults added since, but not the bounds, so a program
+ * saved before a bound existed still loads (and pays what its merchant set) until it is changed.
+ */
+export const StoredCommissionSettings: z.ZodType<CommissionSettings, unknown> = z.object({
+  ...rateFields,
+  rules: z.array(z.object(ruleFields)).max(500).default([]),
   lifetime: Lifetime.default({ kind: 'all' }),
 });
-export type CommissionSettings = z.infer<typeof CommissionSettings>;
 
 export const DEFAULT_COMMISSION: CommissionSettings = {
   type: 'percent',

@@ -1,7 +1,7 @@
 // Reading a program's rules for the core.
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { CommissionSettings, DEFAULT_COMMISSION, type ProgramRules } from '../core/program.js';
+import { DEFAULT_COMMISSION, StoredCommissionSettings, type ProgramRules } from '../core/program.js';
 import { hashApiKey, keyPrefix, newApiKey } from './api-keys.js';
 import type { Db } from './client.js';
 import { apiKeys, programs } from './schema.js';
@@ -43,7 +43,7 @@ export async function loadProgramRules(db: Db, programId: string): Promise<Progr
     isCurrency: row.isCurrency,
     reviewPeriodDays: row.reviewPeriodDays,
     // stored settings were validated when written; parsing again fills defaults added since
-    commission: CommissionSettings.parse(row.commission),
+    commission: StoredCommissionSettings.parse(row.commission),
   };
 }
 

@@ -81,6 +81,20 @@ export function gatewayContract<G extends keyof GatewaySettings>(spec: ContractS
       expect(v).toMatchObject({ kind: 'rejected', code: 'gateway_not_configured' });
     });
 
+    // signature first, then shape: a signed body that is JSON but no object is the payload's fault
+    it.each(['null', '[]', '42', '"x"', 'true', '[{}]'])('refuses a correctly signed body that is not a JSON object: %s', (text) => {
+      const f = spec.fixtures[0]!;
+      const body = Buffer.from(text);
+      expect(verify(body, { ...f.headers, ...spec.sign(body, SECRET) })).toMatchObject({ kind: 'rejected', status: 400, code: 'invalid_payload' });
+      expect(verify(body, { ...f.headers, ...spec.sign(body, 'not_the_secret') })).toMatchObject({
+        kind: 'rejected',
+        code: expect.stringMatching(/^(invalid_signature|invalid_credentials)$/),
+      });
+      if (spec.signsBody) {
+        expect(verify(body, { ...f.headers, ...spec.sign(Buffer.from('{}'), SECRET) })).toMatchObject({ kind: 'rejected', code: 'invalid_signature' });
+      }
+    });
+
     if (spec.signsBody) {
       it.each(spec.fixtures.map((f) => [f.name, f] as const))('refuses a tampered body: %s', (_n, f) => {
         const headers = { ...f.headers, ...spec.sign(f.body, SECRET) };

@@ -1,7 +1,8 @@
 // Hostile input: property-based fuzzing (fast-check) of every gateway receiver with deliveries that
 // are validly signed but mutated (wrong types, missing fields, huge and negative numbers, unknown
-// currencies, deep nesting, control characters, 1 MB bodies), and of the REST API's bodies likewise.
-// Never a 5xx, never a crash, never a half-written row; a body over the limit is a 413.
+// currencies, deep nesting, control characters, 1 MB bodies), of the REST API's bodies likewise, and
+// of the query strings and headers of its lists. Never a 5xx, never a crash, never a half-written
+// row; a body over the limit is a 413.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ const BODY_LIMIT = 1_048_576;
 /** fast-check runs per gateway and payload kind, and per API endpoint: bounded, so the suite stays fast. */
 const WEBHOOK_RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 100);
 const API_RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 60);
+/** Requests of hostile query strings and headers, over all the lists together. */
+const QUERY_RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 300);
 const SEED = Number(process.env.RELIABILITY_SEED ?? Date.now() % 1_000_000);
 
 let d: Deployment;
@@ -242,6 +245,100 @@ describe('hostile input', () => {
     );
   });
 
+  // ---- the lists' query strings and headers ----
+
+  /** Each parameter of the lists, with values of it near or past what the database and a JS Date hold. */
+  const HOSTILE: Record<string, string[]> = {
+    limit: ['0', '-1', '1.5', '1e2', '0x10', 'Infinity', '251', '99999999999999999999', '9'.repeat(400)],
+    page: ['0', '1000001', '1e309', 'NaN', '99999999999999999999', '9007199254740993'],
+    sort: ['up', 'ASC'],
+    status: ['nope', 'active', 'failed', 'all'],
+    key: ['x'.repeat(256), 'x'.repeat(5000)],
+    customer: ['x'.repeat(256)],
+    'customer.key': ['x'.repeat(256)],
+    partner_key: ['x'.repeat(256)],
+    'partner.key': ['x'.repeat(256)],
+    partner_email: ['x'.repeat(256), 'A@B.C'],
+    date_after: ['0000-01-01', '9999-12-31', '1969-12-31', '2026-02-30', '10000-01-01', '+275760-09-13', '2026-01-01T00:00:00Z'],
+    date_before: ['9999-12-31', '0000-01-01', '9999-12-30', '2026-02-29', '-000001-01-01'],
+    cursor: ['99999999999999999999.1', '1.99999999999999999999', '9223372036854775807.1', '1.9223372036854775808', '253402300800000000.1', '-1.1', '1.', '.1', '0.0'],
+  };
+  const PARAMS = Object.keys(HOSTILE);
+  // the bracket (object) forms a parser may read as nested values
+  const suffix = fc.constantFrom('', '', '', '', '', '', '[]', '[x]', '[0][1]', '[__proto__]');
+  const day = fc
+    .tuple(fc.integer({ min: -1, max: 10_001 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }))
+    .map(([y, m, dd]) => `${y < 0 ? '-' : ''}${String(Math.abs(y)).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(dd).padStart(2, '0')}`);
+  const queryValue = fc.oneof(
+    day,
+    fc.constantFrom('', ' ', '1', '15', 'all', 'asc', 'x'.repeat(300)),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+    fc.tuple(fc.bigInt({ min: 0n, max: 2n ** 70n }), fc.bigInt({ min: 0n, max: 2n ** 70n })).map(([a, b]) => `${a}.${b}`),
+    fc.string({ maxLength: 30 }),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+  );
+  const knownParam = fc.tuple(fc.constantFrom(...PARAMS), suffix).chain(([name, sfx]) =>
+    fc.tuple(fc.constant(name + sfx), fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE[name]!) }, { weight: 2, arbitrary: queryValue })),
+  );
+  const otherParam = fc.tuple(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'toString', '')), suffix, queryValue).map(([n, sfx, v]) => [n + sfx, v] as const);
+  /** Percent-encoded byte by byte from UTF-8 (a lone surrogate too), letters, digits and brackets left as they are. */
+  const encode = (v: string) => [...Buffer.from(v)].map((b) => (/[\w.\-[\]]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
+  const queryPart = fc.oneof(
+    { weight: 8, arbitrary: fc.oneof({ weight: 6, arbitrary: knownParam }, { weight: 1, arbitrary: otherParam }).map(([k, v]) => `${encode(k)}=${encode(v)}`) },
+    { weight: 1, arbitrary: fc.constantFrom('key=%', 'key=%zz', 'limit=1%5B%5D', 'status%5Bx%5D=1', 'key=%ED%A0%80', 'customer=%FF%FE', 'cursor', '=', '&&', 'status=%00', 'key=a%00b') },
+  );
+  /** Printable Latin-1, which is what may travel in a header value. */
+  const latin1 = fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)), maxLength: 60 });
+  const headerValue = fc.oneof(
+    latin1,
+    fc.constantFrom('', ';;;', '=', 'x'.repeat(6000), 'application/json; charset=klingon', 'application/json; charset=utf-16', 'text/plain', 'multipart/form-data; boundary=', 'gzip', 'br', 'deflate', 'identity, gzip', 'gzip;q=garbage, *;q=0', '*/*;q=x', 'W/"x"', 'bytes=5-2', 'Thu, 99 Foo 99999'),
+  );
+  const authorization = fc.oneof(
+    { weight: 6, arbitrary: fc.constant(`Bearer ${API_KEY}`) },
+    { weight: 1, arbitrary: fc.oneof(latin1.map((s) => `Bearer ${s}`), fc.constantFrom(`Bearer ${'k'.repeat(8000)}`, `bearer ${API_KEY}`, `Bearer ${API_KEY} extra`, 'Basic Zm9vOmJhcg==', 'Bearer', '')) },
+  );
+  const headers = fc.tuple(
+    authorization,
+    fc.array(
+      fc.tuple(
+        fc.constantFrom('x-api-key', 'content-type', 'content-encoding', 'accept-encoding', 'accept', 'accept-charset', 'x-request-id', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'host', 'if-none-match', 'if-modified-since', 'range', 'cookie'),
+        headerValue,
+      ),
+      { maxLength: 3 },
+    ),
+  );
+  // a body on a GET, with the hostile content-type or encoding beside it
+  const getBody = fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.oneof(fc.constantFrom('{}', '{"key":', 'null'), fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1'))) });
+
+  it('the lists: hostile query strings and headers never get a 5xx, and the service keeps answering', async () => {
+    await seedApi();
+    const hook = `wh_fuzz_${randomBytes(4).toString('hex')}`;
+    // inactive: nothing is ever sent to it, its deliveries list is only read
+    await d.db.pool.query(`insert into webhook_subscriptions (program_id, key, url, events, is_active, secret) values ($1, $2, $3, $4, false, 'whsec_fuzz')`, [d.programId, hook, sinkUrl, ['transaction.deleted']]);
+    const lists = ['/v1/transactions', '/v1/customers', '/v1/partners', '/v1/webhooks', `/v1/webhooks/${hook}/deliveries`];
+    const issue = ['cursor=99999999999999999999.1', 'cursor=1.99999999999999999999', 'date_before=9999-12-31', 'date_after=0000-01-01'];
+    const started = Date.now();
+    await fc.assert(
+      fc.asyncProperty(fc.oneof({ weight: 3, arbitrary: fc.constant(lists[0]!) }, { weight: 4, arbitrary: fc.constantFrom(...lists) }), fc.array(queryPart, { maxLength: 4 }), headers, getBody, async (path, parts, [auth, extra], body) => {
+        const target = parts.length ? `${path}?${parts.join('&')}` : path;
+        const res = await rawGet(target, { authorization: auth, ...Object.fromEntries(extra) }, body);
+        tally(`query ${path.replace(hook, '{key}')}`, res.status, () => `${target.slice(0, 200)} ${JSON.stringify(extra).slice(0, 100)} → ${res.text}`);
+        return res.status > 0 && res.status < 500;
+      }),
+      {
+        numRuns: QUERY_RUNS,
+        seed: SEED,
+        endOnFailure: true,
+        // the values of the issue, always among the runs
+        examples: issue.map((q) => ['/v1/transactions', [q], [`Bearer ${API_KEY}`, []], undefined] as [string, string[], [string, [string, string][]], string | undefined]),
+      },
+    );
+    const after = await api('GET', '/v1/transactions?limit=1');
+    expect(after.status).toBe(200);
+    expect(d.api.alive()).toBe(true);
+    report('hostile-input-query', { seed: SEED, runs: QUERY_RUNS + issue.length, seconds: (Date.now() - started) / 1000, statuses: Object.fromEntries(Object.entries(statuses).filter(([area]) => area.startsWith('query '))) });
+  });
+
   // PostgreSQL refuses the NUL character in text and jsonb: the API answers 422 invalid_characters
   it('a NUL character (\\u0000) anywhere in a REST API body is a 4xx, not a 500', async () => {
     await seedApi();
@@ -310,6 +407,22 @@ async function seedApi() {
   await api('PATCH', '/v1/program', Buffer.from(JSON.stringify({ js_tracking: true })));
   const program = JSON.parse((await api('GET', '/v1/program')).text) as { data: { public_key: string } };
   publicKey = program.data.public_key;
+}
+
+/** A GET as node:http sends it: any Latin-1 header value, and a body if given (fetch allows neither). */
+function rawGet(path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+  const url = new URL(d.api.url);
+  return new Promise((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: 'GET', path, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body, 'latin1') }, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString().slice(0, 300) }));
+      res.on('error', (err) => resolve({ status: 0, text: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => resolve({ status: 0, text: err.message }));
+    req.end(body === undefined ? undefined : Buffer.from(body, 'latin1'));
+  });
 }
 
 async function api(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {

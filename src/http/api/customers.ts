@@ -10,7 +10,7 @@ import { emit } from '../../db/outbox.js';
 import { customers, partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import { isUniqueViolation } from './partners.js';
-import { notFound, ok, parse, timestamp } from './respond.js';
+import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 const Ref = z
@@ -22,10 +22,7 @@ export const CreateCustomer = CustomerFields.extend({
   partner: Ref.nullish(),
   referring_customer: Ref.nullish(),
 });
-const Page = z.object({
-  limit: z.coerce.number().int().min(1).max(250).default(15),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
-});
+export const ListQuery = z.object(pagination());
 
 const referrer = alias(customers, 'referrer');
 const selectCustomer = (db: Db) =>
@@ -120,7 +117,7 @@ export function customersRouter(deps: { db: Db }) {
   });
 
   router.get('/v1/customers', async (req, res) => {
-    const q = parse(Page, req.query, 'query');
+    const q = parseQuery(ListQuery, req.query);
     const pid = program(res).id;
     const visible = and(eq(customers.programId, pid), eq(customers.perPartner, false), isNull(customers.deletedAt));
     const [rows, [counted]] = await Promise.all([

@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
 import { partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
-import { notFound, ok, parse, timestamp } from './respond.js';
+import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 export const PartnerFields = z.object({
@@ -18,10 +18,7 @@ export const PartnerFields = z.object({
   referral_code: text(64).nullish(),
 });
 export const CreatePartner = PartnerFields.extend({ key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #').nullish() });
-const Page = z.object({
-  limit: z.coerce.number().int().min(1).max(250).default(15),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
-});
+export const ListQuery = z.object(pagination());
 
 export const partnerView = (p: typeof partners.$inferSelect) => ({
   id: p.id,
@@ -74,7 +71,7 @@ export function partnersRouter(deps: { db: Db }) {
   });
 
   router.get('/v1/partners', async (req, res) => {
-    const q = parse(Page, req.query, 'query');
+    const q = parseQuery(ListQuery, req.query);
     const pid = programId(res);
     const listed = and(eq(partners.programId, pid), isNull(partners.deletedAt));
     const [rows, [counted]] = await Promise.all([

@@ -1,7 +1,7 @@
 // The REST API's envelope and validation: { data, status: 1 } on success, the error envelope otherwise.
 import type { Request, Response } from 'express';
-import type { z } from 'zod';
-import { ApiError, zodFields } from '../errors.js';
+import { z } from 'zod';
+import { ApiError, hasLoneSurrogate, zodFields } from '../errors.js';
 
 export function ok(res: Response, data: unknown, httpStatus = 200): void {
   res.status(httpStatus).json({ data, status: 1 });
@@ -13,6 +13,72 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown, what = 're
   if (r.success) return r.data;
   throw new ApiError(422, 'validation_failed', `the ${what} has invalid fields`, zodFields(r.error));
 }
+
+/**
+ * Parse a query string with a zod object schema. Each known parameter comes once, as name=value: a
+ * repeated one (an array) or the bracket form (`status[x]=a`) is a 422 naming it, never handed on.
+ * `aliases` are other names of a parameter (`customer.key` for `customer`); the canonical one wins.
+ * Unknown parameters are ignored, as they always were.
+ */
+export function parseQuery<T extends z.ZodObject>(schema: T, query: Request['query'], aliases: Record<string, keyof z.infer<T> & string> = {}): z.infer<T> {
+  const canonical = new Map<string, string>(Object.keys(schema.shape).map((k) => [k, k]));
+  for (const [alias, name] of Object.entries(aliases)) canonical.set(alias, name);
+  const fields: Record<string, string> = {};
+  const values = new Map<string, { value: string; given: string }>();
+  for (const [given, value] of Object.entries(query ?? {})) {
+    const bare = given.replace(/\[.*$/s, '');
+    const name = canonical.get(bare);
+    if (name === undefined) continue;
+    if (bare !== given || typeof value !== 'string') {
+      fields[bare] ??= 'give it once, as name=value';
+      continue;
+    }
+    if (bare === name || !values.has(name)) values.set(name, { value, given });
+  }
+  const r = schema.safeParse(Object.fromEntries([...values].map(([name, v]) => [name, v.value])));
+  if (!r.success) {
+    // named as the client gave it (an alias too)
+    for (const [field, message] of Object.entries(zodFields(r.error))) fields[values.get(field)?.given ?? field] ??= message;
+  }
+  if (Object.keys(fields).length || !r.success) throw new ApiError(422, 'validation_failed', 'the query has invalid fields', fields);
+  return r.data;
+}
+
+/** The latest page a list serves: (page - 1) × limit stays a small, safe OFFSET. */
+export const MAX_PAGE = 1_000_000;
+
+/** A query parameter that is a whole number in [min, max], in decimal digits only. */
+export const queryInt = (min: number, max: number) => {
+  const message = `a whole number from ${min} to ${max}`;
+  return z.string().regex(/^\d+$/, message).transform(Number).pipe(z.number({ error: message }).int(message).min(min, message).max(max, message));
+};
+
+/** `limit` and `page` of a list. */
+export const pagination = (defaultLimit = 15) => ({
+  limit: queryInt(1, 250).default(defaultLimit),
+  page: queryInt(1, MAX_PAGE).default(1),
+});
+
+/** A free-text query parameter: bounded, and nothing PostgreSQL cannot compare. */
+export const queryText = (max = 255) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((v) => !v.includes('\u0000') && !hasLoneSurrogate(v), 'must not contain a NUL character or a lone UTF-16 surrogate');
+
+/** The days a date filter takes: four-digit years after the epoch, which a JS Date writes in ISO form and PostgreSQL reads. */
+export const EARLIEST_DAY = '1970-01-01';
+export const LATEST_DAY = '9999-12-31';
+
+/** A calendar date (YYYY-MM-DD, a real day) from EARLIEST_DAY to `latest`. */
+export const queryDate = (latest = LATEST_DAY) =>
+  z.iso
+    .date('a calendar date, YYYY-MM-DD')
+    // fixed-width ISO dates order as strings do
+    .refine((d) => d >= EARLIEST_DAY && d <= latest, `a date from ${EARLIEST_DAY} to ${latest}`)
+    .meta({ description: `a date from ${EARLIEST_DAY} to ${latest}` });
 
 export function notFound(what: string, key: string): ApiError {
   return new ApiError(404, 'not_found', `no ${what} with key "${key}"`);

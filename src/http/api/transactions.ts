@@ -13,7 +13,7 @@ import { emit } from '../../db/outbox.js';
 import { customers, partners, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
-import { collectionUrl, notFound, ok, parse } from './respond.js';
+import { collectionUrl, LATEST_DAY, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
 import { transactionView } from './serialize.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
@@ -50,18 +50,36 @@ export const CreateTransaction = z.object({
 });
 export type CreateTransaction = z.infer<typeof CreateTransaction>;
 
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+/** The last microsecond of LATEST_DAY since the epoch: the latest created_at a cursor can name. */
+const MAX_CURSOR_MICROS = BigInt(Date.parse(`${LATEST_DAY}T23:59:59.999Z`)) * 1000n + 999n;
+const CURSOR = /^(\d{1,20})\.(\d{1,20})$/;
+
+/** `<created_at in microseconds>.<id>`, as links.next writes it; null unless both fit the columns. */
+export function parseCursor(value: string): Cursor | null {
+  const m = CURSOR.exec(value);
+  if (!m) return null;
+  const cursor = { createdAtMicros: BigInt(m[1]!), id: BigInt(m[2]!) };
+  return cursor.createdAtMicros <= MAX_CURSOR_MICROS && cursor.id <= MAX_BIGINT ? cursor : null;
+}
+
 export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(250).default(15),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  ...pagination(),
   sort: z.enum(['asc', 'desc']).default('desc'),
-  key: text().optional(),
-  customer: text().optional(),
-  partner_key: text().optional(),
-  partner_email: text().optional(),
+  key: queryText().optional(),
+  customer: queryText().optional(),
+  partner_key: queryText().optional(),
+  partner_email: queryText().optional(),
   status: z.enum(['active', 'deleted', 'archived', 'all']).default('active'),
-  date_after: z.iso.date().optional(),
-  date_before: z.iso.date().optional(),
-  cursor: z.string().regex(/^\d{1,20}\.\d{1,20}$/, 'a cursor from a links.next URL').optional(),
+  date_after: queryDate().optional(),
+  // the bound is the day after it, which must exist too
+  date_before: queryDate('9999-12-30').optional(),
+  cursor: z
+    .string()
+    .regex(CURSOR, 'a cursor from a links.next URL')
+    .refine((c) => parseCursor(c) !== null, 'a cursor from a links.next URL')
+    .meta({ description: "from links.next: the last row's created_at in microseconds since the epoch, then its id" })
+    .optional(),
 });
 
 /** A stable fingerprint of a create request: the same body under the same key is the same request. */
@@ -244,16 +262,8 @@ export function transactionsRouter(deps: { db: Db }) {
 
   router.get('/v1/transactions', async (req: Request, res: Response) => {
     const p = program(res);
-    const q = parse(
-      ListQuery,
-      { ...req.query, customer: req.query.customer ?? req.query['customer.key'], partner_key: req.query.partner_key ?? req.query['partner.key'] },
-      'query',
-    );
-    let cursor: Cursor | undefined;
-    if (q.cursor) {
-      const [micros, id] = q.cursor.split('.');
-      cursor = { createdAtMicros: BigInt(micros!), id: BigInt(id!) };
-    }
+    const q = parseQuery(ListQuery, req.query, { 'customer.key': 'customer', 'partner.key': 'partner_key' });
+    const cursor = q.cursor ? (parseCursor(q.cursor) ?? undefined) : undefined;
     const dayAfter = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000);
     const { rows, total, hasMore } = await listTransactions(
       db,

@@ -13,7 +13,7 @@ import { outboundJobId, outboundJobOptions, type OutboundJobData } from '../../q
 import { failingSince } from '../../worker/outbound-delivery.js';
 import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
 import { ApiError } from '../errors.js';
-import { notFound, ok, parse, timestamp } from './respond.js';
+import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 
 const EventName = z.enum(OUTBOUND_EVENTS, { error: () => `an unknown event; one of ${OUTBOUND_EVENTS.join(', ')}` });
 export const CreateWebhook = z.object({
@@ -23,9 +23,8 @@ export const CreateWebhook = z.object({
   is_active: z.boolean().nullish(),
 });
 export const UpdateWebhook = CreateWebhook.partial();
-const DeliveriesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(250).default(50),
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+export const DeliveriesQuery = z.object({
+  ...pagination(50),
   status: z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']).optional(),
 });
 
@@ -176,7 +175,7 @@ export function webhooksRouter(deps: WebhooksDeps) {
       .innerJoin(outbox, eq(outbox.id, webhookDeliveries.outboxId));
 
   router.get('/v1/webhooks/:key/deliveries', async (req, res) => {
-    const q = parse(DeliveriesQuery, req.query, 'query');
+    const q = parseQuery(DeliveriesQuery, req.query);
     const row = await byKey(programId(res), String(req.params.key));
     const where = and(eq(webhookDeliveries.subscriptionId, row.id), q.status ? eq(webhookDeliveries.status, q.status) : undefined);
     const [rows, [counted]] = await Promise.all([

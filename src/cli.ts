@@ -5,12 +5,15 @@ import { connect, runMigrations } from './db/client.js';
 import { ensureDatabase } from './db/ensure-database.js';
 import type { CliCommand } from './cli/command.js';
 import { programsCreate } from './cli/programs-create.js';
+import { secretsRotate } from './cli/secrets-rotate.js';
+import { Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 
 export type { CliCommand, CliContext } from './cli/command.js';
 export { options } from './cli/command.js';
 
 const COMMANDS: Record<string, CliCommand> = {
   'programs:create': programsCreate,
+  'secrets:rotate': secretsRotate,
   reconcile: {
     summary: 'WooCommerce: queue the orders modified --from YYYY-MM-DD --to YYYY-MM-DD that no webhook delivered [--program <id>] [--dry-run]',
     run: async (ctx) => (await import('./gateways/woocommerce/reconcile.js')).reconcileCommand(ctx),
@@ -42,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  // commands read and write stored secrets as the service does
+  if (config.SECRETS_KEY) useKeyring(new Keyring(parseSecretKeys(config.SECRETS_KEY)));
   await ensureDatabase(config.DATABASE_URL);
   const database = connect(config.DATABASE_URL);
   try {

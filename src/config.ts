@@ -1,5 +1,6 @@
 // The environment, parsed once. Every variable here is documented in README's configuration table.
 import { z } from 'zod';
+import { parseSecretKeys } from './db/secret-box.js';
 
 const optional = z
   .string()
@@ -97,6 +98,34 @@ const Env = z.object({
   WEBHOOKS_DISPATCH_INTERVAL_MS: intInRange(1000, 50, 60_000),
   /** Outbound deliveries one worker process sends at once. */
   WEBHOOKS_CONCURRENCY: intInRange(10, 1, 200),
+  /**
+   * The key(s) sealing stored secrets (AES-256-GCM): 32 bytes, base64 or hex, comma-separated while
+   * rotating (the first seals). Required when NODE_ENV=production.
+   */
+  SECRETS_KEY: optional.pipe(
+    z
+      .string()
+      .refine((v) => {
+        try {
+          parseSecretKeys(v);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'each key is 32 bytes as base64 or 64 hex digits (openssl rand -base64 32), comma-separated while rotating')
+      .optional(),
+  ),
+  NODE_ENV: optional,
+  /** Days a delivery's raw body is kept; then it is dropped and the row stays as a tombstone for dedupe. */
+  INBOX_RETENTION_DAYS: intInRange(90, 1, 3650),
+}).superRefine((c, ctx) => {
+  if (c.NODE_ENV === 'production' && !c.SECRETS_KEY) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SECRETS_KEY'],
+      message: 'required when NODE_ENV=production: stored gateway secrets and keys are sealed with it (openssl rand -base64 32)',
+    });
+  }
 });
 
 export type Config = z.infer<typeof Env>;

@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { apiBases, type Config } from './config.js';
+import { sealStoredSecrets } from './db/seal-stored.js';
+import { activeKeyring, Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 import { connect, runMigrations, type Database } from './db/client.js';
 import { checkStores, reason } from './preflight.js';
 import { ensureDefaultProgram } from './db/default-program.js';
@@ -72,9 +74,22 @@ export async function startService(config: Config, logger: Logger, options: Serv
   };
   closers.push(() => database.close());
 
+  if (config.SECRETS_KEY) useKeyring(new Keyring(parseSecretKeys(config.SECRETS_KEY)));
+  else {
+    logger.warn(
+      'SECRETS_KEY is not set: gateway secrets and keys, signing secrets and webhook secrets are stored in plain text. ' +
+        'Development only: NODE_ENV=production refuses to start without it (openssl rand -base64 32)',
+    );
+  }
+
   try {
     await runMigrations(database);
     service.defaultProgramId = await ensureDefaultProgram(database.db, config);
+    const keyring = activeKeyring();
+    if (keyring) {
+      const sealed = await sealStoredSecrets(database.db, keyring);
+      if (sealed.programs || sealed.subscriptions) logger.info(sealed, 'stored secrets sealed under the current SECRETS_KEY');
+    }
     const directory = new ProgramDirectory(database.db);
     const programRules = cachedProgramRules(database.db);
     const metrics = new Metrics();
@@ -186,6 +201,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         logger: logger.child({ role: 'maintenance' }),
         producer: sweepProducer,
         sweepAfterSeconds: config.SWEEP_AFTER_SECONDS,
+        inboxRetentionDays: config.INBOX_RETENTION_DAYS,
       });
       closers.push(() => maintenance.close());
 

@@ -67,6 +67,8 @@ export type ReplaySummary = {
   failed: number;
   /** Stored, but the queue was unavailable: the inbox sweeper queues these. */
   deferred: number;
+  /** Kept only as a tombstone: the body was dropped after INBOX_RETENTION_DAYS. */
+  expired: number;
   /** Dry run: events that would create a transaction / change rewards / change nothing. */
   wouldCreate: number;
   wouldChange: number;
@@ -152,7 +154,7 @@ function describe(o: EventOutcome, before: Map<string, TxState>, after: Map<stri
 
 const label = (row: Row) => `${row.gateway} ${row.eventId}${row.eventType ? ` ${row.eventType}` : ''} [${row.status}${row.lastError ? `: ${row.lastError}` : ''}]`;
 
-function normalizeRow(row: Row, program: ProgramInfo): Normalized {
+function normalizeRow(row: Row & { rawBody: string }, program: ProgramInfo): Normalized {
   const adapter = adapterFor(row.gateway);
   if (!adapter) return { status: 'failed', reason: `no receiver for ${row.gateway}` };
   let payload: unknown;
@@ -207,6 +209,7 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
     ignored: 0,
     failed: 0,
     deferred: 0,
+    expired: 0,
     wouldCreate: 0,
     wouldChange: 0,
     unchanged: 0,
@@ -236,7 +239,13 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
       deps.out(`${label(row)}\n  → skipped: its program no longer exists`);
       return;
     }
-    const normalized = normalizeRow(row, program);
+    if (row.rawBody === null) {
+      s.expired++;
+      deps.out(`${label(row)}
+  → left alone: its body was dropped after the inbox retention (INBOX_RETENTION_DAYS); nothing to replay`);
+      return;
+    }
+    const normalized = normalizeRow({ ...row, rawBody: row.rawBody }, program);
     if (normalized.status !== 'queued') {
       if (normalized.status === 'ignored') s.ignored++;
       else s.failed++;
@@ -342,11 +351,13 @@ export function summaryLine(s: ReplaySummary): string {
   if (s.dryRun) {
     return (
       `dry run, nothing written: ${s.selected} events: ${s.wouldCreate} would create a transaction, ${s.wouldChange} would change rewards, ` +
-      `${s.unchanged} would change nothing, ${s.ignored} ignored, ${s.failed} would fail (${seconds})`
+      `${s.unchanged} would change nothing, ${s.ignored} ignored, ${s.failed} would fail` +
+      `${s.expired ? `, ${s.expired} past the inbox retention (body dropped)` : ''} (${seconds})`
     );
   }
   const deferred = s.deferred ? `, ${s.deferred} left for the sweeper (queue unavailable)` : '';
-  return `${s.selected} events: ${s.queued} queued, ${s.alreadyQueued} already in the queue, ${s.ignored} ignored, ${s.failed} unreadable${deferred} (${seconds})`;
+  const expired = s.expired ? `, ${s.expired} past the inbox retention (body dropped)` : '';
+  return `${s.selected} events: ${s.queued} queued, ${s.alreadyQueued} already in the queue, ${s.ignored} ignored, ${s.failed} unreadable${deferred}${expired} (${seconds})`;
 }
 
 export type SettledSummary = { processed: number; failed: number; ignored: number; pending: number; reasons: Map<string, number> };

@@ -5,6 +5,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  customType,
   index,
   integer,
   jsonb,
@@ -17,10 +18,45 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { CommissionSettings } from '../core/program.js';
+import { open, seal } from './secret-box.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 6 });
 const createdAt = () => ts('created_at').notNull().defaultNow();
 const updatedAt = () => ts('updated_at').notNull().defaultNow();
+
+/** A secret, sealed on its way in and opened on its way out (secret-box.ts); `place` is authenticated with it. */
+const sealedText = (name: string, place: string) =>
+  customType<{ data: string; driverData: string }>({
+    dataType: () => 'text',
+    toDriver: (v) => seal(v, place),
+    fromDriver: (v) => open(v, place),
+  })(name);
+
+// everything in a program's gateway settings is a key or a secret but these
+const PUBLIC_GATEWAY_FIELDS = new Set(['url', 'site']);
+
+function mapSecrets(g: GatewaySettings, f: (value: string, place: string) => string): GatewaySettings {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [gateway, fields] of Object.entries(g ?? {})) {
+    if (!fields || typeof fields !== 'object') continue;
+    const o: Record<string, unknown> = (out[gateway] = {});
+    for (const [field, value] of Object.entries(fields as Record<string, unknown>)) {
+      const place = `programs.gateways.${gateway}.${field}`;
+      if (PUBLIC_GATEWAY_FIELDS.has(field)) o[field] = value;
+      else if (typeof value === 'string') o[field] = f(value, place);
+      else if (Array.isArray(value)) o[field] = value.map((v) => (typeof v === 'string' ? f(v, place) : v));
+      else o[field] = value;
+    }
+  }
+  return out as GatewaySettings;
+}
+
+/** A program's gateway settings as jsonb, each key and secret in it sealed. */
+const gatewaySettings = customType<{ data: GatewaySettings; driverData: string }>({
+  dataType: () => 'jsonb',
+  toDriver: (v) => JSON.stringify(mapSecrets(v, seal)),
+  fromDriver: (v) => mapSecrets((typeof v === 'string' ? JSON.parse(v) : v) as GatewaySettings, open),
+});
 
 export const programType = pgEnum('program_type', ['affiliate', 'refer_a_friend']);
 export const attributionModel = pgEnum('attribution_model', ['customer', 'transaction']);
@@ -67,10 +103,10 @@ export const programs = pgTable('programs', {
   /** Identifies the program to the browser snippet; not a secret. */
   publicKey: text('public_key').notNull().unique(),
   /** Signs outbound webhooks and bulk callbacks. */
-  signingSecret: text('signing_secret').notNull(),
+  signingSecret: sealedText('signing_secret', 'programs.signing_secret').notNull(),
   /** false: only test-mode gateway events are booked; true: only live ones; null: both. */
   livemode: boolean('livemode'),
-  gateways: jsonb('gateways').$type<GatewaySettings>().notNull().default({}),
+  gateways: gatewaySettings('gateways').notNull().default({}),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -253,7 +289,8 @@ export const webhookEvents = pgTable(
     eventType: text('event_type'),
     livemode: boolean('livemode'),
     receivedAt: ts('received_at').notNull().defaultNow(),
-    rawBody: text('raw_body').notNull(),
+    /** The body as delivered; null once INBOX_RETENTION_DAYS have passed (the row stays, for dedupe). */
+    rawBody: text('raw_body'),
     /** Delivery metadata worth keeping (delivery id, topic); never signatures or secrets. */
     headers: jsonb('headers').notNull().default({}),
     verified: boolean('verified').notNull().default(true),
@@ -396,7 +433,7 @@ export const webhookSubscriptions = pgTable(
     events: text('events').array().notNull(),
     isActive: boolean('is_active').notNull().default(true),
     /** The signing secret (shown once, as `signature`). */
-    secret: text('secret').notNull(),
+    secret: sealedText('secret', 'webhook_subscriptions.secret').notNull(),
     disabledAt: ts('disabled_at'),
     disabledReason: text('disabled_reason'),
     createdAt: createdAt(),

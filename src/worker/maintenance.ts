@@ -4,6 +4,7 @@ import { lt } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { dropExpiredBodies } from '../db/inbox.js';
 import { matureRewards } from '../db/ledger.js';
 import { webhookRejections } from '../db/schema.js';
 import type { PaymentProducer } from '../queue/producer.js';
@@ -31,6 +32,8 @@ export async function startMaintenance(opts: {
   /** Queue access for the inbox sweeper. */
   producer: PaymentProducer;
   sweepAfterSeconds: number;
+  /** Raw webhook bodies are dropped this many days after receipt (INBOX_RETENTION_DAYS). */
+  inboxRetentionDays: number;
   everyMs?: number;
 }): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
@@ -50,9 +53,19 @@ export async function startMaintenance(opts: {
     { every: Math.max(opts.everyMs ?? 60_000, 3600_000) },
     { name: 'prune-rejections', opts: { removeOnComplete: 10, removeOnFail: 50 } },
   );
+  await queue.upsertJobScheduler(
+    'drop-expired-bodies',
+    { every: Math.max(opts.everyMs ?? 60_000, 86_400_000 / 4) },
+    { name: 'drop-expired-bodies', opts: { removeOnComplete: 10, removeOnFail: 50 } },
+  );
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     async (job) => {
+      if (job.name === 'drop-expired-bodies') {
+        const dropped = await dropExpiredBodies(opts.db, new Date(Date.now() - opts.inboxRetentionDays * 86_400_000));
+        if (dropped) opts.logger.info({ dropped, days: opts.inboxRetentionDays }, 'raw webhook bodies past the inbox retention dropped');
+        return { dropped };
+      }
       if (job.name === 'prune-rejections') {
         const pruned = await pruneRejections(opts.db);
         if (pruned) opts.logger.info({ pruned }, 'old webhook rejections pruned');

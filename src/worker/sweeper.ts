@@ -33,9 +33,12 @@ export async function sweepInbox(
     const adapter = adapterFor(row.gateway);
     let normalized;
     try {
-      normalized = adapter
-        ? normalize(adapter, JSON.parse(row.rawBody), { livemode: null }, row.livemode ?? undefined)
-        : ({ status: 'failed', reason: `no receiver for ${row.gateway}` } as const);
+      // (bodies are dropped only from settled rows, never from these; a null is a row altered by hand)
+      normalized = !adapter
+        ? ({ status: 'failed', reason: `no receiver for ${row.gateway}` } as const)
+        : row.rawBody === null
+          ? ({ status: 'failed', reason: 'its body is gone' } as const)
+          : normalize(adapter, JSON.parse(row.rawBody), { livemode: null }, row.livemode ?? undefined);
     } catch (err) {
       normalized = { status: 'failed', reason: `payload: ${(err as Error).message}` } as const;
     }

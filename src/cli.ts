@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { connect, runMigrations } from './db/client.js';
 import { ensureDatabase } from './db/ensure-database.js';
 import type { CliCommand } from './cli/command.js';
+import { keysCreate, keysList, keysRevoke } from './cli/keys.js';
 import { programsCreate } from './cli/programs-create.js';
 import { secretsRotate } from './cli/secrets-rotate.js';
 import { Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
@@ -14,6 +15,9 @@ export { options } from './cli/command.js';
 const COMMANDS: Record<string, CliCommand> = {
   'programs:create': programsCreate,
   'secrets:rotate': secretsRotate,
+  'keys:create': keysCreate,
+  'keys:list': keysList,
+  'keys:revoke': keysRevoke,
   reconcile: {
     summary: 'WooCommerce: queue the orders modified --from YYYY-MM-DD --to YYYY-MM-DD that no webhook delivered [--program <id>] [--dry-run]',
     run: async (ctx) => (await import('./gateways/woocommerce/reconcile.js')).reconcileCommand(ctx),

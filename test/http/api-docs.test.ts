@@ -17,6 +17,8 @@ describe('API reference', () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, object>; components: { schemas: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/api-keys',
+      '/v1/api-keys/{id}',
       '/v1/customers',
       '/v1/customers/{key}',
       '/v1/integrations',

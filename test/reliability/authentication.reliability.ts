@@ -1,7 +1,8 @@
 // Authentication: unsigned, tampered, wrong-secret and stale deliveries are refused by every gateway
-// receiver and leave nothing behind; a captured delivery sent again changes nothing; an API key never
-// reads or writes another program's data, on every endpoint under /v1; the queue dashboard refuses
-// without its credentials; and the logs (at trace level) carry none of the secret values.
+// receiver and leave nothing behind; a captured delivery sent again changes nothing; a missing, wrong or
+// revoked API key reads nothing, and a key never reads or writes another program's data, on every
+// endpoint under /v1; the queue dashboard refuses without its credentials; and the logs (at trace
+// level) carry none of the secret values.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -263,9 +264,15 @@ describe('API keys', () => {
   });
 
   it('every endpoint under /v1 refuses a request without a key, with a wrong key, with a revoked key, and with Basic auth', async () => {
-    const revoked = await createProgram(d.db.db, { name: 'Revoked' });
-    await d.db.pool.query('update api_keys set revoked_at = now() where program_id = $1', [revoked.id]);
-    secrets.push(revoked.apiKey);
+    // a key of program A that worked, revoked through the API of the running service
+    const created = await asA('POST', '/v1/api-keys', { name: 'revoked in the test' });
+    expect(created.status).toBe(201);
+    const revoked = created.json.data as { id: string; key: string };
+    secrets.push(revoked.key);
+    expect((await call('GET', '/v1/partners', { key: revoked.key })).status).toBe(200);
+    expect((await asA('DELETE', `/v1/api-keys/${revoked.id}`)).json?.data?.revoked_at).toEqual(expect.any(String));
+    // what an answer that leaked would carry: either program's ids, keys and records
+    const data = [d.programId, programB.id, revoked.id, b.partner, b.customer, b.transaction, 'txn_b_bulk', PARTNERS[0]!, ...secrets].filter((v) => v.length >= 8);
     const extra = [{ method: 'DELETE', template: '/v1/transactions' }];
     const refused: Record<string, number> = {};
     const leaks: string[] = [];
@@ -274,13 +281,16 @@ describe('API keys', () => {
       for (const [name, headers] of [
         ['none', {}],
         ['wrong', { authorization: 'Bearer pl_not_a_key' }],
-        ['revoked', { authorization: `Bearer ${revoked.apiKey}` }],
+        ['revoked', { authorization: `Bearer ${revoked.key}` }],
         ['basic', { authorization: `Basic ${Buffer.from(`x:${KEY_A}`).toString('base64')}` }],
         ['empty', { authorization: 'Bearer ' }],
       ] as const) {
         const res = await call(method, path, { key: null, headers, body: method === 'GET' || method === 'DELETE' ? undefined : {} });
         refused[res.status] = (refused[res.status] ?? 0) + 1;
         if (res.status !== 401) leaks.push(`${method} ${path} (${name}): ${res.status}`);
+        if (res.json?.status !== 0 || 'data' in (res.json ?? {})) leaks.push(`${method} ${path} (${name}): not an error envelope: ${res.text.slice(0, 200)}`);
+        const shown = data.filter((v) => res.text.includes(v));
+        if (shown.length) leaks.push(`${method} ${path} (${name}): shows ${shown.map((v) => `${v.slice(0, 6)}…`).join(', ')}`);
       }
     }
     figures.endpointsChecked = openapi.length + extra.length;
@@ -340,6 +350,20 @@ describe('API keys', () => {
       'PATCH /v1/webhooks/{key}': async () => expect((await asA('PATCH', `/v1/webhooks/${b.webhook}`, { is_active: false })).status).toBe(404),
       'DELETE /v1/webhooks/{key}': async () => expect((await asA('DELETE', `/v1/webhooks/${b.webhook}`)).status).toBe(404),
       'GET /v1/webhooks/{key}/deliveries': async () => expect((await asA('GET', `/v1/webhooks/${b.webhook}/deliveries`)).status).toBe(404),
+      'POST /v1/api-keys': async () => {
+        const made = await asA('POST', '/v1/api-keys', { name: 'made by A' });
+        expect(made.status).toBe(201);
+        secrets.push(made.json.data.key);
+        expect((await call('GET', '/v1/program', { key: made.json.data.key })).json.data.id).toBe(d.programId);
+      },
+      'GET /v1/api-keys': async () => {
+        const text = (await asA('GET', '/v1/api-keys?limit=250')).text;
+        for (const k of before.keys as { id: string }[]) expect(text).not.toContain(k.id);
+      },
+      // B's key stays as it was: programBData below compares its row
+      'DELETE /v1/api-keys/{id}': async () => {
+        for (const k of before.keys as { id: string }[]) expect((await asA('DELETE', `/v1/api-keys/${k.id}`)).status).toBe(404);
+      },
       'POST /v1/webhooks/{key}/deliveries/{id}/retry': async () => {
         expect((await asA('POST', `/v1/webhooks/${b.webhook}/deliveries/${b.delivery}/retry`)).status).toBe(404);
         // A's own subscription with B's delivery id

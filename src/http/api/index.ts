@@ -4,6 +4,7 @@ import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
 import type { Queue } from 'bullmq';
 import type { BulkJobData } from '../../queue/queues.js';
+import { apiKeysRouter } from './api-keys.js';
 import { apiKeyAuth } from './auth.js';
 import { bulkRouter } from './bulk.js';
 import { docsRouter } from './openapi.js';
@@ -35,5 +36,6 @@ export function apiRouter(deps: {
   router.use(programRouter(deps));
   router.use(integrationsRouter(deps));
   router.use(webhooksRouter(deps));
+  router.use(apiKeysRouter(deps));
   return router;
 }

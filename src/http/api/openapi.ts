@@ -4,12 +4,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
 import { z } from 'zod';
+import { CreateApiKey, ListQuery as ApiKeysQuery } from './api-keys.js';
 import { BulkItem, BulkRequest } from './bulk.js';
-import { CreateCustomer, CustomerFields } from './customers.js';
-import { CreatePartner, PartnerFields } from './partners.js';
+import { CreateCustomer, CustomerFields, ListQuery as CustomersQuery } from './customers.js';
+import { CreatePartner, PartnerFields, ListQuery as PartnersQuery } from './partners.js';
 import { PatchProgram } from './program.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
-import { CreateWebhook, UpdateWebhook } from './webhooks.js';
+import { CreateWebhook, DeliveriesQuery, UpdateWebhook } from './webhooks.js';
 import { OUTBOUND_EVENTS } from '../../db/outbox.js';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
@@ -110,6 +111,22 @@ const WebhookDelivery = {
   },
 };
 
+const ApiKey = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    key: { type: 'string', description: 'the key in full only in the answer to POST /v1/api-keys; elsewhere masked, its prefix and …' },
+    prefix: { type: 'string' },
+    source: { enum: ['env', 'cli', 'api'], description: 'env: API_KEY of the environment (managed there); cli: created by an operator command; api: created here' },
+    current: { type: 'boolean', description: 'the key making this request' },
+    created_at: { type: 'string', format: 'date-time' },
+    last_used_at: { type: ['string', 'null'], format: 'date-time', description: 'written at most about once a minute' },
+    revoked_at: { type: ['string', 'null'], format: 'date-time' },
+    warning: { type: 'string', description: 'DELETE only, when the key revoked is the one that made the request' },
+  },
+};
+
 const envelope = (ref: string) => ({
   type: 'object',
   required: ['data', 'status'],
@@ -121,8 +138,9 @@ const errors = (...codes: number[]) =>
 const ok = (ref: string, description = 'OK') => ({ description, ...json(envelope(ref)) });
 const keyParam = (name = 'key') => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
+// a query parameter as the handler reads it: `limit` an integer in its bounds, not the digits sent
 function queryParams(s: z.ZodObject) {
-  const js = schema(s) as { properties?: Record<string, object>; required?: string[] };
+  const js = z.toJSONSchema(s, { io: 'output', unrepresentable: 'any', target: 'draft-2020-12' }) as { properties?: Record<string, object>; required?: string[] };
   return Object.entries(js.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: false, schema: sch }));
 }
 
@@ -159,6 +177,8 @@ export function openApiDocument() {
         WebhookDelivery,
         CreateWebhook: schema(CreateWebhook),
         UpdateWebhook: schema(UpdateWebhook),
+        ApiKey,
+        CreateApiKey: schema(CreateApiKey),
       },
     },
     paths: {
@@ -171,6 +191,8 @@ export function openApiDocument() {
         get: {
           summary: 'List transactions, newest first; follow links.next (a keyset cursor) to read everything',
           parameters: queryParams(ListQuery),
+          description:
+            'Each parameter at most once, as name=value; a repeated one, or one out of its bounds, is a 422 naming it. `customer.key` and `partner.key` are other names of `customer` and `partner_key`.',
           responses: { '200': { description: 'A page: { data, links, meta, status }. Above 10,000 transactions, meta.total is counted again about every 10 s and may lag new rows by that much' }, ...errors(401, 422) },
         },
       },
@@ -200,7 +222,7 @@ export function openApiDocument() {
       },
       '/v1/partners': {
         post: { summary: 'Create a partner', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePartner' }) }, responses: { '201': ok('Partner'), ...errors(401, 409, 422) } },
-        get: { summary: 'List partners', responses: { '200': { description: 'A page' }, ...errors(401) } },
+        get: { summary: 'List partners', parameters: queryParams(PartnersQuery), responses: { '200': { description: 'A page' }, ...errors(401, 422) } },
       },
       '/v1/partners/{key}': {
         get: { summary: 'Get a partner', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
@@ -209,7 +231,7 @@ export function openApiDocument() {
       },
       '/v1/customers': {
         post: { summary: 'Create a customer (linked to its partner, for good)', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCustomer' }) }, responses: { '201': ok('Customer'), ...errors(401, 409, 422) } },
-        get: { summary: 'List customers', responses: { '200': { description: 'A page' }, ...errors(401) } },
+        get: { summary: 'List customers', parameters: queryParams(CustomersQuery), responses: { '200': { description: 'A page' }, ...errors(401, 422) } },
       },
       '/v1/customers/{key}': {
         get: { summary: 'Get a customer', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
@@ -249,7 +271,7 @@ export function openApiDocument() {
       '/v1/webhooks/{key}/deliveries': {
         get: {
           summary: "A webhook's deliveries, newest first: status, response code, duration, next retry",
-          parameters: [keyParam(), ...queryParams(z.object({ limit: z.number().int().min(1).max(250).optional(), page: z.number().int().min(1).optional(), status: z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']).optional() }))],
+          parameters: [keyParam(), ...queryParams(DeliveriesQuery)],
           responses: { '200': { description: '{ data: WebhookDelivery[], meta, status: 1 }' }, ...errors(401, 404, 422) },
         },
       },
@@ -258,6 +280,25 @@ export function openApiDocument() {
           summary: 'Send a delivery again now (same delivery id), whatever its state',
           parameters: [keyParam(), keyParam('id')],
           responses: { '202': ok('WebhookDelivery', 'Queued'), ...errors(401, 404, 409, 503) },
+        },
+      },
+      '/v1/api-keys': {
+        post: {
+          summary: 'Create another API key for the program; the answer shows the key (`key`) once',
+          requestBody: json({ $ref: '#/components/schemas/CreateApiKey' }),
+          responses: { '201': ok('ApiKey', 'Created'), ...errors(400, 401, 409, 422) },
+        },
+        get: {
+          summary: "List the program's API keys, revoked ones too (masked, with when each was last used)",
+          parameters: queryParams(ApiKeysQuery),
+          responses: { '200': { description: '{ data: ApiKey[], meta, status: 1 }' }, ...errors(401, 422) },
+        },
+      },
+      '/v1/api-keys/{id}': {
+        delete: {
+          summary: 'Revoke an API key: refused from its next request on (the key making the request too). The API_KEY of the environment is a 409 `env_api_key`: remove it from the environment instead',
+          parameters: [keyParam('id')],
+          responses: { '200': ok('ApiKey'), ...errors(401, 404, 409) },
         },
       },
     },

@@ -6,7 +6,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import {
   BULK_RUNS_QUEUE,
@@ -63,8 +63,92 @@ export function basicCredentials(header: string | undefined): { user: string; pa
   return { user: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-/** HTTP Basic auth against the configured pair; closed (401, no prompt) while either is unset. */
-export function dashboardAuth(user: string | undefined, password: string | undefined): RequestHandler {
+/**
+ * Whether the request carries the dashboard's configured Basic credentials (never while either is
+ * unset). Both parts compared every time, so the answer time says nothing about which one was wrong.
+ */
+export function hasDashboardCredentials(authorization: string | undefined, user: string | undefined, password: string | undefined): boolean {
+  if (!user || !password) return false;
+  const given = basicCredentials(authorization);
+  const userOk = safeEqual(given?.user ?? '', user);
+  const passwordOk = safeEqual(given?.password ?? '', password);
+  return !!given && userOk && passwordOk;
+}
+
+/** Most addresses the failed-login limiter remembers at once (bounded memory under a flood of addresses). */
+const MAX_TRACKED_ADDRESSES = 50_000;
+
+/**
+ * Failed logins per client address in one-minute windows (fixed, like js-tracking's rateLimiter).
+ * Only failures count; once an address has `maxFailures` in its window, it waits for the window's end
+ * whatever it sends, the right credentials included.
+ */
+export function failedLoginLimiter(maxFailures: number, windowMs = 60_000) {
+  // in the order their windows started (a new window is re-inserted), so the oldest go first
+  const windows = new Map<string, { start: number; failures: number }>();
+  const current = (client: string, now: number) => {
+    const w = windows.get(client);
+    return w && now - w.start < windowMs ? w : null;
+  };
+  return {
+    /** Seconds until this address may try again, or null when it may try now. */
+    retryAfter(client: string, now = Date.now()): number | null {
+      const w = current(client, now);
+      return w && w.failures >= maxFailures ? Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) : null;
+    },
+    failed(client: string, now = Date.now()): void {
+      const w = current(client, now);
+      if (w) {
+        w.failures++;
+        return;
+      }
+      windows.delete(client);
+      for (const [k, old] of windows) {
+        // ended windows first; when none has ended, the oldest window is forgotten
+        if (windows.size < MAX_TRACKED_ADDRESSES && now - old.start < windowMs) break;
+        windows.delete(k);
+      }
+      windows.set(client, { start: now, failures: 1 });
+    },
+  };
+}
+
+export const DASHBOARD_FAILED_LOGINS_PER_MINUTE = 10;
+
+type LimitOptions = { failuresPerMinute?: number; now?: () => number };
+
+const clientAddress = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+/**
+ * The dashboard's credentials checked for another route (/readyz's details): true only for the right
+ * pair. It has a failed-login limit of its own, so it is no way around the dashboard's: a limited
+ * address is refused whatever it sends.
+ */
+export function dashboardCredentialCheck(user: string | undefined, password: string | undefined, opts: LimitOptions = {}) {
+  const limiter = failedLoginLimiter(opts.failuresPerMinute ?? DASHBOARD_FAILED_LOGINS_PER_MINUTE);
+  const now = opts.now ?? Date.now;
+  return (req: Request): boolean => {
+    const authorization = req.get('authorization');
+    if (authorization === undefined || !user || !password) return false;
+    const client = clientAddress(req);
+    if (limiter.retryAfter(client, now()) !== null) return false;
+    if (hasDashboardCredentials(authorization, user, password)) return true;
+    limiter.failed(client, now());
+    return false;
+  };
+}
+
+/**
+ * HTTP Basic auth against the configured pair; closed (401, no prompt) while either is unset. An
+ * address with 10 failed logins within a minute is answered 429 until its minute is over.
+ */
+export function dashboardAuth(
+  user: string | undefined,
+  password: string | undefined,
+  opts: LimitOptions = {},
+): RequestHandler {
+  const limiter = failedLoginLimiter(opts.failuresPerMinute ?? DASHBOARD_FAILED_LOGINS_PER_MINUTE);
+  const now = opts.now ?? Date.now;
   return (req, res, next) => {
     if (!user || !password) {
       res
@@ -72,11 +156,18 @@ export function dashboardAuth(user: string | undefined, password: string | undef
         .json(errorBody('dashboard_closed', 'the queue dashboard is closed: set DASHBOARD_USER and DASHBOARD_PASSWORD to open it'));
       return;
     }
-    const given = basicCredentials(req.get('authorization'));
-    // both compared every time, so the answer time says nothing about which one was wrong
-    const userOk = safeEqual(given?.user ?? '', user);
-    const passwordOk = safeEqual(given?.password ?? '', password);
-    if (!given || !userOk || !passwordOk) {
+    const client = clientAddress(req);
+    const wait = limiter.retryAfter(client, now());
+    if (wait !== null) {
+      // checked before the credentials: a limited address learns nothing about its guesses
+      res.setHeader('Retry-After', String(wait));
+      res.status(429).json(errorBody('too_many_attempts', `too many failed logins from this address; retry in ${wait} s`));
+      return;
+    }
+    const authorization = req.get('authorization');
+    if (!hasDashboardCredentials(authorization, user, password)) {
+      // a request without credentials (a browser's first one, before its prompt) guesses nothing
+      if (authorization !== undefined) limiter.failed(client, now());
       res.setHeader('WWW-Authenticate', 'Basic realm="Partner Ledger queues", charset="UTF-8"');
       res.status(401).json(errorBody('unauthorized', 'the queue dashboard needs its HTTP Basic credentials'));
       return;

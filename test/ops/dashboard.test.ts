@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { QueueEvents } from 'bullmq';
 import Stripe from 'stripe';
+import express from 'express';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicCredentials, dashboardAuth, safeEqual } from '../../src/http/dashboard.js';
 import { PAYMENT_EVENTS_QUEUE, QUEUE_NAMES } from '../../src/queue/queues.js';
@@ -98,6 +100,54 @@ describe('dashboard access', () => {
     const body = (await res.json()) as { queues: { name: string }[] };
     expect(body.queues.map((q) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
     expect(QUEUE_NAMES).toEqual(expect.arrayContaining(['payment-events', 'bulk-runs', 'callbacks', 'maintenance']));
+  });
+
+  it('limits failed logins per client address: after 10 in a minute, 429 with Retry-After, the right password included', async () => {
+    // the app trusts loopback proxies: X-Forwarded-For stands for distinct client addresses here
+    const from = (address: string, authorization?: string) =>
+      fetch(`${svc.url}/admin/queues/api/queues`, { headers: { 'x-forwarded-for': address, ...(authorization ? { authorization } : {}) } });
+    const attacker = '203.0.113.10';
+    for (let i = 0; i < 10; i++) expect((await from(attacker, basic(USER, `guess-${i}`))).status, `guess ${i}`).toBe(401);
+    for (const authorization of [basic(USER, 'guess-10'), auth.authorization, undefined]) {
+      const limited = await from(attacker, authorization);
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+      expect(limited.headers.get('www-authenticate')).toBeNull();
+      expect(await limited.json()).toMatchObject({ status: 0, error: { code: 'too_many_attempts' } });
+    }
+    // another address is not affected
+    expect((await from('203.0.113.11', auth.authorization)).status).toBe(200);
+    // successful logins and requests without credentials do not count: 9 failures among them stay below the limit
+    const operator = '203.0.113.12';
+    for (let i = 0; i < 9; i++) {
+      expect((await from(operator, basic(USER, 'typo'))).status).toBe(401);
+      expect((await from(operator, auth.authorization)).status).toBe(200);
+      expect((await from(operator)).status).toBe(401);
+    }
+    expect((await from(operator, auth.authorization)).status).toBe(200);
+  });
+
+  it('the limit is per minute: a limited address may try again once its minute is over', async () => {
+    let now = Date.parse('2026-11-01T10:00:00Z');
+    const app = express();
+    app.set('trust proxy', 'loopback');
+    app.use(dashboardAuth(USER, PASSWORD, { now: () => now }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    const get = (authorization: string) => request(app).get('/').set('authorization', authorization);
+    for (let i = 0; i < 10; i++) {
+      expect((await get(basic(USER, 'wrong'))).status).toBe(401);
+      now += 1000;
+    }
+    // 10 s into the minute that began with the first failure: 50 s left
+    const limited = await get(auth.authorization);
+    expect(limited.status).toBe(429);
+    expect(limited.headers['retry-after']).toBe('50');
+    now += 49_000;
+    expect((await get(auth.authorization)).status).toBe(429);
+    now += 1000;
+    expect((await get(auth.authorization)).status).toBe(200);
   });
 
   it('helpers: Basic header parsing and a constant-time compare', () => {

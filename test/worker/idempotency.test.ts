@@ -2,7 +2,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEvents } from '../../src/db/ledger.js';
-import { customers, rewards, transactions } from '../../src/db/schema.js';
+import { customers, rewards, transactionRefs, transactions } from '../../src/db/schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { count, createPartner, createProgram, payment, refund, stored } from '../support/ledger.js';
 
@@ -42,27 +42,39 @@ describe('exactly one transaction per payment', () => {
       [2, 0, 1],
       [2, 1, 0],
     ];
-    for (const order of orders) {
+    // The three events of one Stripe invoice payment as the Stripe adapter emits them: every two share
+    // an id, so whichever comes first, the others find it. (The ledger never joins two payments it has
+    // already stored as different ones: an event naming both is merged into one of them.)
+    const events = () => [
+      // payment_intent.succeeded names its latest charge
+      payment({ transactionKey: 'pi_m', aliases: ['ch_m'], customer: { id: 'cus_m' }, partnerKey: key }),
+      // charge.succeeded names its intent and invoice (its partner key found on the customer by the enrich step)
+      payment({ eventType: 'charge.succeeded', transactionKey: 'pi_m', aliases: ['ch_m', 'in_m'], customer: { id: 'cus_m' }, partnerKey: { value: 'P1', place: 'stripe_customer_metadata' } }),
+      // an invoice whose payment intent is not known (none in the payload, none found by the enrich
+      // step): keyed by the invoice, found through its charge
+      payment({ eventType: 'invoice.paid', transactionKey: 'in_m', aliases: ['ch_m'], customer: { id: 'cus_m' }, partnerKey: key }),
+    ];
+    const refs = ['pi_m', 'ch_m', 'in_m'];
+    for (const [n, order] of orders.entries()) {
       const program = await createProgram(t.db);
       await createPartner(t.db, program.id, 'P1');
-      const events = [
-        payment({ transactionKey: 'pi_m', customer: { id: 'cus_m' }, partnerKey: key }),
-        // (its key found by the enrich step, as the charge itself carries none)
-        payment({ eventType: 'charge.succeeded', transactionKey: 'pi_m', aliases: ['ch_m', 'in_m'], customer: { id: 'cus_m' }, partnerKey: { value: 'P1', place: 'stripe_customer_metadata' } }),
-        // an invoice whose payment intent is not known: keyed by the invoice, found through the charge's alias
-        payment({ eventType: 'invoice.paid', transactionKey: 'in_m', customer: { id: 'cus_m' }, partnerKey: key }),
-      ];
-      // an intent and an invoice that share no id are two payments as far as the ledger can tell
-      // until the charge links them: receivers key invoices by their payment intent where one
-      // exists (the Stripe receiver looks it up), so only orders with the charge before both apply
-      if (order.indexOf(1) === 2) continue;
-      for (const i of order) await applyEvents(t.db, program, [events[i]!]);
-      expect(await count(t.db, transactions, program.id), `order ${order.join('')}`).toBe(1);
-      expect(await count(t.db, rewards, program.id)).toBe(1);
-      // a refund naming any of its ids finds it
-      await applyEvents(t.db, program, [refund(['ch_m'])]);
+      const list = events();
+      const outcomes = [];
+      for (const i of order) outcomes.push(...(await applyEvents(t.db, program, [list[i]!])));
+      const label = `order ${order.join('')}`;
+      expect(outcomes.map((o) => o.kind === 'payment' && o.result), label).toEqual(['created', 'merged', 'merged']);
+      expect(await count(t.db, transactions, program.id), label).toBe(1);
+      expect(await count(t.db, rewards, program.id), label).toBe(1);
       const [row] = await t.db.select().from(transactions).where(eq(transactions.programId, program.id));
-      expect(row?.deletedAt).not.toBeNull();
+      // keyed by the event that came first; every id of the payment leads to it
+      expect(row?.key, label).toBe(list[order[0]!]!.transactionKey);
+      const linked = await t.db.select({ ref: transactionRefs.ref }).from(transactionRefs).where(eq(transactionRefs.transactionId, row!.id));
+      expect(linked.map((r) => r.ref).sort(), label).toEqual([...refs].sort());
+      // a refund naming any one of its ids finds it
+      const [refunded] = await applyEvents(t.db, program, [refund([refs[n % refs.length]!])]);
+      expect(refunded, label).toMatchObject({ kind: 'refund', result: 'applied', transactionKey: row!.key, deleted: true });
+      const [after] = await t.db.select().from(transactions).where(eq(transactions.programId, program.id));
+      expect(after?.deletedAt, label).not.toBeNull();
     }
   });
 

@@ -165,15 +165,3 @@ export function redactUrl(value: string): string {
   }
 }
 
-/** The operator's overrides of where each gateway's API calls go (sandboxes, proxies, tests' fakes). */
-export function apiBases(c: Config) {
-  return { stripe: c.STRIPE_API_BASE, paddle: c.PADDLE_API_BASE, woocommerce: c.WOOCOMMERCE_API_BASE, chargebee: c.CHARGEBEE_API_BASE };
-}
-
-/** Several webhook secrets may be active at once (rotation): comma-separated. */
-export function secretList(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}

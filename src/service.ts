@@ -2,7 +2,9 @@
 import type { Server } from 'node:http';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { apiBases, type Config } from './config.js';
+import type { Config } from './config.js';
+import type { DefaultProgramSettings } from './db/default-program.js';
+import { apiBasesFrom, gatewaySettingsFromEnv } from './gateways/settings.js';
 import { sealStoredSecrets } from './db/seal-stored.js';
 import { activeKeyring, Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 import { connect, runMigrations, type Database } from './db/client.js';
@@ -55,6 +57,16 @@ export type ServiceOptions = {
   storesChecked?: boolean;
 };
 
+/** The default program as the environment describes it (start-up brings the stored one in line). */
+export function defaultProgramFrom(config: Config): DefaultProgramSettings {
+  return {
+    name: config.DEFAULT_PROGRAM_NAME,
+    currency: config.DEFAULT_PROGRAM_CURRENCY,
+    apiKey: config.API_KEY,
+    gateways: gatewaySettingsFromEnv(config),
+  };
+}
+
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   if (!options.storesChecked) await checkStores(config, logger);
 
@@ -84,7 +96,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
 
   try {
     await runMigrations(database);
-    service.defaultProgramId = await ensureDefaultProgram(database.db, config);
+    service.defaultProgramId = await ensureDefaultProgram(database.db, defaultProgramFrom(config));
     const keyring = activeKeyring();
     if (keyring) {
       const sealed = await sealStoredSecrets(database.db, keyring);
@@ -186,7 +198,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         process: paymentProcessor({
           db: database.db,
           programs: programRules,
-          clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id), apiBases(config))),
+          clients: metrics.instrumentClients(options.clients ?? lookupClients((id) => directory.gatewaySettings(id), apiBasesFrom(config))),
           // jobs finishing enrichment together share one database transaction (one commit)
           apply: config.WORKER_BATCH_SIZE > 1 ? new LedgerBatcher(database.db, { maxSize: config.WORKER_BATCH_SIZE, maxInFlight: config.WORKER_BATCHES_IN_FLIGHT }).apply : undefined,
         }),

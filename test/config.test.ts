@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactUrl, secretList } from '../src/config.js';
+import { ConfigError, loadConfig, redactUrl } from '../src/config.js';
+import { envList } from '../src/gateways/settings-fields.js';
 
 describe('configuration from the environment', () => {
   it('has working defaults for a local Postgres and Redis', () => {
@@ -49,6 +50,6 @@ describe('configuration from the environment', () => {
 
   it('redacts passwords in URLs and splits rotated secrets', () => {
     expect(redactUrl('postgres://app:s3cret@db:5432/x')).toBe('postgres://app:***@db:5432/x');
-    expect(secretList('whsec_a, whsec_b,,')).toEqual(['whsec_a', 'whsec_b']);
+    expect(envList('whsec_a, whsec_b,,')).toEqual(['whsec_a', 'whsec_b']);
   });
 });

@@ -14,10 +14,10 @@ import type { ProgramRules } from '../core/program.js';
 import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
-import { programs, webhookEvents, type GatewaySettings } from '../db/schema.js';
-import { apiBases } from '../config.js';
+import { programs, webhookEvents } from '../db/schema.js';
 import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
+import { apiBasesFrom, type GatewaySettings } from '../gateways/settings.js';
 import { normalize, type Normalized } from '../ingest/normalize.js';
 import { PaymentProducer } from '../queue/producer.js';
 import { paymentJobId } from '../queue/queues.js';
@@ -491,7 +491,7 @@ export const replayCommand: CliCommand = {
       out(line);
     };
     try {
-      const summary = await replayEvents({ db: database.db, producer, apiBases: apiBases(config), out: say, progress: progress?.update }, selection, { dryRun });
+      const summary = await replayEvents({ db: database.db, producer, apiBases: apiBasesFrom(config), out: say, progress: progress?.update }, selection, { dryRun });
       progress?.end();
       out(summaryLine(summary));
       if (!dryRun && a.wait && summary.queuedInboxIds.length) {

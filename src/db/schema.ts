@@ -18,7 +18,10 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { CommissionSettings } from '../core/program.js';
+import { PUBLIC_FIELDS, type GatewaySettings } from '../gateways/settings.js';
 import { open, seal } from './secret-box.js';
+
+export type { GatewaySettings };
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 6 });
 const createdAt = () => ts('created_at').notNull().defaultNow();
@@ -32,9 +35,6 @@ const sealedText = (name: string, place: string) =>
     fromDriver: (v) => open(v, place),
   })(name);
 
-// everything in a program's gateway settings is a key or a secret but these
-const PUBLIC_GATEWAY_FIELDS = new Set(['url', 'site']);
-
 function mapSecrets(g: GatewaySettings, f: (value: string, place: string) => string): GatewaySettings {
   const out: Record<string, Record<string, unknown>> = {};
   for (const [gateway, fields] of Object.entries(g ?? {})) {
@@ -42,7 +42,7 @@ function mapSecrets(g: GatewaySettings, f: (value: string, place: string) => str
     const o: Record<string, unknown> = (out[gateway] = {});
     for (const [field, value] of Object.entries(fields as Record<string, unknown>)) {
       const place = `programs.gateways.${gateway}.${field}`;
-      if (PUBLIC_GATEWAY_FIELDS.has(field)) o[field] = value;
+      if (PUBLIC_FIELDS.has(field)) o[field] = value;
       else if (typeof value === 'string') o[field] = f(value, place);
       else if (Array.isArray(value)) o[field] = value.map((v) => (typeof v === 'string' ? f(v, place) : v));
       else o[field] = value;
@@ -69,23 +69,6 @@ export const inboxStatus = pgEnum('inbox_status', [
   'failed',
 ]);
 export const bulkRunStatus = pgEnum('bulk_run_status', ['queued', 'running', 'completed', 'failed']);
-
-/**
- * A program's own gateway secrets and keys (stored because verifying needs them). Where the service sends a gateway's API calls is not here:
- * that is the operator's (`*_API_BASE`), so a program's key can never point the worker at a host.
- */
-export type GatewaySettings = {
-  stripe?: { webhookSecrets: string[]; apiKey?: string };
-  paddle?: { webhookSecrets: string[]; apiKey?: string };
-  woocommerce?: {
-    webhookSecrets: string[];
-    /** The store's address: requests to it go through the outbound URL policy. */
-    url?: string;
-    consumerKey?: string;
-    consumerSecret?: string;
-  };
-  chargebee?: { username?: string; password?: string; site?: string; apiKey?: string };
-};
 
 export const programs = pgTable('programs', {
   id: uuid('id').primaryKey().defaultRandom(),

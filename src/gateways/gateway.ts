@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
-import type { GatewaySettings } from '../db/schema.js';
+import type { GatewaySettings } from './settings.js';
 
 /** A delivery that passed verification, described for the inbox. */
 export type Verified = {

@@ -1,6 +1,6 @@
 // The gateways the service knows. Adding one is a folder under src/gateways/ and a line here.
 import type { Gateway } from '../core/payment-event.js';
-import type { GatewaySettings } from '../db/schema.js';
+import type { GatewaySettings } from './settings.js';
 import type { ApiBases, GatewayAdapter, LookupClient, LookupClients } from './gateway.js';
 import { chargebeeAdapter } from './chargebee/index.js';
 import { paddleAdapter } from './paddle/index.js';

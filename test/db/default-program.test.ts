@@ -3,10 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/db/api-keys.js';
 import { ensureDefaultProgram } from '../../src/db/default-program.js';
 import { apiKeys, programs } from '../../src/db/schema.js';
+import { defaultProgramFrom } from '../../src/service.js';
 import { testConfig } from '../support/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let t: TestDatabase;
+/** The default program as start-up derives it from this environment. */
+const env = (vars: Record<string, string>) => defaultProgramFrom(testConfig(vars));
 beforeAll(async () => {
   t = await createTestDatabase();
 });
@@ -18,11 +21,11 @@ describe('the default program from the environment', () => {
   it('is created once and updated on every start, keeping its identity', async () => {
     const first = await ensureDefaultProgram(
       t.db,
-      testConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_old', API_KEY: 'key-one' }),
+      env({ STRIPE_WEBHOOK_SECRET: 'whsec_old', API_KEY: 'key-one' }),
     );
     const again = await ensureDefaultProgram(
       t.db,
-      testConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_new,whsec_old', API_KEY: 'key-one' }),
+      env({ STRIPE_WEBHOOK_SECRET: 'whsec_new,whsec_old', API_KEY: 'key-one' }),
     );
     expect(again).toBe(first);
     const rows = await t.db.select().from(programs);
@@ -33,16 +36,16 @@ describe('the default program from the environment', () => {
   });
 
   it('stores only the hash of API_KEY, and a changed API_KEY retires the old one', async () => {
-    const id = await ensureDefaultProgram(t.db, testConfig({ API_KEY: 'key-one' }));
+    const id = await ensureDefaultProgram(t.db, env({ API_KEY: 'key-one' }));
     let keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
     expect(keys.map((k) => k.keyHash)).toEqual([hashApiKey('key-one')]);
     expect(JSON.stringify(keys)).not.toContain('key-one');
 
-    await ensureDefaultProgram(t.db, testConfig({ API_KEY: 'key-two' }));
+    await ensureDefaultProgram(t.db, env({ API_KEY: 'key-two' }));
     keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
     expect(keys.map((k) => k.keyHash)).toEqual([hashApiKey('key-two')]);
 
-    await ensureDefaultProgram(t.db, testConfig({}));
+    await ensureDefaultProgram(t.db, env({}));
     keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
     expect(keys).toEqual([]);
   });

@@ -2,9 +2,10 @@
 // official SDK.
 import Chargebee, { type Config as ChargebeeConfig } from 'chargebee';
 import type { Lookup } from '../../core/payment-event.js';
-import type { GatewaySettings } from '../../db/schema.js';
+import type { GatewaySettings } from '../settings.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
 import { PARTNER_KEY_FIELDS } from './map.js';
+import { SITE_NAME } from './settings.js';
 import { Customer } from './wire.js';
 
 type Settings = NonNullable<GatewaySettings['chargebee']>;
@@ -83,9 +84,6 @@ export class ChargebeeLookupClient implements LookupClient {
     return customer;
   }
 }
-
-/** A Chargebee site name (`acme-test` in acme-test.chargebee.com): the host is built from it, so nothing else passes. */
-export const SITE_NAME = /^[a-z0-9-]{1,100}$/;
 
 export function chargebeeLookupClient(settings: Settings | undefined, apiBase?: string): ChargebeeLookupClient | null {
   if (!settings?.apiKey) return null;

@@ -2,7 +2,7 @@
 // credentials configured on it, compared here in constant time, then the body is read as an event.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { GatewaySettings } from '../../db/schema.js';
+import type { GatewaySettings } from '../settings.js';
 import type { GatewayAdapter, Verification } from '../gateway.js';
 import { rejected } from '../gateway.js';
 import { storable, unstorable } from '../storable.js';

@@ -3,7 +3,7 @@
 import type * as PaddleSdk from '@paddle/paddle-node-sdk';
 import type { Environment, Paddle } from '@paddle/paddle-node-sdk';
 import type { Lookup } from '../../core/payment-event.js';
-import type { GatewaySettings } from '../../db/schema.js';
+import type { GatewaySettings } from '../settings.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
 import { partnerKeyOf } from './map.js';
 

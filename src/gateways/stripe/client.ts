@@ -1,7 +1,7 @@
 // The Stripe API calls the enrich step makes, through the official SDK.
 import Stripe from 'stripe';
 import type { Lookup, ObjectRef } from '../../core/payment-event.js';
-import type { GatewaySettings } from '../../db/schema.js';
+import type { GatewaySettings } from '../settings.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
 import { PARTNER_KEY } from './map.js';
 

@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import Woo from '@woocommerce/woocommerce-rest-api';
-import type { GatewaySettings } from '../../db/schema.js';
+import type { GatewaySettings } from '../settings.js';
 import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
 
 // CommonJS with `exports.default`: under NodeNext the default import is the module object (a bundler

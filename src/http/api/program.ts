@@ -6,46 +6,11 @@ import { isCurrencyCode } from '../../core/money.js';
 import { ATTRIBUTION_MODELS, CommissionSettings, PROGRAM_TYPES, type ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
-import { programs, type GatewaySettings } from '../../db/schema.js';
-import { SITE_NAME } from '../../gateways/chargebee/client.js';
+import { programs } from '../../db/schema.js';
+import { gatewaysView, GatewaysPatch, type GatewaySettings } from '../../gateways/settings.js';
 import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
 import { ApiError } from '../errors.js';
 import { ok, parse, timestamp } from './respond.js';
-
-const secret = z.string().trim().min(1).max(500);
-const url = z.url({ protocol: /^https?$/ }).max(2000);
-// where the service sends a gateway's API calls is the operator's setting (environment), never a program's
-const operatorOnly = (variable: string) =>
-  z
-    .unknown()
-    .refine((v) => v === undefined, `the API host is the operator's setting (${variable}); a program sets its keys and secrets only`)
-    .optional();
-const GatewayPatch = z.object({
-  stripe: z
-    .object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: operatorOnly('STRIPE_API_BASE') })
-    .partial(),
-  paddle: z
-    .object({ webhook_secrets: z.array(secret).max(5), api_key: secret.nullable(), api_base: operatorOnly('PADDLE_API_BASE') })
-    .partial(),
-  woocommerce: z
-    .object({
-      webhook_secrets: z.array(secret).max(5),
-      url: url.nullable(),
-      consumer_key: secret.nullable(),
-      consumer_secret: secret.nullable(),
-      api_base: operatorOnly('WOOCOMMERCE_API_BASE'),
-    })
-    .partial(),
-  chargebee: z
-    .object({
-      username: secret.nullable(),
-      password: secret.nullable(),
-      site: z.string().trim().regex(SITE_NAME, 'a Chargebee site name such as acme-test (lowercase letters, digits and -)').nullable(),
-      api_key: secret.nullable(),
-      api_base: operatorOnly('CHARGEBEE_API_BASE'),
-    })
-    .partial(),
-});
 
 export const PatchProgram = z.object({
   name: z.string().trim().min(1).max(255).optional(),
@@ -57,13 +22,13 @@ export const PatchProgram = z.object({
   commission: CommissionSettings.optional(),
   js_tracking: z.boolean().optional(),
   livemode: z.boolean().nullable().optional(),
-  gateways: GatewayPatch.partial().optional(),
+  gateways: GatewaysPatch.optional(),
 });
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** Merge a patch into stored gateway settings: a value sets, null clears, absence keeps. */
-export function mergeGateways(stored: GatewaySettings, patch: Partial<z.infer<typeof GatewayPatch>> | undefined): GatewaySettings {
+export function mergeGateways(stored: GatewaySettings, patch: z.infer<typeof GatewaysPatch> | undefined): GatewaySettings {
   const next: Record<string, Record<string, unknown>> = JSON.parse(JSON.stringify(stored ?? {}));
   for (const [gateway, fields] of Object.entries(patch ?? {})) {
     const target = (next[gateway] ??= {});
@@ -71,27 +36,13 @@ export function mergeGateways(stored: GatewaySettings, patch: Partial<z.infer<ty
       if (value === null) delete target[camel(field)];
       else if (value !== undefined) target[camel(field)] = value;
     }
-    delete target.apiBase; // never stored: see operatorOnly
+    delete target.apiBase; // never stored (a program cannot set one; an old row may hold one)
     if (gateway !== 'chargebee') target.webhookSecrets ??= [];
   }
   return next as GatewaySettings;
 }
 
 type ProgramRow = typeof programs.$inferSelect;
-
-/** What an API client may see of the gateway settings: what is configured, never the secrets. */
-function gatewaysView(g: GatewaySettings) {
-  return {
-    stripe: { webhook_secrets: g.stripe?.webhookSecrets.length ?? 0, api_key: !!g.stripe?.apiKey },
-    paddle: { webhook_secrets: g.paddle?.webhookSecrets.length ?? 0, api_key: !!g.paddle?.apiKey },
-    woocommerce: {
-      webhook_secrets: g.woocommerce?.webhookSecrets.length ?? 0,
-      url: g.woocommerce?.url ?? null,
-      consumer_key: !!g.woocommerce?.consumerKey,
-    },
-    chargebee: { username: !!g.chargebee?.username, password: !!g.chargebee?.password, site: g.chargebee?.site ?? null, api_key: !!g.chargebee?.apiKey },
-  };
-}
 
 export const programView = (p: ProgramRow) => ({
   id: p.id,

@@ -1,7 +1,6 @@
 // The queue dashboard (bull-board) at /admin/queues: every queue of the service, failed jobs with
 // their reason, retry one or all. Behind HTTP Basic auth, closed until DASHBOARD_USER and
 // DASHBOARD_PASSWORD are set; a program API key does not open it.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -17,6 +16,7 @@ import {
   QUEUE_NAMES,
   queueDefaults,
 } from '../queue/queues.js';
+import { basicCredentials, sameText } from '../gateways/signing.js';
 import { errorBody } from './errors.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -46,23 +46,6 @@ export function openQueues(
   });
 }
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** Equal strings, compared in constant time (digests first, so their lengths leak nothing). */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-/** The user and password of an `Authorization: Basic …` header, or null. */
-export function basicCredentials(header: string | undefined): { user: string; password: string } | null {
-  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
-  if (!m) return null;
-  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  if (colon < 0) return null;
-  return { user: text.slice(0, colon), password: text.slice(colon + 1) };
-}
-
 /**
  * Whether the request carries the dashboard's configured Basic credentials (never while either is
  * unset). Both parts compared every time, so the answer time says nothing about which one was wrong.
@@ -70,8 +53,8 @@ export function basicCredentials(header: string | undefined): { user: string; pa
 export function hasDashboardCredentials(authorization: string | undefined, user: string | undefined, password: string | undefined): boolean {
   if (!user || !password) return false;
   const given = basicCredentials(authorization);
-  const userOk = safeEqual(given?.user ?? '', user);
-  const passwordOk = safeEqual(given?.password ?? '', password);
+  const userOk = sameText(given?.user ?? '', user);
+  const passwordOk = sameText(given?.password ?? '', password);
   return !!given && userOk && passwordOk;
 }
 

@@ -1,7 +1,7 @@
 // Paddle-Signature checking, done here rather than with the SDK: @paddle/paddle-node-sdk 3.x allows
 // only 5 s of clock difference, compares only the last h1 (a rotation sends one per secret) and
 // compares with `===`. Here every h1 meets every configured secret, in constant time.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { hmacSha256, matchesAny } from '../signing.js';
 
 /** Signatures further than this from our clock, either way, are refused (Stripe's window too). */
 export const PADDLE_TOLERANCE_SECONDS = 300;
@@ -37,14 +37,13 @@ export function parseSignatureHeader(header: string): PaddleSignature | null {
 
 /** HMAC-SHA256 over `ts:body`, keyed with the notification secret as UTF-8. */
 export function expectedSignature(ts: number, rawBody: Buffer, secret: string): Buffer {
-  return createHmac('sha256', secret).update(`${ts}:`).update(rawBody).digest();
+  return hmacSha256(secret, `${ts}:`, rawBody);
 }
 
 /** Whether any h1 in the header was made by any of the secrets. */
 export function signatureMatches(sig: PaddleSignature, rawBody: Buffer, secrets: readonly string[]): boolean {
-  return secrets.some((secret) => {
-    const expected = expectedSignature(sig.ts, rawBody, secret);
-    // every h1 is 32 bytes (checked when parsed), as timingSafeEqual requires
-    return sig.h1.some((h) => timingSafeEqual(h, expected));
-  });
+  return matchesAny(
+    sig.h1,
+    secrets.map((secret) => expectedSignature(sig.ts, rawBody, secret)),
+  );
 }

@@ -20,7 +20,7 @@ const COMMANDS: Record<string, CliCommand> = {
   'keys:revoke': keysRevoke,
   reconcile: {
     summary: 'WooCommerce: queue the orders modified --from YYYY-MM-DD --to YYYY-MM-DD that no webhook delivered [--program <id>] [--dry-run]',
-    run: async (ctx) => (await import('./gateways/woocommerce/reconcile.js')).reconcileCommand(ctx),
+    run: async (ctx) => (await import('./cli/reconcile.js')).reconcileCommand(ctx),
   },
   replay: {
     summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|all] [--event]... [--from] [--to] [--dry-run] [--wait]',

@@ -8,20 +8,20 @@
 // range the webhooks covered, books nothing twice.
 import { parseArgs } from 'node:util';
 import { and, eq } from 'drizzle-orm';
-import type { CliContext } from '../../cli.js';
-import { progressLine as sharedProgressLine, terminalProgress as sharedTerminalProgress } from '../../cli/progress.js';
-import { fromMinorUnits } from '../../core/money.js';
-import type { PaymentEvent } from '../../core/payment-event.js';
-import type { Db } from '../../db/client.js';
-import { DEFAULT_PROGRAM_SLUG } from '../../db/default-program.js';
-import { programs, webhookEvents } from '../../db/schema.js';
-import { normalize } from '../../ingest/normalize.js';
-import { PaymentProducer } from '../../queue/producer.js';
-import { pingRedis, producerConnection } from '../../queue/redis.js';
-import { wooCommerceClient, type OrderSource } from './client.js';
-import { woocommerceAdapter } from './index.js';
-import { orderEventId } from './map.js';
-import { looksLikeOrder } from './wire.js';
+import type { CliContext } from './command.js';
+import { progressLine as sharedProgressLine, terminalProgress as sharedTerminalProgress } from './progress.js';
+import { fromMinorUnits } from '../core/money.js';
+import type { PaymentEvent } from '../core/payment-event.js';
+import type { Db } from '../db/client.js';
+import { DEFAULT_PROGRAM_SLUG } from '../db/default-program.js';
+import { programs, webhookEvents } from '../db/schema.js';
+import { normalize } from '../ingest/normalize.js';
+import { PaymentProducer } from '../queue/producer.js';
+import { pingRedis, producerConnection } from '../queue/redis.js';
+import { wooCommerceClient, type OrderSource } from '../gateways/woocommerce/client.js';
+import { woocommerceAdapter } from '../gateways/woocommerce/index.js';
+import { orderEventId } from '../gateways/woocommerce/map.js';
+import { looksLikeOrder } from '../gateways/woocommerce/wire.js';
 
 export const PER_PAGE = 100;
 

@@ -10,7 +10,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { programs, transactions, webhookEvents } from '../../src/db/schema.js';
 import { WooCommerceApiError, wooCommerceClient, type WooCommerceClient } from '../../src/gateways/woocommerce/client.js';
-import { dayRange, progressLine, reconcileOrders, summaryLine, terminalProgress } from '../../src/gateways/woocommerce/reconcile.js';
+import { dayRange, progressLine, reconcileOrders, summaryLine, terminalProgress } from '../../src/cli/reconcile.js';
 import type { FakeGatewayApi } from '../support/fake-gateway-api.js';
 import { fakeWooCommerceApi, type FakeWooOrder, type FakeWooStore } from '../support/fake-woocommerce-api.js';
 import { fixture, fixtureJson } from '../support/fixtures.js';

@@ -9,10 +9,10 @@ import { bulkRuns, programs } from '../db/schema.js';
 import { runView } from '../http/api/bulk.js';
 import { timestamp } from '../http/api/respond.js';
 import type { BulkJobData } from '../queue/queues.js';
-import { sendSigned } from './outbound-send.js';
-import type { Resolver, UrlPolicy } from './outbound-url.js';
+import { sendSigned } from '../outbound/send.js';
+import type { Resolver, UrlPolicy } from '../outbound/url-policy.js';
 
-export { sign } from './outbound-send.js';
+export { sign } from '../outbound/send.js';
 
 export const BULK_CALLBACK_EVENT = 'bulk_run.completed';
 

@@ -14,7 +14,7 @@ import {
 } from '../queue/queues.js';
 import { processDelivery } from './outbound-delivery.js';
 import { startDispatcher } from './outbound-dispatcher.js';
-import type { Resolver, UrlPolicy } from './outbound-url.js';
+import type { Resolver, UrlPolicy } from '../outbound/url-policy.js';
 
 /** BullMQ's custom backoff: the schedule's delay after the `attemptsMade`-th failed attempt. */
 export function outboundBackoffStrategy(schedule: readonly number[] = OUTBOUND_RETRY_SCHEDULE_MS): BackoffStrategy {

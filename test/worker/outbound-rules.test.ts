@@ -3,9 +3,9 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OUTBOUND_BACKOFF_TYPE, OUTBOUND_RETRY_SCHEDULE_MS, outboundJobOptions, outboundRetryDelay } from '../../src/queue/queues.js';
-import { DISABLE_AFTER_MS, shouldDisable } from '../../src/worker/outbound-delivery.js';
-import { DELIVERY_TIMEOUT_MS, sign } from '../../src/worker/outbound-send.js';
-import { addressAllowed, checkUrl, classifyAddress, UrlNotAllowed, type Resolver } from '../../src/worker/outbound-url.js';
+import { DISABLE_AFTER_MS, shouldDisable } from '../../src/db/subscription-health.js';
+import { DELIVERY_TIMEOUT_MS, sign } from '../../src/outbound/send.js';
+import { addressAllowed, checkUrl, classifyAddress, UrlNotAllowed, type Resolver } from '../../src/outbound/url-policy.js';
 import { outboundBackoffStrategy } from '../../src/worker/outbound-worker.js';
 
 const s = 1000;

@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import Woo from '@woocommerce/woocommerce-rest-api';
 import type { GatewaySettings } from '../settings.js';
-import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
+import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../outbound/url-policy.js';
 
 // CommonJS with `exports.default`: under NodeNext the default import is the module object (a bundler
 // that honours `__esModule` would give the class itself)

@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
 import { programs } from '../../db/schema.js';
 import { gatewaysView, GatewaysPatch, type GatewaySettings } from '../../gateways/settings.js';
-import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
+import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../outbound/url-policy.js';
 import { ApiError } from '../errors.js';
 import { ok, parse, timestamp } from './respond.js';
 

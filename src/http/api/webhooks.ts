@@ -10,8 +10,8 @@ import type { Db } from '../../db/client.js';
 import { OUTBOUND_EVENTS } from '../../db/outbox.js';
 import { outbox, webhookDeliveries, webhookSubscriptions } from '../../db/schema.js';
 import { outboundJobId, outboundJobOptions, type OutboundJobData } from '../../queue/queues.js';
-import { failingSince } from '../../worker/outbound-delivery.js';
-import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../worker/outbound-url.js';
+import { failingSince } from '../../db/subscription-health.js';
+import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../outbound/url-policy.js';
 import { ApiError } from '../errors.js';
 import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 

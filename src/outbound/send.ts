@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from './outbound-url.js';
+import { checkUrl, systemResolver, UrlNotAllowed, type Resolver, type UrlPolicy } from './url-policy.js';
 
 export const DELIVERY_TIMEOUT_MS = 10_000;
 export const SIGNATURE_HEADER = 'Signature';

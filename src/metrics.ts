@@ -14,7 +14,8 @@ export type WebhookOutcome =
   | 'failed' // verified but unreadable (stored as failed)
   | 'rejected' // refused at the door: signature, credentials, body
   | 'acknowledged' // answered 2xx and forgotten (a WooCommerce ping)
-  | 'unavailable' // 503: PostgreSQL or Redis did not answer
+  | 'unavailable' // 503: PostgreSQL or Redis did not answer, or could not take the write now (disk full, OOM)
+  | 'error' // 500: PostgreSQL refused the write for a reason a retry does not fix
   | 'not_found'; // unknown gateway or program
 
 export type EnrichStatus = 'found' | 'not_found' | 'transient_error' | 'error';
@@ -45,7 +46,7 @@ export class Metrics {
 
   readonly webhooks = new Counter({
     name: 'partner_ledger_webhooks_total',
-    help: 'Gateway webhook deliveries by gateway and outcome (queued, duplicate, ignored, failed, rejected, acknowledged, unavailable, not_found).',
+    help: 'Gateway webhook deliveries by gateway and outcome (queued, duplicate, ignored, failed, rejected, acknowledged, unavailable, error, not_found).',
     labelNames: ['gateway', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -90,6 +91,12 @@ export class Metrics {
     name: 'partner_ledger_rewards_reversed_total',
     help: 'Transactions whose rewards the payment worker took back, by gateway and reason (refund, partial_refund, dispute_lost).',
     labelNames: ['gateway', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly clockSkew = new Gauge({
+    name: 'partner_ledger_clock_skew_seconds',
+    help: "This host's clock minus PostgreSQL's (round trip accounted for), measured at start and every minute; beyond 300 s Stripe and Paddle signatures are refused.",
     registers: [this.registry],
   });
 

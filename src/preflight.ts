@@ -1,10 +1,12 @@
 // Start-up's first question: do PostgreSQL and Redis answer? Asked with pg and ioredis alone, before
 // the rest of the service (gateway SDKs, BullMQ, express, drizzle) is loaded, so that `npm start`
 // names what is missing in the time it takes to start Node, not to load everything first.
+import { Redis } from 'ioredis';
 import { redactUrl, type Config } from './config.js';
 import { ensureDatabase } from './db/ensure-database.js';
 import type { Logger } from './logger.js';
 import { pingRedis } from './queue/redis.js';
+import { readEvictionPolicy, REQUIRED_POLICY, type EvictionPolicy } from './redis-policy.js';
 
 const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
 
@@ -19,7 +21,10 @@ export function reason(err: unknown): string {
   return e.errors?.[0]?.message ?? e.message ?? e.code ?? String(err);
 }
 
-/** The database exists (created when missing) and Redis answers; a StartupError naming the one that does not. */
+/**
+ * The database exists (created when missing) and Redis answers, with maxmemory-policy noeviction (or
+ * a loud warning outside production); a StartupError naming what is wrong.
+ */
 export async function checkStores(config: Config, logger: Logger): Promise<void> {
   try {
     const created = await ensureDatabase(config.DATABASE_URL);
@@ -32,4 +37,44 @@ export async function checkStores(config: Config, logger: Logger): Promise<void>
   } catch (err) {
     throw new StartupError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}`);
   }
+  await checkRedisPolicy(config, logger);
+}
+
+/**
+ * An evicting Redis loses acknowledged jobs silently when it fills up: refused when NODE_ENV=production,
+ * a warning otherwise. A policy nobody may read (neither CONFIG GET nor INFO allowed) is a warning.
+ */
+export async function checkRedisPolicy(config: Pick<Config, 'REDIS_URL' | 'NODE_ENV'>, logger: Logger): Promise<EvictionPolicy> {
+  const client = new Redis(config.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  let found: EvictionPolicy;
+  try {
+    await client.connect();
+    found = await readEvictionPolicy(client);
+  } catch (err) {
+    found = { policy: null, error: reason(err) };
+  } finally {
+    client.disconnect();
+  }
+  const where = redactUrl(config.REDIS_URL);
+  if (found.policy === null) {
+    logger.warn(
+      { redis: where, reason: found.error },
+      `could not read the maxmemory-policy of Redis (neither CONFIG GET nor INFO memory answered): make sure it is ${REQUIRED_POLICY}, or queued jobs can be evicted`,
+    );
+  } else if (found.policy !== REQUIRED_POLICY) {
+    const problem =
+      `Redis at ${where} has maxmemory-policy ${found.policy}: when it fills up it evicts keys, queued jobs among them, ` +
+      `without a word; set maxmemory-policy ${REQUIRED_POLICY} (redis.conf, or CONFIG SET maxmemory-policy ${REQUIRED_POLICY})`;
+    if (config.NODE_ENV === 'production') throw new StartupError(problem);
+    logger.warn({ redis: where, policy: found.policy, source: found.source }, `${problem}; NODE_ENV=production refuses to start so`);
+  }
+  return found;
 }

@@ -9,6 +9,8 @@ import { sealStoredSecrets } from './db/seal-stored.js';
 import { activeKeyring, Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 import { connect, runMigrations, type Database } from './db/client.js';
 import { checkStores, reason } from './preflight.js';
+import { ClockSkewMonitor, type Clock } from './clock-skew.js';
+import { evictionPolicyReader } from './redis-policy.js';
 import { ensureDefaultProgram } from './db/default-program.js';
 import { createApp } from './http/app.js';
 import { healthRouter } from './http/health.js';
@@ -55,6 +57,10 @@ export type ServiceOptions = {
   paymentJobs?: { attempts?: number; backoffMs?: number };
   /** checkStores() has just answered (main.ts asks it before loading this module). */
   storesChecked?: boolean;
+  /** The service's clock: signature timestamps are judged by it, and it is compared with PostgreSQL's (tests offset it). */
+  now?: Clock;
+  /** How often that comparison runs (default: every minute). */
+  clockCheckIntervalMs?: number;
 };
 
 /** The default program as the environment describes it (start-up brings the stored one in line). */
@@ -105,6 +111,16 @@ export async function startService(config: Config, logger: Logger, options: Serv
     const directory = new ProgramDirectory(database.db);
     const programRules = cachedProgramRules(database.db);
     const metrics = new Metrics();
+    // this host's clock against PostgreSQL's, now and every minute: signatures are refused beyond 300 s
+    const clock = new ClockSkewMonitor({
+      pool: database.pool,
+      logger: logger.child({ role: 'clock' }),
+      now: options.now,
+      gauge: metrics.clockSkew,
+      intervalMs: options.clockCheckIntervalMs,
+    });
+    closers.push(async () => clock.close());
+    await clock.start();
     const producerOptions = { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS, ...options.paymentJobs };
 
     if (config.PROCESS_ROLE !== 'worker') {
@@ -145,6 +161,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             bodyLimit: config.BODY_LIMIT_BYTES,
             metrics,
             rejections,
+            now: options.now,
           }),
           metricsRouter(metrics),
           dashboardRouter({ queues: opsQueues, user: config.DASHBOARD_USER, password: config.DASHBOARD_PASSWORD }),
@@ -153,6 +170,10 @@ export async function startService(config: Config, logger: Logger, options: Serv
             redis,
             databaseUrl: config.DATABASE_URL,
             redisUrl: config.REDIS_URL,
+            dashboardUser: config.DASHBOARD_USER,
+            dashboardPassword: config.DASHBOARD_PASSWORD,
+            redisPolicy: evictionPolicyReader(redis),
+            requireNoEviction: config.NODE_ENV === 'production',
           }),
           apiRouter({
             db: database.db,
@@ -161,6 +182,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             bulkQueue,
             jsRateLimitPerMinute: config.JS_RATE_LIMIT_PER_MINUTE,
             integrationSilenceHours: config.INTEGRATION_SILENCE_HOURS,
+            clockSkew: clock.current,
             outbound: {
               queue: outboundQueue,
               policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK },

@@ -14,6 +14,11 @@ export type GroupOptions = {
   maxInFlight?: number;
 };
 
+/** A result of `run` for one item that failed on its own: that caller's promise rejects with `error`. */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
 /** Collects items, then runs them in one call; see GroupOptions. */
 export class Group<I, R> {
   private items: { item: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
@@ -24,7 +29,7 @@ export class Group<I, R> {
   private readonly maxInFlight: number;
 
   constructor(
-    private readonly run: (items: I[]) => Promise<R[]>,
+    private readonly run: (items: I[]) => Promise<(R | ItemFailure)[]>,
     options: GroupOptions = {},
   ) {
     this.maxSize = options.maxSize ?? 64;
@@ -50,7 +55,12 @@ export class Group<I, R> {
       this.inFlight++;
       this.run(batch.map((b) => b.item))
         .then(
-          (results) => batch.forEach((b, i) => b.resolve(results[i]!)),
+          (results) =>
+            batch.forEach((b, i) => {
+              const r = results[i]!;
+              if (r instanceof ItemFailure) b.reject(r.error);
+              else b.resolve(r);
+            }),
           (error: unknown) => batch.forEach((b) => b.reject(error)),
         )
         .finally(() => {

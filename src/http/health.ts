@@ -1,8 +1,11 @@
-// Liveness and readiness. /readyz is 200 only when both Postgres and Redis answer.
+// Liveness and readiness. /readyz is 200 only when both Postgres and Redis answer (and, in production,
+// Redis does not evict keys when full: checks.redis_policy).
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { redactUrl } from '../config.js';
+import { REQUIRED_POLICY, type EvictionPolicy } from '../redis-policy.js';
+import { dashboardCredentialCheck } from './dashboard.js';
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -14,31 +17,55 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-export function healthRouter(deps: { pool: pg.Pool; redis: Redis; databaseUrl: string; redisUrl: string }) {
+export function healthRouter(deps: {
+  pool: pg.Pool;
+  redis: Redis;
+  databaseUrl: string;
+  redisUrl: string;
+  /** The dashboard's credentials: a caller presenting them is told which host is down. */
+  dashboardUser?: string;
+  dashboardPassword?: string;
+  /** Reads Redis's maxmemory-policy, shown as checks.redis_policy ('unknown' when it cannot be read). */
+  redisPolicy?: () => Promise<EvictionPolicy>;
+  /** Not ready while the policy read is not noeviction (NODE_ENV=production). */
+  requireNoEviction?: boolean;
+}) {
   const router = Router();
+  const isOperator = dashboardCredentialCheck(deps.dashboardUser, deps.dashboardPassword);
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  router.get('/readyz', async (_req, res) => {
-    const [postgres, redis] = await Promise.allSettled([
+  router.get('/readyz', async (req, res) => {
+    const [postgres, redis, policy] = await Promise.allSettled([
       withTimeout(deps.pool.query('select 1'), 2000, 'postgres'),
       withTimeout(deps.redis.ping(), 2000, 'redis'),
+      deps.redisPolicy ? withTimeout(deps.redisPolicy(), 2000, 'redis') : Promise.resolve(null),
     ]);
-    const checks = {
+    const checks: Record<string, string> = {
       postgres: postgres.status === 'fulfilled' ? 'ok' : 'down',
       redis: redis.status === 'fulfilled' ? 'ok' : 'down',
     };
-    if (checks.postgres === 'ok' && checks.redis === 'ok') {
+    if (deps.redisPolicy) checks.redis_policy = (policy.status === 'fulfilled' ? policy.value?.policy : null) ?? 'unknown';
+    // an evicting Redis drops queued jobs when full; a policy nobody may read is not held against it
+    const evicting = !!deps.requireNoEviction && checks.redis_policy !== undefined && !['unknown', REQUIRED_POLICY].includes(checks.redis_policy);
+    if (checks.postgres === 'ok' && checks.redis === 'ok' && !evicting) {
       res.json({ status: 'ready', checks });
       return;
     }
+    // where the stores live (host, port, database) is for operators: anyone else gets their names only
+    const operator = isOperator(req);
+    const name = (store: string, url: string) => (operator ? `${store} (${redactUrl(url)})` : store);
     const down = [
-      checks.postgres === 'down' ? `postgres (${redactUrl(deps.databaseUrl)})` : null,
-      checks.redis === 'down' ? `redis (${redactUrl(deps.redisUrl)})` : null,
+      checks.postgres === 'down' ? name('postgres', deps.databaseUrl) : null,
+      checks.redis === 'down' ? name('redis', deps.redisUrl) : null,
+    ].filter(Boolean);
+    const problems = [
+      down.length ? `not answering: ${down.join(', ')}` : null,
+      evicting ? `redis maxmemory-policy is ${checks.redis_policy} (${REQUIRED_POLICY} required)` : null,
     ].filter(Boolean);
     res.status(503).json({
       status: 0,
-      error: { code: 'not_ready', message: `not answering: ${down.join(', ')}` },
+      error: { code: 'not_ready', message: problems.join('; ') },
       checks,
     });
   });

@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { ProgramDirectory } from '../db/program-directory.js';
 import { webhookEvents, webhookRejections } from '../db/schema.js';
+import { dataException, sqlState, storeUnavailable } from '../db/store-errors.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
 import type { InboxRow } from '../ingest/grouped-writes.js';
@@ -23,6 +24,8 @@ export type WebhookDeps = {
   metrics?: Metrics;
   /** Where refused deliveries are noted for the integration status. */
   rejections?: RejectionRecorder;
+  /** The service's clock, which signature timestamps are judged by (default: the host's). */
+  now?: () => Date;
 };
 
 type Rejection = { programId: string; gateway: string; code: string; message: string; receivedAt: Date };
@@ -90,6 +93,16 @@ function answerQueued(res: Response) {
 /** What became of this delivery, for the metrics. */
 const settle = (res: Response, outcome: WebhookOutcome) => void (res.locals.webhookOutcome = outcome);
 
+/** Seconds a 503 asks the gateway to wait before it retries (most retry on their own schedule anyway). */
+export const RETRY_AFTER_SECONDS = 30;
+
+/** 503 with Retry-After: nothing of this delivery was kept that the retry will not find, so "send it again". */
+function unavailable(res: Response, code: 'store_unavailable' | 'queue_unavailable') {
+  const message = code === 'store_unavailable' ? 'the database is not answering; retry later' : 'the queue is not answering; retry later';
+  res.status(503).setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+  res.json(errorBody(code, message));
+}
+
 export function webhooksRouter(deps: WebhookDeps): Router {
   const router = Router();
   // timed from the first byte, before the body is read; counted when the answer is sent
@@ -119,7 +132,7 @@ export function webhooksRouter(deps: WebhookDeps): Router {
       try {
         program = await deps.programs.get(req.params.programId as string | undefined);
       } catch {
-        res.status(503).json(errorBody('store_unavailable', 'the database is not answering; retry later'));
+        unavailable(res, 'store_unavailable');
         return;
       }
       if (!program) {
@@ -128,7 +141,7 @@ export function webhooksRouter(deps: WebhookDeps): Router {
         return;
       }
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const verdict = adapter.verify({ rawBody, headers: req.headers, now: new Date() }, program.gateways[adapter.gateway] as never);
+      const verdict = adapter.verify({ rawBody, headers: req.headers, now: deps.now?.() ?? new Date() }, program.gateways[adapter.gateway] as never);
       if (verdict.kind === 'rejected') {
         settle(res, 'rejected');
         req.log.warn({ gateway, code: verdict.code }, 'webhook rejected');
@@ -188,8 +201,24 @@ export function webhooksRouter(deps: WebhookDeps): Router {
           requeue = true;
         }
       } catch (err) {
-        req.log.error({ gateway, err: (err as Error).message }, 'inbox unavailable');
-        res.status(503).json(errorBody('store_unavailable', 'the database is not answering; retry later'));
+        const sqlstate = sqlState(err);
+        if (storeUnavailable(err)) {
+          // disk full, out of memory, shutting down, read-only, connection lost: the insert was one
+          // statement, so nothing of it was kept; the gateway retries once told 503
+          req.log.error({ gateway, err: (err as Error).message, sqlstate }, 'inbox unavailable');
+          unavailable(res, 'store_unavailable');
+          return;
+        }
+        // PostgreSQL answered and refused this row for good: a 503 would have the gateway retry for days
+        if (dataException(err)) {
+          settle(res, 'rejected');
+          req.log.warn({ gateway, err: (err as Error).message, sqlstate }, 'inbox refused the delivery');
+          res.status(400).json(errorBody('invalid_payload', `the delivery holds a value the store cannot keep (SQLSTATE ${sqlstate})`));
+          return;
+        }
+        settle(res, 'error');
+        req.log.error({ gateway, err: (err as Error).message, sqlstate }, 'inbox insert failed');
+        res.status(500).json(errorBody('internal_error', 'an internal error occurred; it has been logged'));
         return;
       }
 
@@ -211,7 +240,7 @@ export function webhooksRouter(deps: WebhookDeps): Router {
           .where(sql`${webhookEvents.id} = ${inboxId} and ${webhookEvents.status} = 'queued'`)
           .catch(() => {});
         req.log.error({ gateway, err: (err as Error).message }, 'queue unavailable');
-        res.status(503).json(errorBody('queue_unavailable', 'the queue is not answering; retry later'));
+        unavailable(res, 'queue_unavailable');
         return;
       }
       if (requeue) {

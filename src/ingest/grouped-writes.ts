@@ -3,7 +3,8 @@
 // in the producer). A request is answered only after both stores have its event.
 import type pg from 'pg';
 import type { webhookEvents } from '../db/schema.js';
-import { Group } from '../write-group.js';
+import { storeUnavailable } from '../db/store-errors.js';
+import { Group, ItemFailure } from '../write-group.js';
 
 export type InboxRow = typeof webhookEvents.$inferInsert;
 
@@ -39,36 +40,49 @@ const MAX_GROUP = 64;
 export function inboxGroup(pool: pg.Pool): Group<InboxRow, bigint | null> {
   return new Group(
     async (rows) => {
-      const values: unknown[] = [];
-      for (const r of rows) {
-        values.push(
-          r.programId,
-          r.gateway,
-          r.eventId,
-          r.eventType ?? null,
-          r.livemode ?? null,
-          r.rawBody,
-          json(r.headers ?? {}),
-          r.status ?? 'received',
-          json(r.outcome),
-          r.lastError ?? null,
-          r.processedAt ?? null,
-        );
+      try {
+        return await insertRows(pool, rows);
+      } catch (err) {
+        // the store is down (disk full, shutting down ...): every row of the group fails alike
+        if (rows.length === 1 || storeUnavailable(err)) throw err;
+        // one row PostgreSQL refuses must not fail the deliveries grouped with it: each alone, in order
+        const results: (bigint | null | ItemFailure)[] = [];
+        for (const row of rows) results.push(await insertRows(pool, [row]).then((r) => r[0]!, (e: unknown) => new ItemFailure(e)));
+        return results;
       }
-      const { rows: inserted } = await pool.query<{ id: string; program_id: string; gateway: string; event_id: string }>({
-        ...insertStatement(rows.length),
-        values,
-      });
-      const ids = new Map(inserted.map((r) => [`${r.program_id}|${r.gateway}|${r.event_id}`, BigInt(r.id)]));
-      // two requests of one group with the same event: the first gets the id, the other is a duplicate
-      const seen = new Set<string>();
-      return rows.map((r) => {
-        const k = `${r.programId}|${r.gateway}|${r.eventId}`;
-        if (seen.has(k)) return null;
-        seen.add(k);
-        return ids.get(k) ?? null;
-      });
     },
     { maxSize: MAX_GROUP },
   );
+}
+
+async function insertRows(pool: pg.Pool, rows: InboxRow[]): Promise<(bigint | null)[]> {
+  const values: unknown[] = [];
+  for (const r of rows) {
+    values.push(
+      r.programId,
+      r.gateway,
+      r.eventId,
+      r.eventType ?? null,
+      r.livemode ?? null,
+      r.rawBody,
+      json(r.headers ?? {}),
+      r.status ?? 'received',
+      json(r.outcome),
+      r.lastError ?? null,
+      r.processedAt ?? null,
+    );
+  }
+  const { rows: inserted } = await pool.query<{ id: string; program_id: string; gateway: string; event_id: string }>({
+    ...insertStatement(rows.length),
+    values,
+  });
+  const ids = new Map(inserted.map((r) => [`${r.program_id}|${r.gateway}|${r.event_id}`, BigInt(r.id)]));
+  // two requests of one group with the same event: the first gets the id, the other is a duplicate
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    const k = `${r.programId}|${r.gateway}|${r.eventId}`;
+    if (seen.has(k)) return null;
+    seen.add(k);
+    return ids.get(k) ?? null;
+  });
 }

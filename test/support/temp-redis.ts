@@ -28,7 +28,12 @@ export type TempRedis = {
   destroy(): Promise<void>;
 };
 
-export async function startTempRedis(): Promise<TempRedis> {
+export type TempRedisOptions = {
+  /** More redis-server settings, after (so over) the ones above: `['--maxmemory', '32mb']`. */
+  args?: string[];
+};
+
+export async function startTempRedis(opts: TempRedisOptions = {}): Promise<TempRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pl-redis-'));
   dirs.add(dir);
@@ -54,6 +59,7 @@ export async function startTempRedis(): Promise<TempRedis> {
           '--save', '',
           '--maxmemory-policy', 'noeviction',
           '--daemonize', 'no',
+          ...(opts.args ?? []),
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );

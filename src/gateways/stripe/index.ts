@@ -13,11 +13,12 @@ export const STRIPE_TOLERANCE_SECONDS = 300;
 const sdk = new Stripe('sk_verify_only', { telemetry: false });
 
 /** The parsed body once a secret's signature matches (any JSON value: the SDK checks no shape). */
-function constructEvent(rawBody: Buffer, header: string, secrets: string[]): { kind: 'signed'; event: unknown } | Rejected {
+function constructEvent(rawBody: Buffer, header: string, secrets: string[], now: Date): { kind: 'signed'; event: unknown } | Rejected {
   let failure = rejected('invalid_signature', 'no signature matches the webhook secret');
   for (const secret of secrets) {
     try {
-      return { kind: 'signed', event: sdk.webhooks.constructEvent(rawBody, header, secret, STRIPE_TOLERANCE_SECONDS) as unknown };
+      // the age is judged by the receiver's clock (`now`), as the future check below is, not the SDK's own Date.now()
+      return { kind: 'signed', event: sdk.webhooks.constructEvent(rawBody, header, secret, STRIPE_TOLERANCE_SECONDS, undefined, now.getTime()) as unknown };
     } catch (err) {
       const message = (err as Error).message ?? '';
       if (err instanceof SyntaxError) return rejected('invalid_payload', 'the body is not JSON');
@@ -44,7 +45,7 @@ export const stripeAdapter: GatewayAdapter<'stripe'> = {
       return rejected('stale_timestamp', 'the signature timestamp is in the future');
     }
     // the signature first, then the shape: an error in reading the body must not pass for a bad signature
-    const signed = constructEvent(rawBody, header, secrets);
+    const signed = constructEvent(rawBody, header, secrets, now);
     if (signed.kind === 'rejected') return signed;
     const event = signed.event;
     if (!event || typeof event !== 'object' || Array.isArray(event)) return rejected('invalid_payload', 'the body is not a JSON object');

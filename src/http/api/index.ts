@@ -1,5 +1,6 @@
 // The REST API v1: JSON bodies, bearer API keys, one router per resource.
 import express, { Router } from 'express';
+import type { ClockSkew } from '../../clock-skew.js';
 import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
 import type { Queue } from 'bullmq';
@@ -24,6 +25,8 @@ export function apiRouter(deps: {
   jsRateLimitPerMinute: number;
   outbound: WebhooksDeps['outbound'];
   integrationSilenceHours?: number;
+  /** This host's clock against the database's, for the integration status' warnings. */
+  clockSkew?: () => ClockSkew | null;
 }) {
   const router = Router();
   router.use(docsRouter());

@@ -2,6 +2,7 @@
 // present, last event received and processed, the last 24 hours by outcome, refused deliveries and
 // why, where partner_key was found, gateways gone silent, and outbound webhooks that were disabled.
 import { Router, type Request, type Response } from 'express';
+import { clockSkewWarning, type ClockSkew } from '../../clock-skew.js';
 import { and, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import { PARTNER_KEY_PLACES } from '../../core/payment-event.js';
 import type { Db } from '../../db/client.js';
@@ -41,7 +42,11 @@ const asDate = (v: unknown): Date | null => (v === null || v === undefined ? nul
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
 
-export async function integrationStatus(db: Db, pid: string, opts: { silenceHours: number; now?: Date; baseUrl?: string }) {
+export async function integrationStatus(
+  db: Db,
+  pid: string,
+  opts: { silenceHours: number; now?: Date; baseUrl?: string; clockSkew?: ClockSkew | null },
+) {
   const now = opts.now ?? new Date();
   const since = new Date(now.getTime() - 24 * 3600_000);
   const placesSince = new Date(now.getTime() - PLACES_WINDOW_DAYS * 86_400_000);
@@ -180,6 +185,9 @@ export async function integrationStatus(db: Db, pid: string, opts: { silenceHour
     disabled_reason: s.disabledReason,
   }));
   for (const s of disabledSubscriptions) warnings.push(`outbound webhook ${s.key} (${s.url}) is disabled: ${s.disabled_reason ?? 'no reason recorded'}`);
+  // signature timestamps are judged by this host's clock: off by minutes, Stripe and Paddle deliveries are refused
+  const clock = clockSkewWarning(opts.clockSkew ?? null);
+  if (clock) warnings.push(clock);
 
   return {
     generated_at: timestamp(now),
@@ -190,12 +198,12 @@ export async function integrationStatus(db: Db, pid: string, opts: { silenceHour
   };
 }
 
-export function integrationsRouter(deps: { db: Db; integrationSilenceHours?: number }): Router {
+export function integrationsRouter(deps: { db: Db; integrationSilenceHours?: number; clockSkew?: () => ClockSkew | null }): Router {
   const router = Router();
   const silenceHours = deps.integrationSilenceHours ?? 24;
   router.get('/v1/integrations', async (req: Request, res: Response) => {
     const baseUrl = `${req.protocol}://${req.get('host')}`;
-    ok(res, await integrationStatus(deps.db, programId(res), { silenceHours, baseUrl }));
+    ok(res, await integrationStatus(deps.db, programId(res), { silenceHours, baseUrl, clockSkew: deps.clockSkew?.() }));
   });
   return router;
 }

@@ -10,11 +10,41 @@ export const OUTBOUND_EVENTS = [
   'customer.created',
   'customer.updated',
   'customer.deleted',
+  'customer.archived',
   'partner.created',
   'partner.updated',
   'partner.deleted',
+  'partner.archived',
   'reward.status_changed',
+  // Partnero's other event names: a subscription accepts them (clients subscribe to them unchanged),
+  // this service has nothing that produces them (NEVER_EMITTED)
+  'partner.approved',
+  'partner.rejected',
+  'customer.credited',
+  'customer.rewarded',
+  'lead.submitted',
+  'lead.converted',
+  'lead.rejected',
+  'subscriber.created',
+  'subscriber.updated',
+  'subscriber.deleted',
+  'subscriber.rewarded',
 ] as const;
+
+/** Events a subscription may name that this service never sends, and why. */
+export const NEVER_EMITTED: Partial<Record<(typeof OUTBOUND_EVENTS)[number], string>> = {
+  'partner.approved': 'partners are active when created: there is no approval step',
+  'partner.rejected': 'partners are active when created: there is no approval step',
+  'customer.credited': 'customer balances are not kept here',
+  'customer.rewarded': 'rewards are announced by transaction.created and reward.status_changed',
+  'lead.submitted': 'leads are not kept here',
+  'lead.converted': 'leads are not kept here',
+  'lead.rejected': 'leads are not kept here',
+  'subscriber.created': 'newsletter programs are not supported',
+  'subscriber.updated': 'newsletter programs are not supported',
+  'subscriber.deleted': 'newsletter programs are not supported',
+  'subscriber.rewarded': 'newsletter programs are not supported',
+};
 export type OutboundEvent = (typeof OUTBOUND_EVENTS)[number];
 
 export type OutboxEntry = { event: OutboundEvent; entityKey: string; detail?: Record<string, unknown> };

@@ -128,8 +128,12 @@ export const partners = pgTable(
     surname: text('surname'),
     /** A referral code (Chargebee's cf_referral_code) that names this partner too. */
     referralCode: text('referral_code'),
+    /** Free labels a merchant gives (Partnero's partner tags). */
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
+    /** Archived through the API: hidden from lists unless asked for, readable, and restorable. */
+    archivedAt: ts('archived_at'),
     deletedAt: ts('deleted_at'),
   },
   (t) => [
@@ -168,6 +172,8 @@ export const customers = pgTable(
     firstPaymentAt: ts('first_payment_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
+    /** Archived through the API: hidden from lists unless asked for, readable, and restorable. */
+    archivedAt: ts('archived_at'),
     deletedAt: ts('deleted_at'),
   },
   (t) => [

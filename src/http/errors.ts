@@ -1,4 +1,5 @@
-// One JSON error envelope with a stable code: { status: 0, error: { code, message, fields? } }.
+// One JSON error envelope with a stable code: { status: 0, error: { code, message, fields? } }, with
+// the top-level `message` and `errors: { field: [messages] }` that Laravel clients (Partnero's PHP SDK) read.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
 
@@ -25,7 +26,29 @@ export function zodFields(error: z.ZodError): Record<string, string> {
 }
 
 export function errorBody(code: string, message: string, fields?: Record<string, string>) {
-  return { status: 0, error: fields ? { code, message, fields } : { code, message } };
+  if (!fields) return { status: 0, message, error: { code, message } };
+  const errors = Object.fromEntries(Object.entries(fields).map(([field, why]) => [field, [why]]));
+  return { status: 0, message, errors, error: { code, message, fields } };
+}
+
+/** Seconds a 503 for an unavailable database asks the client to wait before it tries again. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+/**
+ * Whether an error means PostgreSQL could not be reached or refused the connection for now: the
+ * socket failed (refused, reset), the pool's connect timeout ran out, or the server said so by
+ * SQLSTATE (08xxx connection exception, 53300 too_many_connections, 57P01-57P03 shutting down or
+ * not accepting connections). Not a bug of the request, and retrying later may succeed.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || code === '53300' || /^57P0[123]$/.test(code))) return true;
+    if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated (unexpectedly|due to connection timeout)/.test(message)) return true;
+  }
+  return false;
 }
 
 export const notFound: RequestHandler = (req, res) => {
@@ -58,6 +81,12 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const pg = (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code;
   if (pg === '22021' || pg === '22P05' || (pg === '22P02' && hasLoneSurrogate(req.body))) {
     res.status(422).json(errorBody('invalid_characters', 'the request contains a NUL character or a lone UTF-16 surrogate, which cannot be stored'));
+    return;
+  }
+  if (databaseUnavailable(err)) {
+    req.log?.warn({ err }, 'database unavailable');
+    res.status(503).setHeader('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    res.json(errorBody('database_unavailable', 'the database is not accepting connections right now; retry later'));
     return;
   }
   const status = (err as { status?: number }).status;

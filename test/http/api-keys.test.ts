@@ -81,7 +81,7 @@ describe('/v1/api-keys', () => {
       ['POST', '/v1/api-keys'],
     ] as const) {
       const r = await api(method, path, method === 'POST' ? {} : undefined, key);
-      expect(r).toEqual({ status: 401, body: { status: 0, error: { code: 'invalid_api_key', message: expect.any(String) } } });
+      expect(r).toEqual({ status: 401, body: { status: 0, message: expect.any(String), error: { code: 'invalid_api_key', message: expect.any(String) } } });
     }
     const again = await api('DELETE', `/v1/api-keys/${id}`);
     expect(again.body.data.revoked_at).toBe(revoked.body.data.revoked_at);

@@ -141,9 +141,11 @@ describe('POST /v1/transactions', () => {
     expect(r.body.data).toMatchObject({ partner: 'PARTNER_A', attribution: { ignored_partner_key: 'PARTNER_B' } });
   });
 
-  it('an unknown partner is a 422, never silently ignored', async () => {
+  it('an unknown partner key falls back to the customer-based attribution (Partnero\'s INVALID_KEY); an unknown id or email is a 422', async () => {
     const r = await api('POST', '/v1/transactions', create({ partner: { key: 'GHOST' } }));
-    expect(r).toMatchObject({ status: 422, body: { error: { code: 'unknown_partner', fields: { partner: 'no such partner' } } } });
+    expect(r).toMatchObject({ status: 201, body: { data: { partner: 'PARTNER_A', rewards: [{ partner: 'PARTNER_A' }] } } });
+    const byEmail = await api('POST', '/v1/transactions', create({ partner: { email: 'ghost@example.com' } }));
+    expect(byEmail).toMatchObject({ status: 422, body: { error: { code: 'unknown_partner', fields: { partner: 'no such partner' } } } });
   });
 
   it('rewardable false records the sale without commission; created_at back-dates it', async () => {

@@ -129,7 +129,7 @@ describe('health endpoints', () => {
   it('answers unknown routes and bad bodies with the error envelope and a request id', async () => {
     const res = await request(appWith(TEST_REDIS_URL)).get('/nowhere').set('x-request-id', 'req-abc.1');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ status: 0, error: { code: 'not_found', message: 'no route for GET /nowhere' } });
+    expect(res.body).toEqual({ status: 0, message: 'no route for GET /nowhere', error: { code: 'not_found', message: 'no route for GET /nowhere' } });
     expect(res.headers['x-request-id']).toBe('req-abc.1');
   });
 });

@@ -1,7 +1,9 @@
 // /v1/customers: the payers. In affiliate programs each is linked to a partner, for good; in
-// refer-a-friend programs to the customer who referred them.
-import { Router, type Response } from 'express';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+// refer-a-friend programs to the customer who referred them. Besides the REST paths, the forms
+// Partnero's clients use: GET /v1/customers:search, PUT with the key in the body and the changes under
+// `update`, the PHP SDK's older /v1/customer, and every /{key} path taking the id or email as well.
+import { Router, type Request, type Response } from 'express';
+import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
@@ -9,25 +11,50 @@ import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
 import { customers, partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
-import { isUniqueViolation } from './partners.js';
-import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
+import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { bodyRef, isUniqueViolation, partnerByRef, pathRef } from './partners.js';
+import { ok, parse, parseQuery, queryText, timestamp } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 const Ref = z
   .object({ key: text().nullish(), id: text().nullish(), email: z.email().nullish() })
   .refine((r) => r.key || r.id || r.email, { message: 'name a key, an id or an email' });
 export const CustomerFields = z.object({ email: z.email().nullish(), name: text().nullish(), surname: text().nullish() });
+const CustomerKey = text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #');
 export const CreateCustomer = CustomerFields.extend({
-  key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #'),
+  key: CustomerKey,
   partner: Ref.nullish(),
   referring_customer: Ref.nullish(),
+  /** Partnero's create-with-a-sale: the customer's first transaction, recorded with it. */
+  transaction: z.record(z.string(), z.unknown()).nullish(),
 });
-export const ListQuery = z.object(pagination());
+export const UpdateCustomer = CustomerFields.extend({ key: CustomerKey.nullish() });
+const CustomerLookup = z
+  .object({ key: queryText().optional(), email: queryText().optional(), id: queryText().optional() })
+  .refine((r) => r.key || r.email || r.id, { message: 'name the customer by key, email or id', path: ['key'] });
+export const ListQuery = z.object({
+  ...listParams(),
+  key: queryText().optional(),
+  email: queryText().optional(),
+  partner_key: queryText().optional(),
+  partner_email: queryText().optional(),
+  partner_id: queryText().optional(),
+  status: z.enum(['active', 'archived', 'deleted', 'all']).default('active'),
+});
+/** Other names of the list's parameters: the PHP SDK sends `partner: {key | email}` in a GET body. */
+export const LIST_ALIASES = { 'partner.key': 'partner_key', 'partner.email': 'partner_email', 'partner.id': 'partner_id' } as const;
+export const SearchQuery = z.object({
+  ...listParams(),
+  key: queryText().optional(),
+  id: queryText().optional(),
+  email: queryText().optional(),
+  name: queryText().optional(),
+});
 
 const referrer = alias(customers, 'referrer');
 const selectCustomer = (db: Db) =>
   db
-    .select({ c: customers, partnerKey: partners.key, referringKey: referrer.key })
+    .select({ c: customers, partnerKey: partners.key, referringKey: referrer.key, micros: micros(customers.createdAt) })
     .from(customers)
     .leftJoin(partners, eq(partners.id, customers.partnerId))
     .leftJoin(referrer, eq(referrer.id, customers.referringCustomerId));
@@ -41,6 +68,36 @@ export async function customerByKey(db: Db, programId: string, key: string): Pro
   return row ?? null;
 }
 
+/**
+ * A customer by what a request names: its key (or, when none has it, the one per-partner record
+ * `{key}__pkey_{partner}` made for it), else its id, else its email.
+ */
+export async function customerByRef(db: Db, programId: string, ref: { key?: string | null; id?: string | null; email?: string | null }): Promise<Row | null> {
+  const inProgram = eq(customers.programId, programId);
+  const live = sql`${customers.deletedAt} is not null`;
+  if (ref.key) {
+    const exact = await customerByKey(db, programId, ref.key);
+    if (exact) return exact;
+    const perPartner = await selectCustomer(db)
+      .where(and(inProgram, eq(customers.perPartner, true), sql`${customers.key} like ${`${ref.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`))
+      .orderBy(live, asc(customers.createdAt))
+      .limit(2);
+    if (perPartner.length === 1) return perPartner[0]!;
+  }
+  if (ref.id) {
+    const [row] = await selectCustomer(db).where(and(inProgram, UUID.test(ref.id) ? eq(customers.id, ref.id) : eq(customers.key, ref.id)));
+    if (row) return row;
+  }
+  if (ref.email) {
+    const [row] = await selectCustomer(db)
+      .where(and(inProgram, sql`lower(${customers.email}) = ${ref.email.toLowerCase()}`))
+      .orderBy(live, asc(customers.createdAt))
+      .limit(1);
+    if (row) return row;
+  }
+  return null;
+}
+
 export const customerView = (r: Row) => ({
   id: r.c.id,
   key: r.c.key,
@@ -49,45 +106,46 @@ export const customerView = (r: Row) => ({
   surname: r.c.surname,
   partner: r.partnerKey,
   referring_customer: r.referringKey,
+  status: r.c.deletedAt ? 'deleted' : r.c.archivedAt ? 'archived' : 'active',
   created_at: timestamp(r.c.createdAt),
   updated_at: timestamp(r.c.updatedAt),
+  archived_at: timestamp(r.c.archivedAt),
   deleted_at: timestamp(r.c.deletedAt),
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function customersRouter(deps: { db: Db }) {
+export function customersRouter(deps: {
+  db: Db;
+  /** Records a customer's first sale (POST /v1/customers with `transaction`): the transactions module's create. */
+  createTransaction?: (p: ProgramRules, body: unknown) => Promise<unknown>;
+}) {
   const { db } = deps;
   const router = Router();
   const program = (res: Response) => res.locals.program as ProgramRules;
-  const byKey = async (pid: string, key: string) => {
-    const row = await customerByKey(db, pid, key);
-    if (!row) throw notFound('customer', key);
+  const find = async (pid: string, ref: { key?: string | null; id?: string | null; email?: string | null }, said: string) => {
+    const row = await customerByRef(db, pid, ref);
+    if (!row) throw new ApiError(404, 'not_found', `no customer with key, id or email "${said}"`);
     return row;
   };
+  const byPath = (req: Request, res: Response) => find(program(res).id, pathRef(String(req.params.key)), String(req.params.key));
+  const lookup = (req: Request, res: Response) => {
+    const q = parseQuery(CustomerLookup, req.method === 'PUT' ? { ...bodyRef(req.body), ...req.query } : req.query);
+    return find(program(res).id, q, (q.key ?? q.email ?? q.id)!);
+  };
 
+  /** The partner or referring customer a request names; unknown is a 422 naming the field. */
   async function resolve(table: 'partners' | 'customers', pid: string, ref: z.infer<typeof Ref>, field: string) {
-    const t = table === 'partners' ? partners : customers;
-    const match = ref.key
-      ? eq(t.key, ref.key)
-      : ref.id && UUID.test(ref.id)
-        ? eq(t.id, ref.id)
-        : ref.email
-          ? sql`lower(${t.email}) = ${ref.email.toLowerCase()}`
-          : ref.id
-            ? eq(t.key, ref.id)
-            : sql`false`;
-    const [row] = await db.select({ id: t.id }).from(t).where(and(eq(t.programId, pid), isNull(t.deletedAt), match)).limit(1);
-    if (!row) {
+    const live = <T extends { id: string; deletedAt: Date | null }>(row: T | null) => (row && !row.deletedAt ? row : null);
+    const found = table === 'partners' ? live(await partnerByRef(db, pid, ref)) : live((await customerByRef(db, pid, ref))?.c ?? null);
+    if (!found) {
       const what = table === 'partners' ? 'partner' : 'customer';
       throw new ApiError(422, 'unknown_partner', `no ${what} matches ${field}`, { [field]: `no such ${what}` });
     }
-    return row.id;
+    return found.id;
   }
 
-  router.post('/v1/customers', async (req, res) => {
+  async function create(res: Response, raw: unknown) {
     const p = program(res);
-    const body = parse(CreateCustomer, req.body, 'customer');
+    const body = parse(CreateCustomer, raw, 'customer');
     let partnerId: string | null = null;
     let referringCustomerId: string | null = null;
     if (p.type === 'affiliate') {
@@ -113,50 +171,35 @@ export function customersRouter(deps: { db: Db }) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', `a customer with key "${body.key}" exists`);
       throw err;
     }
-    ok(res, customerView(await byKey(p.id, body.key)), 201);
-  });
+    if (body.transaction && deps.createTransaction) await deps.createTransaction(p, { ...body.transaction, customer: { key: body.key } });
+    ok(res, customerView((await customerByKey(db, p.id, body.key))!), 201);
+  }
 
-  router.get('/v1/customers', async (req, res) => {
-    const q = parseQuery(ListQuery, req.query);
-    const pid = program(res).id;
-    const visible = and(eq(customers.programId, pid), eq(customers.perPartner, false), isNull(customers.deletedAt));
-    const [rows, [counted]] = await Promise.all([
-      selectCustomer(db).where(visible).orderBy(asc(customers.createdAt), asc(customers.key)).limit(q.limit).offset((q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(customers).where(visible),
-    ]);
-    const total = counted?.n ?? 0;
-    res.json({
-      data: rows.map(customerView),
-      meta: { current_page: q.page, last_page: Math.max(1, Math.ceil(total / q.limit)), per_page: q.limit, total },
-      status: 1,
-    });
-  });
-
-  router.get('/v1/customers/:key', async (req, res) => {
-    ok(res, customerView(await byKey(program(res).id, String(req.params.key))));
-  });
-
-  router.patch('/v1/customers/:key', async (req, res) => {
-    const raw = (req.body ?? {}) as Record<string, unknown>;
-    if ('partner' in raw || 'referring_customer' in raw) {
+  async function update(res: Response, row: Row, raw: unknown) {
+    const given = (raw ?? {}) as Record<string, unknown>;
+    const changes = (given.update && typeof given.update === 'object' ? given.update : given) as Record<string, unknown>;
+    if ('partner' in changes || 'referring_customer' in changes) {
       throw new ApiError(422, 'validation_failed', "a customer's partner link is permanent", { partner: 'cannot be changed' });
     }
-    const body = parse(CustomerFields, raw, 'customer');
+    const body = parse(UpdateCustomer, changes, 'customer');
     const pid = program(res).id;
-    const row = await byKey(pid, String(req.params.key));
     if (row.c.deletedAt) throw new ApiError(409, 'deleted', `the customer "${row.c.key}" is deleted`);
     const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-    await db.transaction(async (tx) => {
-      await tx.update(customers).set({ ...set, updatedAt: new Date() }).where(eq(customers.id, row.c.id));
-      if (Object.keys(set).length) await emit(tx, pid, [{ event: 'customer.updated', entityKey: row.c.key }]);
-    });
-    ok(res, customerView(await byKey(pid, String(req.params.key))));
-  });
+    try {
+      await db.transaction(async (tx) => {
+        await tx.update(customers).set({ ...set, updatedAt: new Date() }).where(eq(customers.id, row.c.id));
+        if (Object.keys(set).length) await emit(tx, pid, [{ event: 'customer.updated', entityKey: body.key ?? row.c.key }]);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', `a customer with key "${body.key}" exists`);
+      throw err;
+    }
+    ok(res, customerView((await customerByKey(db, pid, body.key ?? row.c.key))!));
+  }
 
   // A soft delete: the customer and its history stay readable; it is no longer listed or matched.
-  router.delete('/v1/customers/:key', async (req, res) => {
+  async function remove(res: Response, row: Row) {
     const pid = program(res).id;
-    const row = await byKey(pid, String(req.params.key));
     const now = new Date();
     await db.transaction(async (tx) => {
       const [deleted] = await tx
@@ -166,7 +209,115 @@ export function customersRouter(deps: { db: Db }) {
         .returning({ key: customers.key });
       if (deleted) await emit(tx, pid, [{ event: 'customer.deleted', entityKey: deleted.key }]);
     });
-    ok(res, customerView(await byKey(pid, row.c.key)));
+    ok(res, customerView((await customerByKey(db, pid, row.c.key))!));
+  }
+
+  async function list(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
+    const pid = program(res).id;
+    const listed = and(eq(customers.programId, pid), ...where);
+    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
+    const order = q.sort === 'desc' ? [desc(customers.createdAt), desc(customers.id)] : [asc(customers.createdAt), asc(customers.id)];
+    const [rows, [counted]] = await Promise.all([
+      selectCustomer(db)
+        .where(cursor ? and(listed, afterCursor(customers.createdAt, customers.id, cursor, q.sort)) : listed)
+        .orderBy(...order)
+        .limit(q.limit + 1)
+        .offset(cursor ? 0 : (q.page - 1) * q.limit),
+      db.select({ n: sql<number>`count(*)::int` }).from(customers).where(listed),
+    ]);
+    const served = rows.slice(0, q.limit);
+    const last = served.at(-1);
+    sendPage(req, res, {
+      data: served.map(customerView),
+      total: counted?.n ?? 0,
+      limit: q.limit,
+      page: q.page,
+      cursor: q.cursor,
+      hasMore: rows.length > q.limit,
+      last: last && { micros: last.micros, id: last.c.id },
+    });
+  }
+
+  /** Customers of the partner a list names (by key, email or id); a partner that does not exist has none. */
+  const ofPartner = (q: { partner_key?: string; partner_email?: string; partner_id?: string }): SQL | undefined => {
+    const conditions = [
+      q.partner_key ? sql`${partners.key} = ${q.partner_key}` : undefined,
+      q.partner_email ? sql`lower(${partners.email}) = ${q.partner_email.toLowerCase()}` : undefined,
+      q.partner_id ? (UUID.test(q.partner_id) ? eq(customers.partnerId, q.partner_id) : sql`false`) : undefined,
+    ].filter((c) => c !== undefined);
+    if (!conditions.length) return undefined;
+    return sql`${customers.partnerId} in (select ${partners.id} from ${partners} where ${partners.programId} = ${customers.programId} and ${and(...conditions)})`;
+  };
+
+  router.post('/v1/customers', (req, res) => create(res, req.body));
+  // the PHP SDK's older Customer endpoint: { customer, partner, transaction? }
+  router.post('/v1/customer', (req, res) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const inner = b.customer && typeof b.customer === 'object' ? (b.customer as Record<string, unknown>) : {};
+    return create(res, { ...inner, partner: b.partner, transaction: b.transaction });
   });
+
+  router.get('/v1/customers', async (req, res) => {
+    const q = parseQuery(ListQuery, req.query, LIST_ALIASES);
+    const status = {
+      active: and(isNull(customers.deletedAt), isNull(customers.archivedAt)),
+      archived: and(isNull(customers.deletedAt), isNotNull(customers.archivedAt)),
+      deleted: isNotNull(customers.deletedAt),
+      all: undefined,
+    }[q.status];
+    await list(req, res, [
+      status,
+      // per-partner records (`{key}__pkey_{partner}`) are listed under their partner; without a partner
+      // filter they are left out, as before
+      q.partner_key || q.partner_email || q.partner_id ? ofPartner(q) : eq(customers.perPartner, false),
+      q.key ? or(eq(customers.key, q.key), and(eq(customers.perPartner, true), sql`${customers.key} like ${`${q.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`)) : undefined,
+      q.email ? sql`lower(${customers.email}) = ${q.email.toLowerCase()}` : undefined,
+    ], q);
+  });
+
+  // Partnero's search: each given field matches partially (an id exactly), deleted customers left out
+  router.get('/v1/customers\\:search', async (req, res) => {
+    const q = parseQuery(SearchQuery, req.query);
+    const fullName = sql`coalesce(${customers.name}, '') || ' ' || coalesce(${customers.surname}, '')`;
+    await list(req, res, [
+      isNull(customers.deletedAt),
+      q.key ? ilike(customers.key, containing(q.key)) : undefined,
+      q.id ? (UUID.test(q.id) ? eq(customers.id, q.id) : sql`false`) : undefined,
+      q.email ? ilike(customers.email, containing(q.email)) : undefined,
+      q.name ? ilike(fullName, containing(q.name)) : undefined,
+    ], q);
+  });
+
+  router.get('/v1/customer', async (req, res) => ok(res, customerView(await lookup(req, res))));
+  router.put('/v1/customers', async (req, res) => update(res, await lookup(req, res), req.body));
+  router.put('/v1/customer', async (req, res) => update(res, await lookup(req, res), req.body));
+  router.delete('/v1/customers', async (req, res) => remove(res, await lookup(req, res)));
+  router.delete('/v1/customer', async (req, res) => remove(res, await lookup(req, res)));
+
+  router.get('/v1/customers/:key', async (req, res) => ok(res, customerView(await byPath(req, res))));
+  router.patch('/v1/customers/:key', async (req, res) => update(res, await byPath(req, res), req.body));
+  router.put('/v1/customers/:key', async (req, res) => update(res, await byPath(req, res), req.body));
+  router.delete('/v1/customers/:key', async (req, res) => remove(res, await byPath(req, res)));
+
+  for (const [path, archived] of [
+    ['archive', true],
+    ['revoke-archive', false],
+  ] as const) {
+    router.post(`/v1/customers/:key/${path}`, async (req, res) => {
+      const row = await byPath(req, res);
+      if (row.c.deletedAt) throw new ApiError(409, 'deleted', `the customer "${row.c.key}" is deleted`);
+      const pid = program(res).id;
+      const now = new Date();
+      await db.transaction(async (tx) => {
+        const [u] = await tx
+          .update(customers)
+          .set({ archivedAt: archived ? now : null, updatedAt: now })
+          .where(and(eq(customers.id, row.c.id), archived ? isNull(customers.archivedAt) : isNotNull(customers.archivedAt)))
+          .returning({ key: customers.key });
+        if (u) await emit(tx, pid, [{ event: archived ? 'customer.archived' : 'customer.updated', entityKey: u.key }]);
+      });
+      ok(res, customerView((await customerByKey(db, pid, row.c.key))!));
+    });
+  }
   return router;
 }

@@ -13,7 +13,8 @@ import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
-import { transactionsRouter } from './transactions.js';
+import { bodyParams } from './respond.js';
+import { createTransaction, transactionsRouter } from './transactions.js';
 import { integrationsRouter } from './integrations.js';
 import { webhooksRouter, type WebhooksDeps } from './webhooks.js';
 
@@ -31,11 +32,11 @@ export function apiRouter(deps: {
   const router = Router();
   router.use(docsRouter());
   router.use(jsTrackingRouter({ ...deps, perMinute: deps.jsRateLimitPerMinute }));
-  router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), apiKeyAuth(deps.db, deps.programs));
+  router.use('/v1', express.json({ limit: deps.bodyLimit, type: () => true }), bodyParams, apiKeyAuth(deps.db, deps.programs));
   router.use(bulkRouter(deps));
   router.use(transactionsRouter(deps));
   router.use(partnersRouter(deps));
-  router.use(customersRouter(deps));
+  router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));
   router.use(programRouter(deps));
   router.use(integrationsRouter(deps));
   router.use(webhooksRouter(deps));

@@ -1,50 +1,122 @@
-// /v1/partners: the people who earn commissions in affiliate programs.
+// /v1/partners: the people who earn commissions in affiliate programs. Besides the REST paths, the
+// forms Partnero's clients use: GET /v1/partner?key=|email=|id=, GET /v1/partners:search, PUT with the
+// key in the body and the changes under `update`, DELETE /v1/partners with key or email in the body.
+// Every /{key} path also takes the partner's id (n8n sends the id there) or its email.
 import { randomBytes } from 'node:crypto';
-import { Router, type Response } from 'express';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { Router, type Request, type Response } from 'express';
+import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
 import { partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
-import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
+import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { ok, parse, parseQuery, queryText, timestamp } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
+/** Tags as a list, or as n8n's comma-separated text; each trimmed, blanks dropped, at most 50. */
+export const Tags = z
+  .union([z.array(z.string().max(64)), z.string().max(4096)])
+  .transform((v) => [...new Set((Array.isArray(v) ? v : v.split(',')).map((t) => t.trim()).filter(Boolean))])
+  .pipe(z.array(z.string().max(64)).max(50));
+const PartnerKey = text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #');
 export const PartnerFields = z.object({
   email: z.email().nullish(),
   name: text().nullish(),
   surname: text().nullish(),
   referral_code: text(64).nullish(),
+  tags: Tags.nullish(),
+  /** Partnero's portal password: there is no partner portal here, so it is accepted and not kept. */
+  password: z.string().max(255).nullish(),
 });
-export const CreatePartner = PartnerFields.extend({ key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #').nullish() });
-export const ListQuery = z.object(pagination());
+export const CreatePartner = PartnerFields.extend({ key: PartnerKey.nullish() });
+/** Changes: the fields, and a new key (Partnero's update may rename it). */
+export const UpdatePartner = PartnerFields.extend({ key: PartnerKey.nullish() });
+/** Who a request names by body or query: Partnero's `key`, `email` or `id`. */
+export const PartnerLookup = z
+  .object({ key: queryText().optional(), email: queryText().optional(), id: queryText().optional() })
+  .refine((r) => r.key || r.email || r.id, { message: 'name the partner by key, email or id', path: ['key'] });
+export const ListQuery = z.object({
+  ...listParams(),
+  key: queryText().optional(),
+  email: queryText().optional(),
+  tag: queryText(64).optional(),
+  status: z.enum(['active', 'archived', 'deleted', 'all']).default('active'),
+});
+export const SearchQuery = z.object({
+  ...listParams(),
+  key: queryText().optional(),
+  id: queryText().optional(),
+  email: queryText().optional(),
+  name: queryText().optional(),
+});
 
-export const partnerView = (p: typeof partners.$inferSelect) => ({
+type PartnerRow = typeof partners.$inferSelect;
+
+export const partnerView = (p: PartnerRow) => ({
   id: p.id,
   key: p.key,
   email: p.email,
   name: p.name,
   surname: p.surname,
   referral_code: p.referralCode,
+  tags: p.tags ?? [],
+  status: p.deletedAt ? 'deleted' : p.archivedAt ? 'archived' : 'active',
   created_at: timestamp(p.createdAt),
   updated_at: timestamp(p.updatedAt),
+  archived_at: timestamp(p.archivedAt),
   deleted_at: timestamp(p.deletedAt),
 });
 
 const isUniqueViolation = (err: unknown) => (err as { cause?: { code?: string }; code?: string }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505';
 
+/** A partner of a program by what a path segment holds: its key, else its id, else its email. */
+export async function partnerByRef(db: Db, programId: string, ref: { key?: string | null; id?: string | null; email?: string | null }): Promise<PartnerRow | null> {
+  const inProgram = eq(partners.programId, programId);
+  const tries: SQL[] = [];
+  if (ref.key) tries.push(eq(partners.key, ref.key));
+  if (ref.id) tries.push(UUID.test(ref.id) ? eq(partners.id, ref.id) : eq(partners.key, ref.id));
+  if (ref.email) tries.push(sql`lower(${partners.email}) = ${ref.email.toLowerCase()}`);
+  for (const match of tries) {
+    // a live partner before a deleted one with the same email
+    const [row] = await db.select().from(partners).where(and(inProgram, match)).orderBy(sql`${partners.deletedAt} is not null`, asc(partners.createdAt)).limit(1);
+    if (row) return row;
+  }
+  return null;
+}
+
+/** The key, email and id a body names (strings only: anything else is left to the validation). */
+export function bodyRef(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!body || typeof body !== 'object') return out;
+  for (const name of ['key', 'email', 'id'] as const) {
+    const v = (body as Record<string, unknown>)[name];
+    if (typeof v === 'string' && v !== '') out[name] = v;
+  }
+  return out;
+}
+
+/** A path segment as Partnero's clients fill it: a key, an id (n8n) or an email. */
+export const pathRef = (value: string) => ({ key: value, id: UUID.test(value) ? value : null, email: value.includes('@') ? value : null });
+
 export function partnersRouter(deps: { db: Db }) {
   const { db } = deps;
   const router = Router();
   const programId = (res: Response) => (res.locals.program as ProgramRules).id;
-  const byKey = async (pid: string, key: string) => {
-    const [row] = await db.select().from(partners).where(and(eq(partners.programId, pid), eq(partners.key, key)));
-    if (!row) throw notFound('partner', key);
+  const find = async (pid: string, ref: { key?: string | null; id?: string | null; email?: string | null }, said: string) => {
+    const row = await partnerByRef(db, pid, ref);
+    if (!row) throw new ApiError(404, 'not_found', `no partner with key, id or email "${said}"`);
     return row;
   };
+  const byPath = (req: Request, res: Response) => find(programId(res), pathRef(String(req.params.key)), String(req.params.key));
+  // GET and DELETE read the body into the query already (bodyParams); a PUT names the partner in its body
+  const lookup = (req: Request, res: Response) => {
+    const q = parseQuery(PartnerLookup, req.method === 'PUT' ? { ...bodyRef(req.body), ...req.query } : req.query);
+    return find(programId(res), q, (q.key ?? q.email ?? q.id)!);
+  };
 
-  router.post('/v1/partners', async (req, res) => {
+  async function create(req: Request, res: Response) {
     const body = parse(CreatePartner, req.body, 'partner');
     const pid = programId(res);
     try {
@@ -58,6 +130,7 @@ export function partnersRouter(deps: { db: Db }) {
             name: body.name ?? null,
             surname: body.surname ?? null,
             referralCode: body.referral_code ?? null,
+            tags: body.tags ?? [],
           })
           .returning();
         await emit(tx, pid, [{ event: 'partner.created', entityKey: created!.key }]);
@@ -68,53 +141,33 @@ export function partnersRouter(deps: { db: Db }) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'a partner with this key or referral code exists');
       throw err;
     }
-  });
+  }
 
-  router.get('/v1/partners', async (req, res) => {
-    const q = parseQuery(ListQuery, req.query);
+  /** The changes of a request: flat, or under `update` (Partnero's PUT form). */
+  async function update(res: Response, row: PartnerRow, raw: unknown) {
+    const given = (raw ?? {}) as Record<string, unknown>;
+    const body = parse(UpdatePartner, given.update && typeof given.update === 'object' ? given.update : given, 'partner');
     const pid = programId(res);
-    const listed = and(eq(partners.programId, pid), isNull(partners.deletedAt));
-    const [rows, [counted]] = await Promise.all([
-      db.select().from(partners).where(listed).orderBy(asc(partners.createdAt), asc(partners.key)).limit(q.limit).offset((q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(partners).where(listed),
-    ]);
-    const total = counted?.n ?? 0;
-    res.json({
-      data: rows.map(partnerView),
-      meta: { current_page: q.page, last_page: Math.max(1, Math.ceil(total / q.limit)), per_page: q.limit, total },
-      status: 1,
-    });
-  });
-
-  router.get('/v1/partners/:key', async (req, res) => {
-    ok(res, partnerView(await byKey(programId(res), String(req.params.key))));
-  });
-
-  router.patch('/v1/partners/:key', async (req, res) => {
-    const body = parse(PartnerFields, req.body, 'partner');
-    const pid = programId(res);
-    const row = await byKey(pid, String(req.params.key));
     if (row.deletedAt) throw new ApiError(409, 'deleted', `the partner "${row.key}" is deleted`);
     const set = Object.fromEntries(
-      Object.entries({ email: body.email, name: body.name, surname: body.surname, referralCode: body.referral_code }).filter(([, v]) => v !== undefined),
+      Object.entries({ key: body.key, email: body.email, name: body.name, surname: body.surname, referralCode: body.referral_code, tags: body.tags }).filter(([, v]) => v !== undefined),
     );
     try {
       const updated = await db.transaction(async (tx) => {
         const [u] = await tx.update(partners).set({ ...set, updatedAt: new Date() }).where(eq(partners.id, row.id)).returning();
-        if (Object.keys(set).length) await emit(tx, pid, [{ event: 'partner.updated', entityKey: row.key }]);
+        if (Object.keys(set).length) await emit(tx, pid, [{ event: 'partner.updated', entityKey: u!.key }]);
         return u!;
       });
       ok(res, partnerView(updated));
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'another partner has this referral code');
+      if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'another partner has this key or referral code');
       throw err;
     }
-  });
+  }
 
   // A soft delete: the partner and its history stay readable; it is no longer listed or credited.
-  router.delete('/v1/partners/:key', async (req, res) => {
+  async function remove(res: Response, row: PartnerRow) {
     const pid = programId(res);
-    const row = await byKey(pid, String(req.params.key));
     const now = new Date();
     const deleted = await db.transaction(async (tx) => {
       const [d] = await tx
@@ -126,7 +179,102 @@ export function partnersRouter(deps: { db: Db }) {
       return d;
     });
     ok(res, partnerView(deleted ?? row));
+  }
+
+  async function list(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
+    const pid = programId(res);
+    const listed = and(eq(partners.programId, pid), ...where);
+    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
+    const order = q.sort === 'desc' ? [desc(partners.createdAt), desc(partners.id)] : [asc(partners.createdAt), asc(partners.id)];
+    const [rows, [counted]] = await Promise.all([
+      db
+        .select({ p: partners, micros: micros(partners.createdAt) })
+        .from(partners)
+        .where(cursor ? and(listed, afterCursor(partners.createdAt, partners.id, cursor, q.sort)) : listed)
+        .orderBy(...order)
+        .limit(q.limit + 1)
+        .offset(cursor ? 0 : (q.page - 1) * q.limit),
+      db.select({ n: sql<number>`count(*)::int` }).from(partners).where(listed),
+    ]);
+    const served = rows.slice(0, q.limit);
+    const last = served.at(-1);
+    sendPage(req, res, {
+      data: served.map((r) => partnerView(r.p)),
+      total: counted?.n ?? 0,
+      limit: q.limit,
+      page: q.page,
+      cursor: q.cursor,
+      hasMore: rows.length > q.limit,
+      last: last && { micros: last.micros, id: last.p.id },
+    });
+  }
+
+  router.post('/v1/partners', create);
+  router.post('/v1/partner', create); // the PHP SDK's older Partner endpoint
+
+  router.get('/v1/partners', async (req, res) => {
+    const q = parseQuery(ListQuery, req.query);
+    const status = {
+      active: and(isNull(partners.deletedAt), isNull(partners.archivedAt)),
+      archived: and(isNull(partners.deletedAt), isNotNull(partners.archivedAt)),
+      deleted: isNotNull(partners.deletedAt),
+      all: undefined,
+    }[q.status];
+    await list(req, res, [
+      status,
+      q.key ? eq(partners.key, q.key) : undefined,
+      q.email ? sql`lower(${partners.email}) = ${q.email.toLowerCase()}` : undefined,
+      q.tag ? sql`${q.tag} = any(${partners.tags})` : undefined,
+    ], q);
   });
+
+  // Partnero's search: each given field matches partially (an id exactly), deleted partners left out
+  router.get('/v1/partners\\:search', async (req, res) => {
+    const q = parseQuery(SearchQuery, req.query);
+    const fullName = sql`coalesce(${partners.name}, '') || ' ' || coalesce(${partners.surname}, '')`;
+    await list(req, res, [
+      isNull(partners.deletedAt),
+      q.key ? ilike(partners.key, containing(q.key)) : undefined,
+      q.id ? (UUID.test(q.id) ? eq(partners.id, q.id) : sql`false`) : undefined,
+      q.email ? ilike(partners.email, containing(q.email)) : undefined,
+      q.name ? or(ilike(fullName, containing(q.name)), ilike(partners.key, containing(q.name))) : undefined,
+    ], q);
+  });
+
+  // GET /v1/partner?key=|email=|id= (n8n's Get, the PHP SDK's Partner::get): one partner
+  router.get('/v1/partner', async (req, res) => ok(res, partnerView(await lookup(req, res))));
+  router.put('/v1/partners', async (req, res) => update(res, await lookup(req, res), req.body));
+  router.put('/v1/partner', async (req, res) => update(res, await lookup(req, res), req.body));
+  router.delete('/v1/partners', async (req, res) => remove(res, await lookup(req, res)));
+  router.delete('/v1/partner', async (req, res) => remove(res, await lookup(req, res)));
+
+  router.get('/v1/partners/:key', async (req, res) => ok(res, partnerView(await byPath(req, res))));
+  router.patch('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
+  router.put('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
+  router.delete('/v1/partners/:key', async (req, res) => remove(res, await byPath(req, res)));
+
+  // Archived: hidden from lists (status=archived shows them), still readable, restorable.
+  for (const [path, archived] of [
+    ['archive', true],
+    ['revoke-archive', false],
+  ] as const) {
+    router.post(`/v1/partners/:key/${path}`, async (req, res) => {
+      const row = await byPath(req, res);
+      if (row.deletedAt) throw new ApiError(409, 'deleted', `the partner "${row.key}" is deleted`);
+      const pid = programId(res);
+      const now = new Date();
+      const updated = await db.transaction(async (tx) => {
+        const [u] = await tx
+          .update(partners)
+          .set({ archivedAt: archived ? now : null, updatedAt: now })
+          .where(and(eq(partners.id, row.id), archived ? isNull(partners.archivedAt) : isNotNull(partners.archivedAt)))
+          .returning();
+        if (u) await emit(tx, pid, [{ event: archived ? 'partner.archived' : 'partner.updated', entityKey: u.key }]);
+        return u;
+      });
+      ok(res, partnerView(updated ?? row));
+    });
+  }
   return router;
 }
 

@@ -90,8 +90,8 @@ export function programRouter(deps: { db: Db; programs: ProgramRulesSource; outb
     ok(res, programView(await load(res)));
   });
 
-  router.patch('/v1/program', async (req, res) => {
-    const body = parse(PatchProgram, req.body, 'program');
+  async function change(res: Response, raw: unknown) {
+    const body = parse(PatchProgram, raw, 'program');
     const storeUrl = body.gateways?.woocommerce?.url;
     if (storeUrl) await allowedStoreUrl(storeUrl, deps.outbound);
     const current = await load(res);
@@ -119,6 +119,18 @@ export function programRouter(deps: { db: Db; programs: ProgramRulesSource; outb
       .returning();
     deps.programs.invalidate(current.id);
     ok(res, programView(row!));
+  }
+  router.patch('/v1/program', (req, res) => change(res, req.body));
+  // the PHP SDK's Settings::update: PUT /v1/settings with { settings: { ... } }, the same fields
+  router.put('/v1/settings', (req, res) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    return change(res, b.settings && typeof b.settings === 'object' && !Array.isArray(b.settings) ? b.settings : b);
+  });
+
+  // the credential check of Partnero's clients (PHP SDK Test::test, n8n's credential test)
+  router.get('/v1/test', async (_req, res) => {
+    const p = await load(res);
+    ok(res, { program: { id: p.id, name: p.name, type: p.type } });
   });
   return router;
 }

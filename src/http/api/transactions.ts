@@ -2,7 +2,7 @@
 // list, get, delete, archive and revoke-archive.
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { MoneyError, isCurrencyCode, toMinorOf, unitOrCurrency } from '../../core/money.js';
 import { PaymentFact, type PartnerKeyPlace } from '../../core/payment-event.js';
@@ -10,10 +10,13 @@ import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { applyEvents } from '../../db/ledger.js';
 import { emit } from '../../db/outbox.js';
-import { customers, partners, rewards, transactions } from '../../db/schema.js';
+import { customers, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
-import { collectionUrl, LATEST_DAY, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
+import { collectionUrl, dateTimeInput, LATEST_DAY, linkQuery, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
+import { customerByRef } from './customers.js';
+import { UUID } from './list-page.js';
+import { partnerByRef, pathRef } from './partners.js';
 import { transactionView } from './serialize.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
@@ -43,7 +46,7 @@ export const CreateTransaction = z.object({
   options: z.object({ create_customer: z.boolean().nullish() }).nullish(),
   partner: Ref.nullish(),
   rewardable: z.boolean().nullish(),
-  created_at: z.union([z.iso.datetime({ offset: true }), z.iso.date(), z.number().int().positive()]).nullish(),
+  created_at: z.union([dateTimeInput(), z.iso.date(), z.number().int().positive()]).nullish(),
   gross_amount: Amount.nullish(),
   discount_amount: Amount.nullish(),
   discount_code: text().nullish(),
@@ -107,36 +110,26 @@ function amountMinor(value: string | number, units: string, isCurrency: boolean,
   }
 }
 
-async function partnerByRef(db: Db, programId: string, ref: z.infer<typeof Ref>) {
-  const uuid = ref.id && /^[0-9a-f-]{36}$/i.test(ref.id) ? ref.id : null;
-  const [row] = await db
-    .select({ key: partners.key })
-    .from(partners)
-    .where(
-      and(
-        eq(partners.programId, programId),
-        isNull(partners.deletedAt),
-        ref.key ? eq(partners.key, ref.key) : ref.email ? sql`lower(${partners.email}) = ${ref.email.toLowerCase()}` : uuid ? eq(partners.id, uuid) : sql`false`,
-      ),
-    )
-    .limit(1);
-  return row?.key ?? null;
+/** The key of the live partner a request names (by key, id or email), or null. */
+async function partnerKeyOf(db: Db, programId: string, ref: z.infer<typeof Ref>) {
+  const row = await partnerByRef(db, programId, ref);
+  return row && !row.deletedAt ? row.key : null;
 }
 
-async function customerByRef(db: Db, programId: string, ref: z.infer<typeof Ref>) {
-  const [row] = await db
-    .select({ key: customers.key })
-    .from(customers)
-    .where(
-      and(
-        eq(customers.programId, programId),
-        eq(customers.perPartner, false),
-        isNull(customers.deletedAt),
-        ref.key || ref.id ? eq(customers.key, (ref.key ?? ref.id)!) : sql`lower(${customers.email}) = ${ref.email!.toLowerCase()}`,
-      ),
-    )
-    .limit(1);
-  return row?.key ?? null;
+/** The key of the live customer a request names (by key, id or email), or null. */
+async function customerKeyOf(db: Db, programId: string, ref: z.infer<typeof Ref>) {
+  const row = await customerByRef(db, programId, ref);
+  return row && !row.c.deletedAt && !row.c.perPartner ? row.c.key : null;
+}
+
+/**
+ * `customer: {id}`: the id every read returns (a uuid) names that customer, whose key the ledger
+ * matches; an id that is no customer's id is taken as a key, as it always was.
+ */
+async function customerKeyById(db: Db, programId: string, id: string): Promise<string> {
+  if (!UUID.test(id)) return id;
+  const [row] = await db.select({ key: customers.key }).from(customers).where(and(eq(customers.programId, programId), eq(customers.id, id)));
+  return row?.key ?? id;
 }
 
 /** Who the request credits: the partner (or referring customer) it names, checked to exist. */
@@ -148,17 +141,23 @@ async function referrerKey(db: Db, program: ProgramRules, body: CreateTransactio
           [body.partner, 'api_partner', 'partner'],
           [body.customer.partner, 'api_customer_partner', 'customer.partner'],
         ];
+  // a partner key no partner has falls back (Partnero: "Partner not found. Falls back to standard
+  // customer-based attribution"): to the next partner the request names, else to the ledger with the
+  // unknown key, which it notes as ignored and never credits; by id or email it is a 422
+  let unknownKey: { value: string; place: PartnerKeyPlace } | undefined;
   for (const [ref, place, field] of named) {
     if (!ref) continue;
     const key =
-      program.type === 'refer_a_friend' ? await customerByRef(db, program.id, ref) : await partnerByRef(db, program.id, ref);
-    if (!key) {
-      const what = program.type === 'refer_a_friend' ? 'customer' : 'partner';
-      throw new ApiError(422, 'unknown_partner', `no ${what} matches ${field}`, { [field]: `no such ${what}` });
+      program.type === 'refer_a_friend' ? await customerKeyOf(db, program.id, ref) : await partnerKeyOf(db, program.id, ref);
+    if (key) return { value: key, place };
+    if (program.type === 'affiliate' && ref.key && !ref.id && !ref.email) {
+      unknownKey ??= { value: ref.key, place };
+      continue;
     }
-    return { value: key, place };
+    const what = program.type === 'refer_a_friend' ? 'customer' : 'partner';
+    throw new ApiError(422, 'unknown_partner', `no ${what} matches ${field}`, { [field]: `no such ${what}` });
   }
-  return undefined;
+  return unknownKey;
 }
 
 function createdAt(value: CreateTransaction['created_at'], now: Date): Date {
@@ -222,7 +221,7 @@ export async function createTransaction(
     amount: { minor: amountMinor(body.amount, currency, isCurrency, 'amount').toString(), currency, isCurrency },
     action: body.action ?? 'sale',
     customer: {
-      key: body.customer.key ?? body.customer.id ?? undefined,
+      key: body.customer.key ?? (body.customer.id ? await customerKeyById(db, p.id, body.customer.id) : undefined),
       email: body.customer.email ?? undefined,
       name: body.customer.name ?? undefined,
       surname: body.customer.surname ?? undefined,
@@ -260,7 +259,8 @@ export function transactionsRouter(deps: { db: Db }) {
     return respondWith(res, key, created ? 201 : 200);
   });
 
-  router.get('/v1/transactions', async (req: Request, res: Response) => {
+  /** A page of transactions; `customerKey` set: only that customer's (GET /v1/customers/{key}/transactions). */
+  async function sendList(req: Request, res: Response, customerKey?: string) {
     const p = program(res);
     const q = parseQuery(ListQuery, req.query, { 'customer.key': 'customer', 'partner.key': 'partner_key' });
     const cursor = q.cursor ? (parseCursor(q.cursor) ?? undefined) : undefined;
@@ -270,7 +270,7 @@ export function transactionsRouter(deps: { db: Db }) {
       p.id,
       {
         key: q.key,
-        customer: q.customer,
+        customer: customerKey ?? q.customer,
         partnerKey: q.partner_key,
         partnerEmail: q.partner_email,
         status: q.status,
@@ -283,9 +283,7 @@ export function transactionsRouter(deps: { db: Db }) {
     const base = collectionUrl(req);
     const link = (params: Record<string, string | number | undefined>) => {
       const u = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...req.query, ...params })) {
-        if (v !== undefined && typeof v !== 'object') u.set(k, String(v));
-      }
+      for (const [k, v] of Object.entries({ ...linkQuery(req.query), ...params })) if (v !== undefined) u.set(k, String(v));
       if (params.cursor === undefined) u.delete('cursor');
       return `${base}?${u.toString()}`;
     };
@@ -302,6 +300,15 @@ export function transactionsRouter(deps: { db: Db }) {
       meta: { current_page: q.page, last_page: lastPage, per_page: q.limit, total },
       status: 1,
     });
+  }
+  router.get('/v1/transactions', (req: Request, res: Response) => sendList(req, res));
+
+  // a customer's transactions (n8n's Get Transactions), the customer named by key, id or email
+  router.get('/v1/customers/:key/transactions', async (req: Request, res: Response) => {
+    const said = String(req.params.key);
+    const customer = await customerByRef(db, program(res).id, pathRef(said));
+    if (!customer) throw new ApiError(404, 'not_found', `no customer with key, id or email "${said}"`);
+    await sendList(req, res, customer.c.key);
   });
 
   router.get('/v1/transactions/:key', async (req: Request, res: Response) => {

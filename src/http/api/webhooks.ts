@@ -1,18 +1,19 @@
 // /v1/webhooks: a program's outbound webhook subscriptions (Partnero's shape), their deliveries, and
 // sending a delivery again. The signing secret (`signature`) is shown in full only when created.
 import { randomBytes } from 'node:crypto';
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Queue } from 'bullmq';
 import { and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
-import { OUTBOUND_EVENTS } from '../../db/outbox.js';
+import { NEVER_EMITTED, OUTBOUND_EVENTS } from '../../db/outbox.js';
 import { outbox, webhookDeliveries, webhookSubscriptions } from '../../db/schema.js';
 import { outboundJobId, outboundJobOptions, type OutboundJobData } from '../../queue/queues.js';
 import { failingSince } from '../../db/subscription-health.js';
 import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../outbound/url-policy.js';
 import { ApiError } from '../errors.js';
+import { afterCursor, listParams, micros, parseRowCursor, sendPage } from './list-page.js';
 import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 
 const EventName = z.enum(OUTBOUND_EVENTS, { error: () => `an unknown event; one of ${OUTBOUND_EVENTS.join(', ')}` });
@@ -23,6 +24,7 @@ export const CreateWebhook = z.object({
   is_active: z.boolean().nullish(),
 });
 export const UpdateWebhook = CreateWebhook.partial();
+export const ListQuery = z.object(listParams());
 export const DeliveriesQuery = z.object({
   ...pagination(50),
   status: z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']).optional(),
@@ -121,13 +123,40 @@ export function webhooksRouter(deps: WebhooksDeps) {
     ok(res, webhookView(row!, { revealSecret: true }), 201);
   });
 
-  router.get('/v1/webhooks', async (_req, res) => {
-    const rows = await db
-      .select()
-      .from(webhookSubscriptions)
-      .where(and(eq(webhookSubscriptions.programId, programId(res)), isNull(webhookSubscriptions.deletedAt)))
-      .orderBy(asc(webhookSubscriptions.createdAt), asc(webhookSubscriptions.key));
-    ok(res, rows.map((r) => webhookView(r)));
+  router.get('/v1/webhooks', async (req, res) => {
+    const q = parseQuery(ListQuery, req.query);
+    const listed = and(eq(webhookSubscriptions.programId, programId(res)), isNull(webhookSubscriptions.deletedAt));
+    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
+    const order = q.sort === 'desc' ? [desc(webhookSubscriptions.createdAt), desc(webhookSubscriptions.id)] : [asc(webhookSubscriptions.createdAt), asc(webhookSubscriptions.id)];
+    const [rows, [counted]] = await Promise.all([
+      db
+        .select({ s: webhookSubscriptions, micros: micros(webhookSubscriptions.createdAt) })
+        .from(webhookSubscriptions)
+        .where(cursor ? and(listed, afterCursor(webhookSubscriptions.createdAt, webhookSubscriptions.id, cursor, q.sort)) : listed)
+        .orderBy(...order)
+        .limit(q.limit + 1)
+        .offset(cursor ? 0 : (q.page - 1) * q.limit),
+      db.select({ n: sql<number>`count(*)::int` }).from(webhookSubscriptions).where(listed),
+    ]);
+    const served = rows.slice(0, q.limit);
+    const last = served.at(-1);
+    sendPage(req, res, {
+      data: served.map((r) => webhookView(r.s)),
+      total: counted?.n ?? 0,
+      limit: q.limit,
+      page: q.page,
+      cursor: q.cursor,
+      hasMore: rows.length > q.limit,
+      last: last && { micros: last.micros, id: last.s.id },
+    });
+  });
+
+  // every event name a subscription accepts, and whether this service ever sends it
+  router.get('/v1/webhooks/events', (_req, res) => {
+    ok(
+      res,
+      OUTBOUND_EVENTS.map((name) => ({ name, emitted: !NEVER_EMITTED[name], ...(NEVER_EMITTED[name] ? { why_never: NEVER_EMITTED[name] } : {}) })),
+    );
   });
 
   router.get('/v1/webhooks/:key', async (req, res) => {
@@ -141,7 +170,10 @@ export function webhooksRouter(deps: WebhooksDeps) {
     });
   });
 
-  router.patch('/v1/webhooks/:key', async (req, res) => {
+  // PATCH, and PUT as the PHP SDK's Webhooks::update sends it
+  router.patch('/v1/webhooks/:key', (req, res) => change(req, res));
+  router.put('/v1/webhooks/:key', (req, res) => change(req, res));
+  async function change(req: Request, res: Response) {
     const body = parse(UpdateWebhook, req.body, 'webhook');
     const row = await byKey(programId(res), String(req.params.key));
     const set: Partial<typeof webhookSubscriptions.$inferInsert> = { updatedAt: new Date() };
@@ -155,7 +187,7 @@ export function webhooksRouter(deps: WebhooksDeps) {
     }
     const [updated] = await db.update(webhookSubscriptions).set(set).where(eq(webhookSubscriptions.id, row.id)).returning();
     ok(res, webhookView(updated!));
-  });
+  }
 
   router.delete('/v1/webhooks/:key', async (req, res) => {
     const row = await byKey(programId(res), String(req.params.key));

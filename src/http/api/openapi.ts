@@ -6,20 +6,22 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { CreateApiKey, ListQuery as ApiKeysQuery } from './api-keys.js';
 import { BulkItem, BulkRequest } from './bulk.js';
-import { CreateCustomer, CustomerFields, ListQuery as CustomersQuery } from './customers.js';
-import { CreatePartner, PartnerFields, ListQuery as PartnersQuery } from './partners.js';
+import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
+import { CreatePartner, ListQuery as PartnersQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { PatchProgram } from './program.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
-import { CreateWebhook, DeliveriesQuery, UpdateWebhook } from './webhooks.js';
-import { OUTBOUND_EVENTS } from '../../db/outbox.js';
+import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
+import { NEVER_EMITTED, OUTBOUND_EVENTS } from '../../db/outbox.js';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
 
 const ErrorEnvelope = {
   type: 'object',
-  required: ['status', 'error'],
+  required: ['status', 'message', 'error'],
   properties: {
     status: { const: 0 },
+    message: { type: 'string', description: 'the same as error.message, where Laravel clients (Partnero\'s PHP SDK) read it' },
+    errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, description: 'Laravel\'s form of error.fields: each invalid field and why, as a list' },
     error: {
       type: 'object',
       required: ['code', 'message'],
@@ -152,7 +154,7 @@ export function openApiDocument() {
       title: 'Partner Ledger API',
       version: '1',
       description:
-        'Transactions, partners, customers and program settings of the program your API key belongs to. Success: `{ data, status: 1 }`; failure: `{ status: 0, error: { code, message, fields? } }`.',
+        'Transactions, partners, customers and program settings of the program your API key belongs to. Success: `{ data, status: 1 }` (lists add `links` and `meta`); failure: `{ status: 0, message, errors?, error: { code, message, fields? } }`. JSON answers carry `Content-Type: application/json` exactly. GET and DELETE read their parameters from the query and from a JSON body alike (the query wins); `""` in an optional field is the field not given; a date-time without a zone is UTC; a query parameter repeated with the same value counts once. A database that refuses connections is a 503 with Retry-After. Partnero\'s clients (the PHP SDK, the n8n node) work unchanged.',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
@@ -165,9 +167,12 @@ export function openApiDocument() {
         CreateTransaction: schema(CreateTransaction),
         BulkRequest: schema(bulkDoc),
         CreatePartner: schema(CreatePartner),
-        UpdatePartner: schema(PartnerFields),
+        UpdatePartner: schema(UpdatePartner),
+        UpdatePartnerByBody: schema(z.object({ key: z.string().optional(), email: z.string().optional(), id: z.string().optional(), update: UpdatePartner })),
         CreateCustomer: schema(CreateCustomer),
-        UpdateCustomer: schema(CustomerFields),
+        UpdateCustomer: schema(UpdateCustomer),
+        UpdateCustomerByBody: schema(z.object({ key: z.string().optional(), email: z.string().optional(), id: z.string().optional(), update: UpdateCustomer })),
+        Settings: schema(z.object({ settings: PatchProgram })),
         UpdateProgram: schema(PatchProgram),
         Partner: { type: 'object' },
         Customer: { type: 'object' },
@@ -220,23 +225,85 @@ export function openApiDocument() {
       '/v1/runs/{runId}': {
         get: { summary: "A bulk run's progress and failed items", parameters: [keyParam('runId')], responses: { '200': ok('Run'), ...errors(401, 404) } },
       },
+      '/v1/test': {
+        get: { summary: "Check an API key: the key's program (Partnero's credential test)", responses: { '200': { description: '{ data: { program: { id, name, type } }, status: 1 }' }, ...errors(401) } },
+      },
       '/v1/partners': {
         post: { summary: 'Create a partner', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePartner' }) }, responses: { '201': ok('Partner'), ...errors(401, 409, 422) } },
-        get: { summary: 'List partners', parameters: queryParams(PartnersQuery), responses: { '200': { description: 'A page' }, ...errors(401, 422) } },
+        get: {
+          summary: 'List partners (oldest first unless sort=desc); follow links.next (a keyset cursor) to read everything',
+          parameters: queryParams(PartnersQuery),
+          responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) },
+        },
+        put: {
+          summary: "Update a partner named in the body by key, email or id; the changes under `update` (the PHP SDK's form)",
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdatePartnerByBody' }) },
+          responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) },
+        },
+        delete: { summary: 'Delete the partner named by `key`, `email` or `id` (body or query)', responses: { '200': ok('Partner'), ...errors(401, 404, 422) } },
+      },
+      '/v1/partners:search': {
+        get: { summary: 'Search partners: key, email and name match partially, id exactly; deleted ones left out', parameters: queryParams(PartnersSearch), responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) } },
+      },
+      '/v1/partner': {
+        get: { summary: 'One partner by `key`, `email` or `id` (query or body)', responses: { '200': ok('Partner'), ...errors(401, 404, 422) } },
+        post: { summary: 'Create a partner (the PHP SDK\'s older Partner endpoint)', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePartner' }) }, responses: { '201': ok('Partner'), ...errors(401, 409, 422) } },
+        put: { summary: 'As PUT /v1/partners', requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdatePartnerByBody' }) }, responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'As DELETE /v1/partners', responses: { '200': ok('Partner'), ...errors(401, 404, 422) } },
       },
       '/v1/partners/{key}': {
-        get: { summary: 'Get a partner', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
-        patch: { summary: 'Update a partner', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) } },
+        get: { summary: 'Get a partner by key, id or email', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
+        patch: { summary: 'Update a partner (flat, or the changes under `update`)', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) } },
+        put: { summary: 'As PATCH', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdatePartner' }), responses: { '200': ok('Partner'), ...errors(401, 404, 409, 422) } },
         delete: { summary: 'Delete a partner (soft: still readable, no longer listed or credited)', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
       },
+      '/v1/partners/{key}/archive': {
+        post: { summary: 'Archive a partner: left out of lists (status=archived shows it), still readable; announces partner.archived', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+      },
+      '/v1/partners/{key}/revoke-archive': {
+        post: { summary: 'Bring an archived partner back', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+      },
       '/v1/customers': {
-        post: { summary: 'Create a customer (linked to its partner, for good)', requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCustomer' }) }, responses: { '201': ok('Customer'), ...errors(401, 409, 422) } },
-        get: { summary: 'List customers', parameters: queryParams(CustomersQuery), responses: { '200': { description: 'A page' }, ...errors(401, 422) } },
+        post: {
+          summary: 'Create a customer (linked to its partner, named by key, id or email, for good); `transaction` records its first sale',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCustomer' }) },
+          responses: { '201': ok('Customer'), ...errors(401, 409, 422) },
+        },
+        get: {
+          summary: "List customers; with partner_key, partner_email or partner_id (also `partner: {key|email|id}` in a GET body) only that partner's, its per-partner records included",
+          parameters: queryParams(CustomersQuery),
+          responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) },
+        },
+        put: {
+          summary: 'Update a customer named in the body by key, email or id; the changes under `update`',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdateCustomerByBody' }) },
+          responses: { '200': ok('Customer'), ...errors(401, 404, 409, 422) },
+        },
+        delete: { summary: 'Delete the customer named by `key`, `email` or `id` (body or query)', responses: { '200': ok('Customer'), ...errors(401, 404, 422) } },
+      },
+      '/v1/customers:search': {
+        get: { summary: 'Search customers: key, email and name match partially, id exactly; deleted ones left out', parameters: queryParams(CustomersSearch), responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) } },
+      },
+      '/v1/customer': {
+        get: { summary: 'One customer by `key`, `email` or `id` (the PHP SDK\'s older Customer endpoint)', responses: { '200': ok('Customer'), ...errors(401, 404, 422) } },
+        post: { summary: 'Create a customer from `{ customer, partner, transaction? }`', responses: { '201': ok('Customer'), ...errors(401, 409, 422) } },
+        put: { summary: 'As PUT /v1/customers', requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdateCustomerByBody' }) }, responses: { '200': ok('Customer'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'As DELETE /v1/customers', responses: { '200': ok('Customer'), ...errors(401, 404, 422) } },
       },
       '/v1/customers/{key}': {
-        get: { summary: 'Get a customer', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
+        get: { summary: 'Get a customer by key (or its one per-partner record), id or email', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
         patch: { summary: "Update a customer's details (not its partner)", parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateCustomer' }), responses: { '200': ok('Customer'), ...errors(401, 404, 409, 422) } },
+        put: { summary: 'As PATCH', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateCustomer' }), responses: { '200': ok('Customer'), ...errors(401, 404, 409, 422) } },
         delete: { summary: 'Delete a customer (soft: still readable, no longer listed or matched)', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
+      },
+      '/v1/customers/{key}/archive': {
+        post: { summary: 'Archive a customer: left out of lists (status=archived shows it), still readable', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404, 409) } },
+      },
+      '/v1/customers/{key}/revoke-archive': {
+        post: { summary: 'Bring an archived customer back', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404, 409) } },
+      },
+      '/v1/customers/{key}/transactions': {
+        get: { summary: "A customer's transactions, with the parameters and envelope of GET /v1/transactions", parameters: [keyParam(), ...queryParams(ListQuery)], responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 404, 422) } },
       },
       '/v1/integrations': {
         get: {
@@ -248,6 +315,9 @@ export function openApiDocument() {
         get: { summary: "The program's settings (secrets are never shown)", responses: { '200': ok('Program'), ...errors(401) } },
         patch: { summary: 'Change the program settings; new events use them', requestBody: json({ $ref: '#/components/schemas/UpdateProgram' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
       },
+      '/v1/settings': {
+        put: { summary: "PATCH /v1/program as the PHP SDK's Settings::update sends it: `{ settings: { … } }`", requestBody: json({ $ref: '#/components/schemas/Settings' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
+      },
       '/v1/webhooks': {
         post: {
           summary: 'Subscribe a URL to events; the answer shows the signing secret (`signature`) once',
@@ -256,7 +326,14 @@ export function openApiDocument() {
           requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateWebhook' }) },
           responses: { '201': ok('Webhook', 'Created'), ...errors(400, 401, 422) },
         },
-        get: { summary: "List the program's webhooks (secrets masked)", responses: { '200': { description: '{ data: Webhook[], status: 1 }' }, ...errors(401) } },
+        get: { summary: "List the program's webhooks (secrets masked)", parameters: queryParams(WebhooksQuery), responses: { '200': { description: 'A page: { data: Webhook[], links, meta, status: 1 }' }, ...errors(401, 422) } },
+      },
+      '/v1/webhooks/events': {
+        get: {
+          summary: 'Every event name a subscription accepts, and whether this service ever sends it',
+          description: `Never sent: ${Object.entries(NEVER_EMITTED).map(([name, why]) => `${name} (${why})`).join('; ')}.`,
+          responses: { '200': { description: '{ data: [{ name, emitted, why_never? }], status: 1 }' }, ...errors(401) },
+        },
       },
       '/v1/webhooks/{key}': {
         get: { summary: 'Get a webhook, with its health (disabled after 5 days of failed deliveries)', parameters: [keyParam()], responses: { '200': ok('Webhook'), ...errors(401, 404) } },
@@ -266,6 +343,7 @@ export function openApiDocument() {
           requestBody: json({ $ref: '#/components/schemas/UpdateWebhook' }),
           responses: { '200': ok('Webhook'), ...errors(401, 404, 422) },
         },
+        put: { summary: 'As PATCH (the PHP SDK\'s Webhooks::update)', parameters: [keyParam()], requestBody: json({ $ref: '#/components/schemas/UpdateWebhook' }), responses: { '200': ok('Webhook'), ...errors(401, 404, 422) } },
         delete: { summary: 'Delete a webhook; deliveries not yet sent are cancelled', parameters: [keyParam()], responses: { '200': ok('Webhook'), ...errors(401, 404) } },
       },
       '/v1/webhooks/{key}/deliveries': {

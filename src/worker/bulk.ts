@@ -8,7 +8,7 @@ import type { ProgramRules } from '../core/program.js';
 import type { Db } from '../db/client.js';
 import { applyEvents, correctPaymentAmount, LedgerDataError } from '../db/ledger.js';
 import { bulkRuns, transactions } from '../db/schema.js';
-import type { BulkItem, StoredBulkItem } from '../http/api/bulk.js';
+import type { BulkItem, StoredBulkItem } from '../views/bulk.js';
 import { callbackJobOptions, type BulkJobData } from '../queue/queues.js';
 
 const SAVE_EVERY = 50;

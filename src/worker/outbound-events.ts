@@ -5,10 +5,11 @@ import type { Db } from '../db/client.js';
 import type { OutboundEvent } from '../db/outbox.js';
 import { partners, rewards, transactions, type outbox } from '../db/schema.js';
 import { transactionByKey } from '../db/transaction-reads.js';
-import { customerByKey, customerView } from '../http/api/customers.js';
-import { partnerView } from '../http/api/partners.js';
-import { timestamp } from '../http/api/respond.js';
-import { transactionView } from '../http/api/serialize.js';
+import { customerByKey } from '../db/customer-reads.js';
+import { customerView } from '../views/customer.js';
+import { partnerView } from '../views/partner.js';
+import { timestamp } from '../views/time.js';
+import { transactionView } from '../views/transaction.js';
 
 export type OutboxRow = typeof outbox.$inferSelect;
 export type EventBody = { event: string; created_at: string | null; data: Record<string, unknown> };

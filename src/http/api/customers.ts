@@ -4,16 +4,17 @@
 // `update`, the PHP SDK's older /v1/customer, and every /{key} path taking the id or email as well.
 import { Router, type Request, type Response } from 'express';
 import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
 import { customers, partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
-import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { customerByKey, customerByRef, selectCustomer, type CustomerRow } from '../../db/customer-reads.js';
+import { customerView } from '../../views/customer.js';
+import { afterCursor, containing, listParams, parseRowCursor, sendPage, UUID } from './list-page.js';
 import { bodyRef, isUniqueViolation, partnerByRef, pathRef } from './partners.js';
-import { ok, parse, parseQuery, queryText, timestamp } from './respond.js';
+import { ok, parse, parseQuery, queryText } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 const Ref = z
@@ -51,67 +52,6 @@ export const SearchQuery = z.object({
   name: queryText().optional(),
 });
 
-const referrer = alias(customers, 'referrer');
-const selectCustomer = (db: Db) =>
-  db
-    .select({ c: customers, partnerKey: partners.key, referringKey: referrer.key, micros: micros(customers.createdAt) })
-    .from(customers)
-    .leftJoin(partners, eq(partners.id, customers.partnerId))
-    .leftJoin(referrer, eq(referrer.id, customers.referringCustomerId));
-
-type Row = Awaited<ReturnType<ReturnType<typeof selectCustomer>['execute']>>[number];
-export type CustomerRow = Row;
-
-/** A customer of a program by its key, deleted ones too. */
-export async function customerByKey(db: Db, programId: string, key: string): Promise<Row | null> {
-  const [row] = await selectCustomer(db).where(and(eq(customers.programId, programId), eq(customers.key, key)));
-  return row ?? null;
-}
-
-/**
- * A customer by what a request names: its key (or, when none has it, the one per-partner record
- * `{key}__pkey_{partner}` made for it), else its id, else its email.
- */
-export async function customerByRef(db: Db, programId: string, ref: { key?: string | null; id?: string | null; email?: string | null }): Promise<Row | null> {
-  const inProgram = eq(customers.programId, programId);
-  const live = sql`${customers.deletedAt} is not null`;
-  if (ref.key) {
-    const exact = await customerByKey(db, programId, ref.key);
-    if (exact) return exact;
-    const perPartner = await selectCustomer(db)
-      .where(and(inProgram, eq(customers.perPartner, true), sql`${customers.key} like ${`${ref.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`))
-      .orderBy(live, asc(customers.createdAt))
-      .limit(2);
-    if (perPartner.length === 1) return perPartner[0]!;
-  }
-  if (ref.id) {
-    const [row] = await selectCustomer(db).where(and(inProgram, UUID.test(ref.id) ? eq(customers.id, ref.id) : eq(customers.key, ref.id)));
-    if (row) return row;
-  }
-  if (ref.email) {
-    const [row] = await selectCustomer(db)
-      .where(and(inProgram, sql`lower(${customers.email}) = ${ref.email.toLowerCase()}`))
-      .orderBy(live, asc(customers.createdAt))
-      .limit(1);
-    if (row) return row;
-  }
-  return null;
-}
-
-export const customerView = (r: Row) => ({
-  id: r.c.id,
-  key: r.c.key,
-  email: r.c.email,
-  name: r.c.name,
-  surname: r.c.surname,
-  partner: r.partnerKey,
-  referring_customer: r.referringKey,
-  status: r.c.deletedAt ? 'deleted' : r.c.archivedAt ? 'archived' : 'active',
-  created_at: timestamp(r.c.createdAt),
-  updated_at: timestamp(r.c.updatedAt),
-  archived_at: timestamp(r.c.archivedAt),
-  deleted_at: timestamp(r.c.deletedAt),
-});
 
 export function customersRouter(deps: {
   db: Db;
@@ -175,7 +115,7 @@ export function customersRouter(deps: {
     ok(res, customerView((await customerByKey(db, p.id, body.key))!), 201);
   }
 
-  async function update(res: Response, row: Row, raw: unknown) {
+  async function update(res: Response, row: CustomerRow, raw: unknown) {
     const given = (raw ?? {}) as Record<string, unknown>;
     const changes = (given.update && typeof given.update === 'object' ? given.update : given) as Record<string, unknown>;
     if ('partner' in changes || 'referring_customer' in changes) {
@@ -198,7 +138,7 @@ export function customersRouter(deps: {
   }
 
   // A soft delete: the customer and its history stay readable; it is no longer listed or matched.
-  async function remove(res: Response, row: Row) {
+  async function remove(res: Response, row: CustomerRow) {
     const pid = program(res).id;
     const now = new Date();
     await db.transaction(async (tx) => {

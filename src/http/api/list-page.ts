@@ -1,6 +1,7 @@
 // Lists of rows with a uuid id (partners, customers, webhooks, referral links) in Partnero's list
 // envelope: { data, links, meta, status }, with a keyset `links.next` that reads the next page
 // through the index however deep, and that stays valid when a client appends its query again (n8n).
+import { micros, UUID } from '../../db/columns.js';
 import type { Request, Response } from 'express';
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
@@ -30,8 +31,6 @@ export const listParams = (defaultSort: 'asc' | 'desc' = 'asc') => ({
     .optional(),
 });
 
-/** created_at in microseconds since the epoch, exact (a JS Date keeps milliseconds only). */
-export const micros = (createdAt: PgColumn) => sql<string>`(extract(epoch from ${createdAt}) * 1000000)::bigint::text`;
 
 /** The rows after the cursor, in the list's order, as one range of a (…, created_at, id) index. */
 export function afterCursor(createdAt: PgColumn, id: PgColumn, cursor: RowCursor, sort: 'asc' | 'desc'): SQL {
@@ -69,4 +68,4 @@ export function sendPage(
 /** A LIKE pattern matching `value` anywhere, its own % _ \ taken literally. */
 export const containing = (value: string) => `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export { micros, UUID };

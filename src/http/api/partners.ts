@@ -10,9 +10,10 @@ import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
 import { partners } from '../../db/schema.js';
+import { partnerView } from '../../views/partner.js';
 import { ApiError } from '../errors.js';
 import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
-import { ok, parse, parseQuery, queryText, timestamp } from './respond.js';
+import { ok, parse, parseQuery, queryText } from './respond.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 /** Tags as a list, or as n8n's comma-separated text; each trimmed, blanks dropped, at most 50. */
@@ -54,20 +55,6 @@ export const SearchQuery = z.object({
 
 type PartnerRow = typeof partners.$inferSelect;
 
-export const partnerView = (p: PartnerRow) => ({
-  id: p.id,
-  key: p.key,
-  email: p.email,
-  name: p.name,
-  surname: p.surname,
-  referral_code: p.referralCode,
-  tags: p.tags ?? [],
-  status: p.deletedAt ? 'deleted' : p.archivedAt ? 'archived' : 'active',
-  created_at: timestamp(p.createdAt),
-  updated_at: timestamp(p.updatedAt),
-  archived_at: timestamp(p.archivedAt),
-  deleted_at: timestamp(p.deletedAt),
-});
 
 const isUniqueViolation = (err: unknown) => (err as { cause?: { code?: string }; code?: string }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505';
 

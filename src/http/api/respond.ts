@@ -99,10 +99,7 @@ export function notFound(what: string, key: string): ApiError {
   return new ApiError(404, 'not_found', `no ${what} with key "${key}"`);
 }
 
-/** ISO 8601 with microseconds, as Partnero writes timestamps: 2025-05-12T15:43:55.000000Z. */
-export function timestamp(d: Date | null | undefined): string | null {
-  return d ? d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') : null;
-}
+export { timestamp } from '../../views/time.js';
 
 /**
  * The query of this request as pagination links repeat it: each parameter once (a repeat with the same

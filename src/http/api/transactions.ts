@@ -14,10 +14,10 @@ import { customers, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
 import { collectionUrl, dateTimeInput, LATEST_DAY, linkQuery, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
-import { customerByRef } from './customers.js';
+import { customerByRef } from '../../db/customer-reads.js';
 import { UUID } from './list-page.js';
 import { partnerByRef, pathRef } from './partners.js';
-import { transactionView } from './serialize.js';
+import { transactionView } from '../../views/transaction.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 const Ref = z

@@ -1,6 +1,7 @@
-// The REST API's shapes, as Partnero's clients read them.
-import { fromMinorUnits } from '../../core/money.js';
-import type { TransactionRow } from '../../db/transaction-reads.js';
+// A transaction (and its rewards) as the REST API and the outbound webhooks show it, as Partnero's
+// clients read it.
+import { fromMinorUnits } from '../core/money.js';
+import type { TransactionRow } from '../db/transaction-reads.js';
 
 /**
  * Major units as a JSON number (Partnero's shape), from the exact decimal text, so no float drift.

@@ -178,6 +178,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
           apiRouter({
             db: database.db,
             programs: programRules,
+            receiving: directory,
             bodyLimit: config.BODY_LIMIT_BYTES,
             bulkQueue,
             jsRateLimitPerMinute: config.JS_RATE_LIMIT_PER_MINUTE,

@@ -31,6 +31,12 @@ export class ProgramDirectory {
     return program;
   }
 
+  /** Forget a program after its settings changed, so this process's receivers use the new ones at once. */
+  invalidate(id: string): void {
+    this.cache.delete(id);
+    this.cache.delete(DEFAULT_PROGRAM_SLUG);
+  }
+
   async gatewaySettings(id: string): Promise<GatewaySettings | null> {
     return (await this.get(id))?.gateways ?? null;
   }

@@ -94,4 +94,16 @@ describe("a program's gateway settings never choose where requests go", () => {
     const customers = await api('GET', '/v1/customers');
     expect(JSON.stringify(customers.body)).not.toContain('root@internal.example');
   });
+
+  it('a webhook secret changed through the API holds from the very next delivery', async () => {
+    const event = JSON.parse(fixture('stripe', 'payment_intent.succeeded.json').toString('utf8'));
+    const send = async (id: string, secret: string) => {
+      const body = JSON.stringify({ ...event, id, data: { object: { ...event.data.object, id: `pi_${id}` } } });
+      return (await svc.post('/webhooks/stripe', body, { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret }) })).status;
+    };
+    expect(await send('evt_rotate_0', SECRET)).toBe(200); // the receiver has the program cached now
+    expect((await api('PATCH', '/v1/program', { gateways: { stripe: { webhook_secrets: ['whsec_rotated'] } } })).status).toBe(200);
+    expect(await send('evt_rotate_1', 'whsec_rotated')).toBe(200);
+    expect(await send('evt_rotate_2', SECRET)).toBe(400);
+  });
 });

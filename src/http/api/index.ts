@@ -21,6 +21,8 @@ import { webhooksRouter, type WebhooksDeps } from './webhooks.js';
 export function apiRouter(deps: {
   db: Db;
   programs: ProgramRulesSource;
+  /** The receivers' cache of programs, told when a program's settings change. */
+  receiving?: { invalidate(id: string): void };
   bodyLimit: number;
   bulkQueue: Queue<BulkJobData>;
   jsRateLimitPerMinute: number;

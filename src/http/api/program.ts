@@ -78,7 +78,13 @@ async function allowedStoreUrl(url: string, outbound: { policy: UrlPolicy; resol
   }
 }
 
-export function programRouter(deps: { db: Db; programs: ProgramRulesSource; outbound: { policy: UrlPolicy; resolver?: Resolver } }) {
+export function programRouter(deps: {
+  db: Db;
+  programs: ProgramRulesSource;
+  outbound: { policy: UrlPolicy; resolver?: Resolver };
+  /** The receivers' cache of programs: a changed webhook secret holds from the next delivery. */
+  receiving?: { invalidate(id: string): void };
+}) {
   const { db } = deps;
   const router = Router();
   const load = async (res: Response) => {
@@ -118,6 +124,7 @@ export function programRouter(deps: { db: Db; programs: ProgramRulesSource; outb
       .where(eq(programs.id, current.id))
       .returning();
     deps.programs.invalidate(current.id);
+    deps.receiving?.invalidate(current.id);
     ok(res, programView(row!));
   }
   router.patch('/v1/program', (req, res) => change(res, req.body));

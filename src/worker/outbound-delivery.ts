@@ -56,7 +56,7 @@ export async function processDelivery(deps: DeliveryDeps, job: DeliveryJob): Pro
     return { status: 'cancelled' };
   }
 
-  const body = JSON.stringify(await eventBody(db, row.event, row.programType));
+  const body = JSON.stringify(await eventBody(db, row.event, row.programType, subscription));
   const result = await sendSigned({
     url: subscription.url,
     secret: subscription.secret,

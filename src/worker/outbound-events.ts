@@ -12,7 +12,8 @@ import { timestamp } from '../views/time.js';
 import { transactionView } from '../views/transaction.js';
 
 export type OutboxRow = typeof outbox.$inferSelect;
-export type EventBody = { event: string; created_at: string | null; data: Record<string, unknown> };
+/** A delivery's body: the event, and (as Partnero's n8n trigger reads them) the subscription's URL and key. */
+export type EventBody = { event: string; created_at: string | null; data: Record<string, unknown>; url?: string; webhook_key?: string };
 
 async function transactionData(db: Db, programId: string, programType: 'affiliate' | 'refer_a_friend', key: string) {
   const t = await transactionByKey(db, programId, key);
@@ -33,12 +34,14 @@ export async function eventData(db: Db, row: OutboxRow, programType: 'affiliate'
     }
     case 'customer.created':
     case 'customer.updated':
+    case 'customer.archived':
     case 'customer.deleted': {
       const c = await customerByKey(db, row.programId, row.entityKey);
       return c ? customerView(c) : { key: row.entityKey };
     }
     case 'partner.created':
     case 'partner.updated':
+    case 'partner.archived':
     case 'partner.deleted': {
       const [p] = await db
         .select()
@@ -63,6 +66,12 @@ export async function eventData(db: Db, row: OutboxRow, programType: 'affiliate'
   }
 }
 
-export async function eventBody(db: Db, row: OutboxRow, programType: 'affiliate' | 'refer_a_friend'): Promise<EventBody> {
-  return { event: row.event, created_at: timestamp(row.createdAt), data: await eventData(db, row, programType) };
+export async function eventBody(
+  db: Db,
+  row: OutboxRow,
+  programType: 'affiliate' | 'refer_a_friend',
+  subscription?: { url: string; key: string },
+): Promise<EventBody> {
+  const body: EventBody = { event: row.event, created_at: timestamp(row.createdAt), data: await eventData(db, row, programType) };
+  return subscription ? { ...body, url: subscription.url, webhook_key: subscription.key } : body;
 }

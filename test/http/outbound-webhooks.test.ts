@@ -153,6 +153,7 @@ describe('delivery', () => {
     const { key, signature } = await subscribe('/all', [
       'partner.created',
       'partner.updated',
+      'partner.archived',
       'partner.deleted',
       'customer.created',
       'customer.updated',
@@ -168,10 +169,20 @@ describe('delivery', () => {
     expect(created.headers['x-partner-ledger-event']).toBe('partner.created');
     expect(Math.abs(Number(created.headers['x-partner-ledger-timestamp']) - Date.now() / 1000)).toBeLessThan(60);
     expect(created.headers['content-type']).toBe('application/json');
-    expect(created.body).toEqual({ event: 'partner.created', created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/), data: partner });
+    // with the subscription's url and key, as Partnero's n8n trigger reads them
+    expect(created.body).toEqual({
+      event: 'partner.created',
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+      data: partner,
+      url: `${base}/all`,
+      webhook_key: key,
+    });
 
     await api('PATCH', '/v1/partners/P1', { surname: 'Lovelace' });
     expect((await eventAt('/all', 'partner.updated', 'P1')).body.data).toMatchObject({ key: 'P1', surname: 'Lovelace' });
+    expect((await api('POST', '/v1/partners/P1/archive')).status).toBe(200);
+    expect((await eventAt('/all', 'partner.archived', 'P1')).body.data).toMatchObject({ key: 'P1', status: 'archived', archived_at: expect.any(String) });
+    expect((await api('POST', '/v1/partners/P1/revoke-archive')).status).toBe(200);
 
     const customer = (await api('POST', '/v1/customers', { key: 'c1', email: 'c1@example.com', partner: { key: 'P1' } })).body.data;
     expect((await eventAt('/all', 'customer.created', 'c1')).body.data).toEqual(customer);
@@ -204,13 +215,14 @@ describe('delivery', () => {
     await new Promise((r) => setTimeout(r, 500));
     const all = inbox.get('/all')!;
     expect(all.map((r) => r.body.event).sort()).toEqual(
-      ['customer.created', 'customer.deleted', 'customer.updated', 'partner.created', 'partner.deleted', 'partner.updated', 'transaction.created', 'transaction.deleted'].sort(),
+      // (restoring an archived partner is an update)
+      ['customer.created', 'customer.deleted', 'customer.updated', 'partner.archived', 'partner.created', 'partner.deleted', 'partner.updated', 'partner.updated', 'transaction.created', 'transaction.deleted'].sort(),
     );
     expect(all.every((r) => verified(r, signature))).toBe(true);
-    expect(new Set(all.map((r) => r.headers['x-partner-ledger-delivery'])).size).toBe(8);
+    expect(new Set(all.map((r) => r.headers['x-partner-ledger-delivery'])).size).toBe(10);
 
     const log = await api('GET', `/v1/webhooks/${key}/deliveries`);
-    expect(log.body.meta.total).toBe(8);
+    expect(log.body.meta.total).toBe(10);
     expect(log.body.data.every((d: { status: string; response_code: number; attempts: number }) => d.status === 'delivered' && d.response_code === 200 && d.attempts === 1)).toBe(true);
     await api('DELETE', `/v1/webhooks/${key}`);
   });

@@ -302,8 +302,11 @@ describe('API keys', () => {
     const before = await programBData();
     const checks: Record<string, () => Promise<unknown>> = {
       'POST /v1/transactions': async () => {
-        // naming B's partner or customer finds nothing; B's transaction key makes an A transaction
-        expect((await asA('POST', '/v1/transactions', { key: 'txn_a_1', amount: 10, customer: { key: 'cus_a_1' }, partner: { key: b.partner } })).status).toBe(422);
+        // naming B's partner or customer finds nothing (an unknown partner key falls back to customer-based
+        // attribution: credited to nobody); B's transaction key makes an A transaction
+        const namedB = await asA('POST', '/v1/transactions', { key: 'txn_a_1', amount: 10, customer: { key: 'cus_a_1' }, partner: { key: b.partner } });
+        expect(namedB.status).toBe(201);
+        expect(namedB.json.data.partner).toBeNull();
         expect((await asA('POST', '/v1/transactions', { key: 'txn_a_2', amount: 10, customer: { key: b.customer } })).json?.data?.customer ?? null).not.toBe(b.customer);
         const same = await asA('POST', '/v1/transactions', { key: b.transaction, amount: 999, customer: { key: 'cus_a_2' }, options: { create_customer: true } });
         expect(same.status).toBe(201);
@@ -364,6 +367,51 @@ describe('API keys', () => {
       'DELETE /v1/api-keys/{id}': async () => {
         for (const k of before.keys as { id: string }[]) expect((await asA('DELETE', `/v1/api-keys/${k.id}`)).status).toBe(404);
       },
+      // Partnero's client routes: aliases and lookups by key, id, email or a body, each within the key's program
+      'GET /v1/test': async () => expect((await asA('GET', '/v1/test')).text).not.toContain(programB.id),
+      'GET /v1/partner': async () => {
+        expect((await asA('GET', '/v1/partner?key=ptn_b_second')).status).toBe(404);
+        expect((await asA('GET', '/v1/partner?email=b2@example.com')).status).toBe(404);
+      },
+      'GET /v1/partners:search': async () => {
+        // (the links repeat the query: the found rows are what matters)
+        expect((await asA('GET', '/v1/partners:search?email=b2@example.com')).json.data).toEqual([]);
+        expect((await asA('GET', '/v1/partners:search?key=ptn_b_second')).json.data).toEqual([]);
+      },
+      'PUT /v1/partners': async () => expect((await asA('PUT', '/v1/partners', { key: 'ptn_b_second', update: { name: 'x' } })).status).toBe(404),
+      'PUT /v1/partner': async () => expect((await asA('PUT', '/v1/partner', { key: 'ptn_b_second', update: { name: 'x' } })).status).toBe(404),
+      'PUT /v1/partners/{key}': async () => expect((await asA('PUT', '/v1/partners/ptn_b_second', { name: 'x' })).status).toBe(404),
+      'POST /v1/partners/{key}/archive': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/archive')).status).toBe(404),
+      'POST /v1/partners/{key}/revoke-archive': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/revoke-archive')).status).toBe(404),
+      'DELETE /v1/partners': async () => {
+        expect((await asA('DELETE', '/v1/partners', { key: 'ptn_b_second' })).status).toBe(404);
+        expect((await asA('DELETE', '/v1/partners', { email: 'b2@example.com' })).status).toBe(404);
+      },
+      'DELETE /v1/partner': async () => expect((await asA('DELETE', '/v1/partner', { key: 'ptn_b_second' })).status).toBe(404),
+      // B's email is free in A: a partner of A's own
+      'POST /v1/partner': async () => expect((await asA('POST', '/v1/partner', { key: 'ptn_a_singular', email: 'b2@example.com' })).status).toBe(201),
+      'GET /v1/customer': async () => {
+        expect((await asA('GET', `/v1/customer?key=${b.customer}`)).status).toBe(404);
+        expect((await asA('GET', '/v1/customer?email=cb@example.com')).status).toBe(404);
+      },
+      'GET /v1/customers:search': async () => expect((await asA('GET', '/v1/customers:search?email=cb@example.com')).json.data).toEqual([]),
+      'PUT /v1/customers': async () => expect((await asA('PUT', '/v1/customers', { key: b.customer, update: { name: 'x' } })).status).toBe(404),
+      'PUT /v1/customer': async () => expect((await asA('PUT', '/v1/customer', { key: b.customer, update: { name: 'x' } })).status).toBe(404),
+      'PUT /v1/customers/{key}': async () => expect((await asA('PUT', `/v1/customers/${b.customer}`, { name: 'x' })).status).toBe(404),
+      'POST /v1/customers/{key}/archive': async () => expect((await asA('POST', `/v1/customers/${b.customer}/archive`)).status).toBe(404),
+      'POST /v1/customers/{key}/revoke-archive': async () => expect((await asA('POST', `/v1/customers/${b.customer}/revoke-archive`)).status).toBe(404),
+      'DELETE /v1/customers': async () => expect((await asA('DELETE', '/v1/customers', { key: b.customer })).status).toBe(404),
+      'DELETE /v1/customer': async () => expect((await asA('DELETE', '/v1/customer', { key: b.customer })).status).toBe(404),
+      // (the older singular route: the customer under `customer`, its partner beside it)
+      'POST /v1/customer': async () => expect((await asA('POST', '/v1/customer', { customer: { key: 'cus_a_singular', email: 'cb@example.com' }, partner: { key: 'ptn_a_singular' } })).status).toBe(201),
+      'GET /v1/customers/{key}/transactions': async () => {
+        const r = await asA('GET', `/v1/customers/${b.customer}/transactions`);
+        expect(r.status).toBe(404);
+        expect(r.text).not.toContain(b.transaction);
+      },
+      'PUT /v1/settings': async () => expect((await asA('PUT', '/v1/settings', { settings: { name: 'A via settings' } })).json.data.id).not.toBe(programB.id),
+      'GET /v1/webhooks/events': async () => expect((await asA('GET', '/v1/webhooks/events')).text).not.toContain(b.webhook),
+      'PUT /v1/webhooks/{key}': async () => expect((await asA('PUT', `/v1/webhooks/${b.webhook}`, { is_active: false })).status).toBe(404),
       'POST /v1/webhooks/{key}/deliveries/{id}/retry': async () => {
         expect((await asA('POST', `/v1/webhooks/${b.webhook}/deliveries/${b.delivery}/retry`)).status).toBe(404);
         // A's own subscription with B's delivery id

@@ -19,7 +19,7 @@ const COMMANDS: Record<string, CliCommand> = {
   'keys:list': keysList,
   'keys:revoke': keysRevoke,
   reconcile: {
-    summary: 'WooCommerce: queue the orders modified --from YYYY-MM-DD --to YYYY-MM-DD that no webhook delivered [--program <id>] [--dry-run]',
+    summary: 'queue what no webhook delivered: [--gateway stripe|paddle|chargebee|woocommerce (default)] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run]',
     run: async (ctx) => (await import('./cli/reconcile.js')).reconcileCommand(ctx),
   },
   replay: {

@@ -46,6 +46,8 @@ const Env = z.object({
   BODY_LIMIT_BYTES: intInRange(1_048_576, 1024, 50 * 1_048_576),
   /** Seconds an inbox event may wait before the sweeper checks that the queue has it. */
   SWEEP_AFTER_SECONDS: intInRange(60, 5, 86_400),
+  /** Requests a second reconcile sends to one gateway's API at most (429s are waited out besides). */
+  RECONCILE_RPS: z.coerce.number().positive().max(100).default(4),
   /** Browser tracking requests allowed per client address and minute. */
   JS_RATE_LIMIT_PER_MINUTE: intInRange(60, 1, 100_000),
   /** Days a failed job stays in Redis (dashboard, replay) before BullMQ removes it. */

@@ -1,4 +1,10 @@
-// `npm run cli -- reconcile --from YYYY-MM-DD --to YYYY-MM-DD [--program <id>] [--dry-run]`
+// `npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD
+//   [--to YYYY-MM-DD] [--program <id>] [--dry-run]`
+//
+// One reconcile for every gateway: Stripe, Paddle and Chargebee list their events (the sources in
+// src/gateways/<name>/events.ts, driven by reconcile-events.ts); WooCommerce keeps no event list, so
+// its orders modified in the range are read instead (below). --gateway defaults to woocommerce, the
+// only gateway the command knew before.
 //
 // WooCommerce never redelivers a webhook, and disables one after 5 failed deliveries: an outage on
 // our side loses orders for good. This fetches the orders modified in a date range through the REST
@@ -20,6 +26,13 @@ import { PaymentProducer } from '../queue/producer.js';
 import { pingRedis, producerConnection } from '../queue/redis.js';
 import { wooCommerceClient, type OrderSource } from '../gateways/woocommerce/client.js';
 import { woocommerceAdapter } from '../gateways/woocommerce/index.js';
+import { chargebeeEventSource } from '../gateways/chargebee/events.js';
+import { RequestPacer, type EventSource } from '../gateways/event-source.js';
+import type { ApiBases } from '../gateways/gateway.js';
+import { paddleEventSource } from '../gateways/paddle/events.js';
+import { apiBasesFrom, type GatewaySettings } from '../gateways/settings.js';
+import { STRIPE_EVENT_RETENTION_DAYS, stripeEventSource } from '../gateways/stripe/events.js';
+import { eventsSummaryLines, reconcileEvents } from './reconcile-events.js';
 import { orderEventId } from '../gateways/woocommerce/map.js';
 import { looksLikeOrder } from '../gateways/woocommerce/wire.js';
 
@@ -161,7 +174,7 @@ export async function reconcileOrders(deps: ReconcileDeps, opts: ReconcileOption
     }
     try {
       await deps.producer!.add(
-        { programId: opts.programId, inboxId: row.id.toString(), source: 'replay', events: normalized.events },
+        { programId: opts.programId, inboxId: row.id.toString(), source: 'reconcile', events: normalized.events },
         { gateway: 'woocommerce', eventId },
       );
       s.queued++;
@@ -218,7 +231,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 async function findProgram(db: Db, id: string | undefined) {
   if (id !== undefined && !UUID.test(id)) throw new Error(`--program must be a program id (a UUID), not "${id}"`);
   const [row] = await db
-    .select({ id: programs.id, gateways: programs.gateways })
+    .select({ id: programs.id, gateways: programs.gateways, livemode: programs.livemode })
     .from(programs)
     .where(id === undefined ? eq(programs.slug, DEFAULT_PROGRAM_SLUG) : eq(programs.id, id));
   if (!row) {
@@ -229,13 +242,42 @@ async function findProgram(db: Db, id: string | undefined) {
   return row;
 }
 
-export const USAGE = 'usage: npm run cli -- reconcile --from YYYY-MM-DD --to YYYY-MM-DD [--program <id>] [--dry-run]';
+export const RECONCILE_GATEWAYS = ['stripe', 'paddle', 'chargebee', 'woocommerce'] as const;
+export type ReconcileGateway = (typeof RECONCILE_GATEWAYS)[number];
 
-/** The CLI command: options, the program's REST client, a Redis producer, a progress line. */
-export async function reconcileCommand({ config, database, args, out }: CliContext): Promise<number> {
+export const USAGE =
+  'usage: npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run]\n' +
+  '  reads the gateway\'s own record (Stripe, Paddle, Chargebee: its events; WooCommerce: orders modified) of whole UTC days\n' +
+  '  --from .. --to (default: today), and queues what no webhook delivered, as a webhook would be (source: reconcile).\n' +
+  '  --gateway defaults to woocommerce. Requests are paced at RECONCILE_RPS a second; a 429 is waited out (Retry-After).';
+
+const NOT_CONFIGURED: Record<Exclude<ReconcileGateway, 'woocommerce'>, string> = {
+  stripe: 'a Stripe secret key (STRIPE_API_KEY for the default program, or api_key in PATCH /v1/program)',
+  paddle: 'a Paddle API key (PADDLE_API_KEY for the default program, or api_key in PATCH /v1/program)',
+  chargebee: 'a Chargebee site and API key (CHARGEBEE_SITE and CHARGEBEE_API_KEY for the default program, or in PATCH /v1/program)',
+};
+
+/** The event source of a gateway for a program's stored settings and the operator's API host. */
+export function eventSourceFor(
+  gateway: Exclude<ReconcileGateway, 'woocommerce'>,
+  settings: GatewaySettings,
+  apiBases: ApiBases,
+  pacer: RequestPacer,
+): EventSource | null {
+  if (gateway === 'stripe') return stripeEventSource(settings.stripe, apiBases.stripe, pacer);
+  if (gateway === 'paddle') return paddleEventSource(settings.paddle, apiBases.paddle, pacer);
+  return chargebeeEventSource(settings.chargebee, apiBases.chargebee, pacer);
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+/** The CLI command: options, the program's API client, a Redis producer, progress. */
+export async function reconcileCommand(ctx: CliContext): Promise<number> {
+  const { config, database, args, out } = ctx;
   const o = parseArgs({
     args,
     options: {
+      gateway: { type: 'string', default: 'woocommerce' },
       from: { type: 'string' },
       to: { type: 'string' },
       program: { type: 'string' },
@@ -244,9 +286,55 @@ export async function reconcileCommand({ config, database, args, out }: CliConte
     allowPositionals: false,
     strict: true,
   }).values;
-  if (!o.from || !o.to) throw new Error(USAGE);
-  const range = dayRange(o.from, o.to);
+  const gateway = o.gateway as ReconcileGateway;
+  if (!RECONCILE_GATEWAYS.includes(gateway)) throw new Error(`--gateway must be one of ${RECONCILE_GATEWAYS.join(', ')}, not "${o.gateway}"\n${USAGE}`);
+  if (!o.from) throw new Error(USAGE);
+  const range = dayRange(o.from, o.to ?? today());
   const program = await findProgram(database.db, o.program);
+  if (gateway === 'woocommerce') return wooCommerceCommand(ctx, program, range, o['dry-run'] ?? false);
+
+  const dryRun = o['dry-run'] ?? false;
+  const pacer = new RequestPacer({ rps: config.RECONCILE_RPS, onWait: out });
+  const source = eventSourceFor(gateway, program.gateways, apiBasesFrom(config), pacer);
+  if (!source) throw new Error(`the ${gateway} API is not configured for program ${program.id}: reconcile needs ${NOT_CONFIGURED[gateway]}`);
+  const queue = dryRun ? undefined : await openProducer(config);
+  out(
+    `${dryRun ? 'dry run: ' : ''}${gateway} events of ${source.types.join(', ')} from ${range.from.toISOString()} to ${range.to.toISOString()} (program ${program.id})`,
+  );
+  if (gateway === 'stripe' && range.from.getTime() < Date.now() - STRIPE_EVENT_RETENTION_DAYS * 86_400_000) {
+    out(`warning: Stripe keeps events for ${STRIPE_EVENT_RETENTION_DAYS} days: events before that are not listed`);
+  }
+  try {
+    const summary = await reconcileEvents(
+      { db: database.db, source, producer: queue?.producer, out },
+      { program: { id: program.id, livemode: program.livemode }, ...range, dryRun },
+    );
+    for (const line of eventsSummaryLines(summary)) out(line);
+    return summary.failed + summary.deferred > 0 ? 1 : 0;
+  } finally {
+    await queue?.close();
+  }
+}
+
+async function openProducer(config: CliContext['config']) {
+  await pingRedis(config.REDIS_URL);
+  const redis = producerConnection(config.REDIS_URL);
+  redis.on('error', () => {});
+  const producer = new PaymentProducer(redis, config.QUEUE_PREFIX);
+  await producer.queue.waitUntilReady();
+  return {
+    producer,
+    close: async () => {
+      await producer.close();
+      redis.disconnect();
+    },
+  };
+}
+
+type Program = Awaited<ReturnType<typeof findProgram>>;
+
+/** WooCommerce: the orders modified in the range, through the store's REST API. */
+async function wooCommerceCommand({ config, database, out }: CliContext, program: Program, range: { from: Date; to: Date }, dryRun: boolean): Promise<number> {
   const orders = wooCommerceClient(program.gateways.woocommerce, {
     apiBase: config.WOOCOMMERCE_API_BASE,
     policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK },
@@ -257,16 +345,7 @@ export async function reconcileCommand({ config, database, args, out }: CliConte
         '(WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET for the default program, applied at start-up)',
     );
   }
-  const dryRun = o['dry-run'] ?? false;
-  let producer: PaymentProducer | undefined;
-  let redis: ReturnType<typeof producerConnection> | undefined;
-  if (!dryRun) {
-    await pingRedis(config.REDIS_URL);
-    redis = producerConnection(config.REDIS_URL);
-    redis.on('error', () => {});
-    producer = new PaymentProducer(redis, config.QUEUE_PREFIX);
-    await producer.queue.waitUntilReady();
-  }
+  const queue = dryRun ? undefined : await openProducer(config);
   out(
     `${dryRun ? 'dry run: ' : ''}WooCommerce orders modified from ${range.from.toISOString()} to ${range.to.toISOString()} (program ${program.id})`,
   );
@@ -276,7 +355,7 @@ export async function reconcileCommand({ config, database, args, out }: CliConte
     out(line);
   };
   try {
-    const summary = await reconcileOrders({ db: database.db, orders, producer, out: say, progress: progress?.update }, {
+    const summary = await reconcileOrders({ db: database.db, orders, producer: queue?.producer, out: say, progress: progress?.update }, {
       programId: program.id,
       ...range,
       dryRun,
@@ -288,7 +367,6 @@ export async function reconcileCommand({ config, database, args, out }: CliConte
     progress?.end();
     throw err;
   } finally {
-    await producer?.close();
-    redis?.disconnect();
+    await queue?.close();
   }
 }

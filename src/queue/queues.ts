@@ -26,7 +26,7 @@ export const PaymentJobData = z.object({
   programId: z.uuid(),
   /** The inbox row this job came from (webhooks and replays); absent for API-created events. */
   inboxId: z.string().regex(/^\d+$/).optional(),
-  source: z.enum(['webhook', 'api', 'replay', 'bulk']),
+  source: z.enum(['webhook', 'api', 'replay', 'bulk', 'reconcile']),
   events: z.array(PaymentEvent).min(1).max(20),
 });
 export type PaymentJobData = z.infer<typeof PaymentJobData>;

@@ -43,7 +43,7 @@ export async function paddleSdk(apiKey: string, apiBase?: string): Promise<Paddl
  * HTTP statuses of Paddle's shared error codes (developer.paddle.com/errors): the SDK's ApiError
  * keeps the code and type of Paddle's error body, not the response status.
  */
-const STATUS_OF_CODE: Readonly<Record<string, number>> = {
+export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   bad_request: 400,
   authentication_missing: 403,
   authentication_malformed: 403,

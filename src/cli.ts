@@ -3,41 +3,70 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connect, runMigrations } from './db/client.js';
 import { ensureDatabase } from './db/ensure-database.js';
-import type { CliCommand } from './cli/command.js';
+import { usageOf, wantsHelp, type CliCommand } from './cli/command.js';
 import { keysCreate, keysList, keysRevoke } from './cli/keys.js';
 import { programsCreate } from './cli/programs-create.js';
 import { secretsRotate } from './cli/secrets-rotate.js';
+import { sendTestWebhook } from './cli/send-test-webhook.js';
 import { Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 
 export type { CliCommand, CliContext } from './cli/command.js';
 export { options } from './cli/command.js';
 
-const COMMANDS: Record<string, CliCommand> = {
+export const COMMANDS: Record<string, CliCommand> = {
   'programs:create': programsCreate,
   'secrets:rotate': secretsRotate,
   'keys:create': keysCreate,
   'keys:list': keysList,
   'keys:revoke': keysRevoke,
+  'send-test-webhook': sendTestWebhook,
   reconcile: {
     summary: 'queue what no webhook delivered: [--gateway stripe|paddle|chargebee|woocommerce (default)] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run]',
+    usage:
+      'usage: npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD [--to YYYY-MM-DD]\n' +
+      '  [--program <id>] [--dry-run]\n\n' +
+      "Read the gateway's own record of whole UTC days --from .. --to (default: today): Stripe, Paddle and Chargebee\n" +
+      'their events of the types the receiver books, WooCommerce the orders modified. Whatever the inbox lacks is queued\n' +
+      'as its webhook would be (source: reconcile), so running it twice books nothing twice. --gateway defaults to\n' +
+      'woocommerce; requests are paced at RECONCILE_RPS a second and a 429 is waited out. See docs/reconcile.md.',
     run: async (ctx) => (await import('./cli/reconcile.js')).reconcileCommand(ctx),
   },
   replay: {
     summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|all] [--event]... [--from] [--to] [--dry-run] [--wait]',
+    usage:
+      'usage: npm run cli -- replay [--gateway stripe|paddle|woocommerce|chargebee] [--program <id>] [--status failed|ignored|all]\n' +
+      '  [--event <id>]... [--from YYYY-MM-DD|ISO time] [--to YYYY-MM-DD|ISO time] [--limit N] [--dry-run] [--wait]\n\n' +
+      'Re-queue stored webhook events (default: the failed ones) for the worker; --dry-run prints what each would change.\n' +
+      'See docs/operations.md.',
     run: async (ctx) => (await import('./cli/replay.js')).replayCommand.run(ctx),
   },
 };
 
-async function main(argv: string[]): Promise<number> {
+function usage(): string {
+  return (
+    `usage: npm run cli -- <command> [options]   (npm run cli -- <command> --help: its options)\n\ncommands:\n` +
+    Object.entries(COMMANDS)
+      .map(([n, c]) => `  ${n.padEnd(22)} ${c.summary}`)
+      .join('\n') +
+    '\n'
+  );
+}
+
+export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  const command = name ? COMMANDS[name] : undefined;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(
-      `usage: npm run cli -- <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
-        .map(([n, c]) => `  ${n.padEnd(22)} ${c.summary}`)
-        .join('\n')}\n`,
-    );
-    return name ? 2 : 0;
+    process.stderr.write(`partner-ledger: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  // help needs no configuration and no database
+  if (wantsHelp(args)) {
+    process.stdout.write(`${usageOf(name, command)}\n`);
+    return 0;
   }
   let config: Config;
   try {

@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { pingRedis } from './queue/redis.js';
 import { readEvictionPolicy, REQUIRED_POLICY, type EvictionPolicy } from './redis-policy.js';
 
-const HOW_TO_START = 'start it, for example with: docker compose up -d postgres redis';
+const HOW_TO_START = 'start it, for example with: docker compose -f docker-compose.yml -f docker-compose.stores.yml up -d postgres redis';
 
 /** A start-up failure that is the environment's, told in one line. */
 export class StartupError extends Error {

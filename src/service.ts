@@ -11,9 +11,11 @@ import { connect, runMigrations, type Database } from './db/client.js';
 import { checkStores, reason } from './preflight.js';
 import { ClockSkewMonitor, type Clock } from './clock-skew.js';
 import { evictionPolicyReader } from './redis-policy.js';
-import { ensureDefaultProgram } from './db/default-program.js';
+import { defaultKeyState, ensureDefaultProgram } from './db/default-program.js';
 import { createApp } from './http/app.js';
 import { healthRouter } from './http/health.js';
+import { homeRouter } from './http/home.js';
+import { CREATE_KEY_HINT, startupLine } from './startup-summary.js';
 import type { Logger } from './logger.js';
 import { PaymentProducer } from './queue/producer.js';
 import { producerConnection, workerConnection } from './queue/redis.js';
@@ -164,6 +166,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
             now: options.now,
           }),
           metricsRouter(metrics),
+          homeRouter({ dashboard: !!(config.DASHBOARD_USER && config.DASHBOARD_PASSWORD) }),
           dashboardRouter({ queues: opsQueues, user: config.DASHBOARD_USER, password: config.DASHBOARD_PASSWORD }),
           healthRouter({
             pool: database.pool,
@@ -301,6 +304,16 @@ export async function startService(config: Config, logger: Logger, options: Serv
         );
         logger.info({ port: metricsPort }, 'worker metrics listening');
       }
+    }
+    const keys = await defaultKeyState(database.db, service.defaultProgramId);
+    const api = config.PROCESS_ROLE !== 'worker';
+    const line = startupLine({ config, port: api ? (service.port ?? config.PORT) : null, keys, metricsPort: config.METRICS_PORT ?? null });
+    logger.info({ summary: true, keys, role: config.PROCESS_ROLE }, line);
+    if (api && keys.env !== 'active' && keys.others === 0) {
+      logger.warn(
+        `the default program has no API key, so every /v1 call answers invalid_api_key: ${CREATE_KEY_HINT}. ` +
+          `The queue dashboard is ${config.DASHBOARD_USER && config.DASHBOARD_PASSWORD ? 'open with DASHBOARD_USER and DASHBOARD_PASSWORD' : 'closed until DASHBOARD_USER and DASHBOARD_PASSWORD are set'}`,
+      );
     }
   } catch (err) {
     await service.stop();

@@ -108,7 +108,7 @@ describe('npm start', { timeout: 240_000 }, () => {
     const lines = run.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^partner-ledger: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*\)/);
-    expect(lines[0]).toContain('docker compose up -d postgres redis');
+    expect(lines[0]).toContain('docker compose -f docker-compose.yml -f docker-compose.stores.yml up -d postgres redis');
   });
 
   it('exits non-zero within 5 s with one line naming PostgreSQL when it is down', async () => {
@@ -120,7 +120,7 @@ describe('npm start', { timeout: 240_000 }, () => {
     expect(run.code).not.toBe(0);
     expect(run.ms).toBeLessThan(limit.limitMs);
     expect(run.stderr.trim().split('\n')).toEqual([
-      `partner-ledger: cannot reach PostgreSQL at postgres://postgres@127.0.0.1:${port}/partner_ledger (connect ECONNREFUSED 127.0.0.1:${port}); start it, for example with: docker compose up -d postgres redis`,
+      `partner-ledger: cannot reach PostgreSQL at postgres://postgres@127.0.0.1:${port}/partner_ledger (connect ECONNREFUSED 127.0.0.1:${port}); start it, for example with: docker compose -f docker-compose.yml -f docker-compose.stores.yml up -d postgres redis`,
     ]);
   });
 

@@ -1,11 +1,12 @@
-// The README's curl examples run as written against the service (with its example key).
+// The API reference's curl examples (docs/api.md, linked from the README) run as written against the
+// service (with its example key). The README's own tour runs in readme-tour.test.ts.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from './support/service.js';
 
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
 const block = /<!-- curl-examples:start -->([\s\S]*?)<!-- curl-examples:end -->/.exec(readme)?.[1] ?? '';
 const commands = block.split('\n').filter((l) => l.startsWith('curl '));
 
@@ -17,7 +18,7 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-describe('README curl examples', () => {
+describe('docs/api.md curl examples', () => {
   it('has examples for every resource', () => {
     expect(commands.length).toBeGreaterThanOrEqual(12);
   });

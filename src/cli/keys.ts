@@ -42,20 +42,30 @@ function usageError(spec: Spec, ctx: CliContext, message: string): number {
 
 const CREATE: Spec = {
   name: 'keys:create',
-  usage: '--program <id> [--name <name>]',
-  summary: 'create an API key and print it (shown once): --program <id> [--name <name>]',
+  usage: '[--program <id>] [--name <name>]',
+  summary: 'create an API key and print it (shown once): [--program <id>] (default: the default program) [--name <name>]',
   options: { program: { type: 'string' }, name: { type: 'string' } },
   positionals: 0,
 };
 
 export const keysCreate: CliCommand = {
   summary: CREATE.summary,
+  usage: `usage: npm run cli -- ${CREATE.name} ${CREATE.usage}\n\n${CREATE.summary}`,
   async run(ctx) {
     const args = read(CREATE, ctx);
     if (typeof args === 'number') return args;
-    const program = args.values.program as string | undefined;
+    const given = args.values.program as string | undefined;
     const name = ((args.values.name as string | undefined) ?? '').trim();
-    if (!program || !isUuid(program)) return usageError(CREATE, ctx, '--program: a program id (a uuid)');
+    if (given !== undefined && !isUuid(given)) return usageError(CREATE, ctx, '--program: a program id (a uuid)');
+    let program = given;
+    if (program === undefined) {
+      const [row] = await ctx.database.db.select({ id: programs.id }).from(programs).where(eq(programs.slug, DEFAULT_PROGRAM_SLUG));
+      if (!row) {
+        ctx.out('keys:create: there is no default program yet (start the service once, or pass --program)');
+        return 1;
+      }
+      program = row.id;
+    }
     if (name.length > 100 || name.includes('\u0000')) return usageError(CREATE, ctx, '--name: at most 100 characters, no NUL');
     const created = await createApiKey(ctx.database.db, { programId: program, name, source: 'cli' });
     if (created === 'no_program') {
@@ -85,6 +95,7 @@ const when = (d: Date | null) => (d ? d.toISOString() : '-');
 
 export const keysList: CliCommand = {
   summary: LIST.summary,
+  usage: `usage: npm run cli -- ${LIST.name} ${LIST.usage}\n\n${LIST.summary}`,
   async run(ctx) {
     const args = read(LIST, ctx);
     if (typeof args === 'number') return args;
@@ -119,12 +130,13 @@ const REVOKE: Spec = {
 
 export const keysRevoke: CliCommand = {
   summary: REVOKE.summary,
+  usage: `usage: npm run cli -- ${REVOKE.name} ${REVOKE.usage}\n\n${REVOKE.summary}`,
   async run(ctx) {
     const args = read(REVOKE, ctx);
     if (typeof args === 'number') return args;
     const id = args.positionals[0]!;
     if (!isUuid(id)) return usageError(REVOKE, ctx, 'the key id is a uuid (keys:list shows it)');
-    const outcome = await revokeApiKey(ctx.database.db, id);
+    const outcome = await revokeApiKey(ctx.database.db, id, undefined, { allowEnv: true });
     if (outcome === 'not_found') {
       ctx.out(`keys:revoke: no API key with id ${id}`);
       return 1;
@@ -135,6 +147,7 @@ export const keysRevoke: CliCommand = {
     }
     const k = outcome.revoked;
     ctx.out(`revoked:  ${k.id} (${maskedKey(k.prefix)}, program ${k.programId}) at ${when(k.revokedAt)}`);
+    if (k.source === 'env') ctx.out('this was API_KEY from the environment: it stays revoked while API_KEY names it; set another API_KEY, or create a key with keys:create');
     return 0;
   },
 };

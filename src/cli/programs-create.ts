@@ -6,8 +6,14 @@ import { ATTRIBUTION_MODELS, CommissionRate, DEFAULT_COMMISSION, DecimalString, 
 import { createProgram } from '../db/programs.js';
 import { options, type CliCommand } from './command.js';
 
+const USAGE = `usage: npm run cli -- programs:create --name <name> [--type affiliate|refer_a_friend]
+  [--attribution customer|transaction] [--currency USD] [--percent 20 | --fixed 5]
+
+Creates a program and prints its id, its API key (shown once) and its webhook URLs.
+--percent and --fixed are alternatives: a program's default reward is one or the other.`;
+
 const Args = z.object({
-  name: z.string().trim().min(1),
+  name: z.string({ error: 'is required: the program\'s name, such as --name "Spring affiliates"' }).trim().min(1, 'must not be empty'),
   type: z.enum(PROGRAM_TYPES).default('affiliate'),
   attribution: z.enum(ATTRIBUTION_MODELS).default('customer'),
   currency: z.string().refine(isCurrencyCode, 'an ISO 4217 currency code').default('USD'),
@@ -16,7 +22,8 @@ const Args = z.object({
 });
 
 export const programsCreate: CliCommand = {
-  summary: 'create a program and print its API key (shown once)',
+  summary: 'create a program and print its API key (shown once): --name <name> [--percent 20 | --fixed 5] ...',
+  usage: USAGE,
   async run({ database, args, out }) {
     const raw = options(args, {
       name: { type: 'string' },
@@ -26,10 +33,14 @@ export const programsCreate: CliCommand = {
       percent: { type: 'string' },
       fixed: { type: 'string' },
     });
+    if (raw.percent !== undefined && raw.fixed !== undefined) {
+      out('programs:create: give --percent or --fixed, not both: a program\'s default reward is a percentage or a fixed amount');
+      return 2;
+    }
     const parsed = Args.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      out(`programs:create: --${issue.path.join('.')}: ${issue.message}`);
+      out(`programs:create: --${issue.path.join('.')} ${issue.message}`);
       return 2;
     }
     const a = parsed.data;

@@ -71,23 +71,23 @@ export type RevokeOutcome = { revoked: ApiKeyRow } | { env: ApiKeyRow } | 'not_f
 /**
  * Revoke a key at once: authentication reads the key's row on every request, so its next request is
  * refused, in every process. With `programId`, a key of another program is not found. The key start-up
- * takes from API_KEY is refused: it is managed through the environment. Revoking a revoked key
- * answers it as it is.
+ * takes from API_KEY is refused unless `allowEnv` (the operator's command): a program's own key may
+ * not revoke the operator's. Revoking a revoked key answers it as it is.
  */
-export async function revokeApiKey(db: Db, id: string, programId?: string): Promise<RevokeOutcome> {
+export async function revokeApiKey(db: Db, id: string, programId?: string, options: { allowEnv?: boolean } = {}): Promise<RevokeOutcome> {
   if (!isUuid(id) || (programId !== undefined && !isUuid(programId))) return 'not_found';
   const which = and(eq(apiKeys.id, id), programId === undefined ? undefined : eq(apiKeys.programId, programId));
   const [revoked] = await db
     .update(apiKeys)
     .set({ revokedAt: sql`now()` })
-    .where(and(which, ne(apiKeys.source, 'env'), isNull(apiKeys.revokedAt)))
+    .where(and(which, options.allowEnv ? undefined : ne(apiKeys.source, 'env'), isNull(apiKeys.revokedAt)))
     .returning();
   if (revoked) return { revoked };
   // not changed: unknown, the environment's key, or revoked already
   const [row] = await db.select().from(apiKeys).where(which);
   if (!row) return 'not_found';
-  return row.source === 'env' ? { env: row } : { revoked: row };
+  return row.source === 'env' && !row.revokedAt ? { env: row } : { revoked: row };
 }
 
 export const ENV_KEY_MESSAGE =
-  'this key is API_KEY from the service environment, which start-up manages: to retire it, remove API_KEY from the environment (or set another) and restart';
+  'this key is API_KEY from the service environment: it stays valid until the operator sets another API_KEY and restarts the service, or revokes it with `npm run cli -- keys:revoke <id>`';

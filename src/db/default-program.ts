@@ -1,6 +1,6 @@
 // The default program, created or updated idempotently from the environment at every start.
 import { randomBytes } from 'node:crypto';
-import { and, eq, ne } from 'drizzle-orm';
+import { and, eq, isNull, ne } from 'drizzle-orm';
 import { DEFAULT_COMMISSION } from '../core/program.js';
 import type { Db } from './client.js';
 import { hashApiKey, keyPrefix } from './api-keys.js';
@@ -23,6 +23,8 @@ export type DefaultProgramSettings = {
  * Create the default program, or bring its name and gateway settings in line with the environment.
  * Settings changed through the API (commission, review period) are left as they are.
  * API_KEY, when set, becomes the program's one environment key; a changed API_KEY retires the old one.
+ * A start without API_KEY keeps the key the environment set before: it stays valid until API_KEY is
+ * changed or the key is revoked (`npm run cli -- keys:revoke`), so a restart never locks clients out.
  */
 export async function ensureDefaultProgram(db: Db, c: DefaultProgramSettings): Promise<string> {
   const { gateways } = c;
@@ -44,19 +46,49 @@ export async function ensureDefaultProgram(db: Db, c: DefaultProgramSettings): P
     .returning({ id: programs.id });
   const programId = row!.id;
 
-  await db.transaction(async (tx) => {
-    if (c.apiKey) {
-      const keyHash = hashApiKey(c.apiKey);
+  const apiKey = c.apiKey;
+  if (apiKey) {
+    await db.transaction(async (tx) => {
+      const keyHash = hashApiKey(apiKey);
+      // a key revoked by the operator stays revoked, even while the environment still names it
       await tx
         .insert(apiKeys)
-        .values({ programId, keyHash, prefix: keyPrefix(c.apiKey), name: 'API_KEY', source: 'env' })
+        .values({ programId, keyHash, prefix: keyPrefix(apiKey), name: 'API_KEY', source: 'env' })
         .onConflictDoNothing({ target: apiKeys.keyHash });
       await tx
         .delete(apiKeys)
         .where(and(eq(apiKeys.programId, programId), eq(apiKeys.source, 'env'), ne(apiKeys.keyHash, keyHash)));
-    } else {
-      await tx.delete(apiKeys).where(and(eq(apiKeys.programId, programId), eq(apiKeys.source, 'env')));
-    }
-  });
+    });
+  }
   return programId;
+}
+
+/** What start-up says about the default program's keys. */
+export type DefaultKeyState = {
+  /** The key the environment set (now or at an earlier start): active, revoked, or none was ever set. */
+  env: 'active' | 'revoked' | 'none';
+  /** Keys created with POST /v1/api-keys or `keys:create`, not revoked. */
+  others: number;
+};
+
+export async function defaultKeyState(db: Db, programId: string): Promise<DefaultKeyState> {
+  const rows = await db
+    .select({ source: apiKeys.source, revokedAt: apiKeys.revokedAt })
+    .from(apiKeys)
+    .where(eq(apiKeys.programId, programId));
+  const env = rows.find((r) => r.source === 'env');
+  return {
+    env: !env ? 'none' : env.revokedAt ? 'revoked' : 'active',
+    others: rows.filter((r) => r.source !== 'env' && !r.revokedAt).length,
+  };
+}
+
+/** Whether the default program has a key that is not revoked. */
+export async function hasActiveKey(db: Db, programId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.programId, programId), isNull(apiKeys.revokedAt)))
+    .limit(1);
+  return !!row;
 }

@@ -232,9 +232,11 @@ describe('the reconcile command', () => {
     expect(lines.at(-1)).toMatch(/^dry run, nothing written: chargebee: 1 pages, 3 found, 0 missing, 0 would be queued \(\d+\.\ds\)$/);
   });
 
-  it('--gateway is checked', { timeout: 60_000 }, async () => {
+  it('--gateway is checked; --help says what it does', { timeout: 60_000 }, async () => {
     const bad = await run(['--gateway', 'adyen', '--from', '2025-08-01']).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('--gateway must be one of stripe, paddle, chargebee, woocommerce, not "adyen"') });
+    const help = await run(['--help']);
+    expect(help.stdout).toContain('usage: npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD');
   });
 });
 

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/db/api-keys.js';
-import { ensureDefaultProgram } from '../../src/db/default-program.js';
+import { hashApiKey, revokeApiKey } from '../../src/db/api-keys.js';
+import { defaultKeyState, ensureDefaultProgram } from '../../src/db/default-program.js';
 import { apiKeys, programs } from '../../src/db/schema.js';
 import { defaultProgramFrom } from '../../src/service.js';
 import { testConfig } from '../support/config.js';
@@ -45,8 +45,21 @@ describe('the default program from the environment', () => {
     keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
     expect(keys.map((k) => k.keyHash)).toEqual([hashApiKey('key-two')]);
 
+  });
+
+  it('keeps the key API_KEY set when a start has no API_KEY: it stays valid until changed or revoked', async () => {
+    const id = await ensureDefaultProgram(t.db, env({ API_KEY: 'key-kept' }));
     await ensureDefaultProgram(t.db, env({}));
+    let keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
+    expect(keys.map((k) => [k.keyHash, k.revokedAt])).toEqual([[hashApiKey('key-kept'), null]]);
+    expect(await defaultKeyState(t.db, id)).toEqual({ env: 'active', others: 0 });
+
+    // revoked by the operator: it stays revoked, even while the environment still names it
+    await revokeApiKey(t.db, keys[0]!.id, undefined, { allowEnv: true });
+    await ensureDefaultProgram(t.db, env({ API_KEY: 'key-kept' }));
     keys = await t.db.select().from(apiKeys).where(eq(apiKeys.programId, id));
-    expect(keys).toEqual([]);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.revokedAt).toBeInstanceOf(Date);
+    expect(await defaultKeyState(t.db, id)).toEqual({ env: 'revoked', others: 0 });
   });
 });

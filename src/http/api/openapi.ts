@@ -13,6 +13,7 @@ import { PatchProgram } from './program.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
 import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
 import { NEVER_EMITTED, OUTBOUND_EVENTS } from '../../db/outbox.js';
+import { ATTRIBUTION_SCHEMA } from '../../views/attribution-glossary.js';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
 
@@ -72,7 +73,7 @@ const Transaction = {
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
     rewards: { type: 'array', items: { $ref: '#/components/schemas/Reward' } },
-    attribution: { type: 'object', description: 'how it was attributed, and why no reward was made when none was' },
+    attribution: ATTRIBUTION_SCHEMA,
   },
 };
 

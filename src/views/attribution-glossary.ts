@@ -1,0 +1,91 @@
+// Every value a transaction's `attribution` may carry, with what it means: the OpenAPI document's
+// enums come from here, and docs/api.md's glossary says the same (a test holds them together). Each
+// table is keyed by its type's union, so a value added to the rules without a meaning does not compile.
+import type { AttributionExplanation, CustomerMatch } from '../core/attribution.js';
+import type { NoRewardReason } from '../core/commission.js';
+import type { PartnerKeyPlace } from '../core/payment-event.js';
+import type { LookupTrace } from '../db/ledger.js';
+
+type Fallback = NonNullable<AttributionExplanation['fallback']>;
+type Match = CustomerMatch | AttributionExplanation['customer_match'];
+
+export const REWARD_REASONS: Record<NoRewardReason, string> = {
+  no_partner: 'nobody is credited: no partner key, a key naming no partner, and no stored link',
+  not_rewardable: 'the transaction was sent with rewardable: false',
+  lifetime_first_only: "the program rewards a customer's first payment only",
+  lifetime_expired: "the program rewards N months from the customer's first payment, and this one is later",
+  zero_amount: 'the payment, or the reward computed from it, is zero',
+};
+
+export const FALLBACKS: Record<Fallback, string> = {
+  no_partner_key: "no partner key: the customer's own link decided",
+  unknown_partner_key: "the key names no partner of this program: the customer's own link decided",
+  browser_reported: 'a browser-reported key never applies to a customer that exists',
+};
+
+export const CUSTOMER_MATCHES: Record<Match, string> = {
+  key: 'the customer key the request named',
+  gateway_id: "the gateway's customer id",
+  email: "the payer's email, case-insensitive",
+  per_partner_record: 'the transaction-based record {customer_id}__pkey_{partner_key}',
+  created: 'none was found: one was created, linked to the partner the key names',
+  none: 'none was found and none was created',
+};
+
+export const LOOKUP_RESULTS: Record<LookupTrace['result'], string> = {
+  found: 'the object carried the partner key',
+  no_key: 'the object carried no partner key',
+  not_found: 'the gateway answered that the object does not exist',
+  not_configured: "the gateway's API access is not set for the program",
+};
+
+export const PARTNER_KEY_PLACE_VALUES: Record<PartnerKeyPlace, true> = {
+  stripe_charge_metadata: true,
+  stripe_payment_intent_metadata: true,
+  stripe_invoice_metadata: true,
+  stripe_checkout_session_metadata: true,
+  stripe_subscription_metadata: true,
+  stripe_customer_metadata: true,
+  paddle_transaction_custom_data: true,
+  paddle_subscription_custom_data: true,
+  woocommerce_meta_data: true,
+  chargebee_cf_partnero_partner: true,
+  chargebee_cf_referral_code: true,
+  api_partner: true,
+  api_customer_partner: true,
+};
+
+const described = (table: Record<string, string>) =>
+  Object.entries(table)
+    .map(([v, d]) => `\`${v}\`: ${d}`)
+    .join('; ');
+
+/** The `attribution` object's JSON schema, for the OpenAPI document. */
+export const ATTRIBUTION_SCHEMA = {
+  type: 'object',
+  description: 'how it was attributed, and why no reward was made when none was (docs/api.md: the attribution glossary)',
+  properties: {
+    model: { enum: ['customer', 'transaction'] },
+    path: { enum: ['customer', 'transaction'] },
+    partner_key: { type: ['string', 'null'] },
+    partner_key_place: { enum: [...Object.keys(PARTNER_KEY_PLACE_VALUES), null] },
+    customer_match: { enum: Object.keys(CUSTOMER_MATCHES), description: described(CUSTOMER_MATCHES) },
+    fallback: { enum: [...Object.keys(FALLBACKS), null], description: described(FALLBACKS) },
+    ignored_partner_key: { type: ['string', 'null'] },
+    credited: { type: ['object', 'null'], properties: { kind: { enum: ['partner', 'customer'] }, key: { type: 'string' } } },
+    lookups: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          place: { type: 'string', description: 'a partner_key_place value, or payment_key' },
+          id: { type: 'string' },
+          result: { enum: Object.keys(LOOKUP_RESULTS), description: described(LOOKUP_RESULTS) },
+        },
+      },
+    },
+    reward_reason: { enum: [...Object.keys(REWARD_REASONS), null], description: `null: a reward was made; ${described(REWARD_REASONS)}` },
+    event_id: { type: 'string' },
+    event_type: { type: 'string' },
+  },
+} as const;

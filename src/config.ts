@@ -40,6 +40,14 @@ const Env = z.object({
   WORKER_BATCHES_IN_FLIGHT: intInRange(2, 1, 16),
   /** PostgreSQL connections per process. */
   DATABASE_POOL_SIZE: intInRange(20, 2, 500),
+  /**
+   * Longest one SQL statement may run on the service's PostgreSQL connections, in ms: their
+   * `statement_timeout` (0: none). A statement sleeping or waiting on a lock past it fails, and its job
+   * is retried or its request answered 503, instead of holding a connection and its locks for good.
+   */
+  DATABASE_STATEMENT_TIMEOUT_MS: intInRange(30_000, 0, 3_600_000),
+  /** Longest one payment job may run, in ms: then it fails and is retried with backoff like any transient failure (0: none). */
+  JOB_DEADLINE_MS: intInRange(120_000, 0, 3_600_000),
   /** Seconds SIGTERM waits for in-flight jobs and requests before giving up. */
   SHUTDOWN_TIMEOUT_SECONDS: intInRange(30, 1, 600),
   /** Largest request body accepted (webhooks and API), in bytes. */

@@ -78,7 +78,7 @@ export function defaultProgramFrom(config: Config): DefaultProgramSettings {
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   if (!options.storesChecked) await checkStores(config, logger);
 
-  const database = connect(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const database = connect(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS });
   const closers: (() => Promise<unknown>)[] = [];
   const service: Service = {
     config,
@@ -220,6 +220,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         connection,
         prefix: config.QUEUE_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
+        deadlineMs: config.JOB_DEADLINE_MS,
         logger: logger.child({ role: 'worker' }),
         process: paymentProcessor({
           db: database.db,

@@ -20,12 +20,30 @@ export type Database = { pool: pg.Pool; db: Db; close(): Promise<void> };
 // Postgres bigint (int8) and numeric arrive as strings by default: keep them exact.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
-export function connect(url: string, options: { max?: number } = {}): Database {
+/** DATABASE_STATEMENT_TIMEOUT_MS's default, for a pool whose caller names none (commands, tests). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+export type ConnectOptions = {
+  max?: number;
+  /**
+   * `statement_timeout` of every connection, in ms (0: none; the service hands over
+   * DATABASE_STATEMENT_TIMEOUT_MS). A statement that sleeps or waits on a lock past it fails (SQLSTATE
+   * 57014) instead of holding its connection, its transaction's locks and whatever waits on them for
+   * good: a worker's batch with a poisoned job, a request behind a locked table. Migrations lift it.
+   */
+  statementTimeoutMs?: number;
+};
+
+export function connect(url: string, options: ConnectOptions = {}): Database {
+  const statementTimeout = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
+    // sent with the connection's start-up parameters: no extra round trip, and it holds for every
+    // statement the connection runs, inside transactions too
+    ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
@@ -52,10 +70,14 @@ export function migrationsFolder(): string {
 export async function runMigrations(database: Database): Promise<void> {
   const client = await database.pool.connect();
   try {
+    // a migration may rewrite a large table, and a starter waits here while another one migrates
+    await client.query('set statement_timeout = 0');
     await client.query('select pg_advisory_lock(72616)');
     await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsFolder() });
   } finally {
     await client.query('select pg_advisory_unlock(72616)').catch(() => {});
+    // back to the connection's own timeout before the pool hands it out again
+    await client.query('reset statement_timeout').catch(() => {});
     client.release();
   }
 }

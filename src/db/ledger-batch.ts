@@ -112,6 +112,22 @@ export async function applyBatchSetBased(
         pending = pending.filter((i) => i !== error.index);
         continue;
       }
+      if (serverRefuses(sqlState(error))) {
+        // the server takes no writes now (read-only after a failover, disk full, shutting down): no job
+        // is to blame, and trying them one by one would fail each in turn, a transaction apiece. All of
+        // them fail at once, and are retried with backoff.
+        for (const i of pending) results[i] = { ok: false, error };
+        pending = [];
+        continue;
+      }
+      if (sqlState(error) === STATEMENT_CANCELED) {
+        // cut by statement_timeout: most likely one job's statement sleeps or waits (a poisoned job).
+        // One transaction per job, in order: it then hangs again holding only its own locks, and every
+        // other job commits, instead of all of them waiting on it once more in one transaction.
+        for (const i of pending) results[i] = (await fallback(db, [jobs[i]!], now))[0]!;
+        pending = [];
+        continue;
+      }
       // nobody to blame: apply the remaining jobs the one-at-a-time way, which isolates them itself
       const rest = await fallback(db, pending.map((i) => jobs[i]!), now);
       pending.forEach((i, k) => (results[i] = rest[k]!));
@@ -122,6 +138,26 @@ export async function applyBatchSetBased(
 }
 
 class AllBusy extends Error {}
+
+/** SQLSTATE 57014, query_canceled: statement_timeout (or a cancel request) cut a statement. */
+const STATEMENT_CANCELED = '57014';
+
+/**
+ * SQLSTATEs that say the server, not a statement, is the problem: 25006 (read-only transaction: a
+ * standby, or default_transaction_read_only), class 08 (connection exception), 53 (insufficient
+ * resources: disk full, out of memory, too many connections), 57P (shutting down, starting up) and 58
+ * (system error: I/O).
+ */
+function serverRefuses(state: string | undefined): boolean {
+  return !!state && (state === '25006' || /^(08|53|57P|58)/.test(state));
+}
+
+/** The SQLSTATE of a pg error, or of the one drizzle wrapped. */
+function sqlState(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /**
  * The jobs that can go now, and the deferred ones: those needing a lock held elsewhere, and every

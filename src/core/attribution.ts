@@ -32,8 +32,8 @@ export type AttributionFacts = {
   /** false: an unknown payer is recorded against nobody rather than created. */
   createCustomer: boolean;
   /**
-   * Reported by a browser holding the public key (anyone can): its partner key may name the partner of
-   * a customer it creates, never one that exists (the storage side never matches it by email).
+   * Reported by a browser holding the public key (anyone can): its partner key credits that sale only;
+   * it links no customer, new or existing (and the storage side never matches it by email).
    */
   fromBrowser: boolean;
 };
@@ -140,7 +140,9 @@ export function attribute(f: AttributionFacts): Attribution {
   }
   const referrer = f.keyReferrer;
   return {
-    customer: { action: 'create', key: f.baseCustomerKey, perPartner: false, referrer },
+    // a browser's partner key credits its own (held) sale but links nobody: a customer's partner is set
+    // by a payment the merchant's side reports, or by a referral link visit, not by anyone with the page
+    customer: { action: 'create', key: f.baseCustomerKey, perPartner: false, referrer: f.fromBrowser ? null : referrer },
     credited: referrer,
     hold: false,
     explanation: explain({ customer_match: 'created', fallback, credited: credit(referrer) }),

@@ -25,7 +25,7 @@ const facts = (f: Partial<AttributionFacts>): AttributionFacts => ({
 const key = (value: string) => ({ value, place: 'stripe_charge_metadata' as const });
 
 describe('attribute', () => {
-  it.each<[string, Partial<AttributionFacts>, { action: string; credited: string | null; match: string; fallback?: string | null; hold?: boolean }]>([
+  it.each<[string, Partial<AttributionFacts>, { action: string; credited: string | null; match: string; fallback?: string | null; hold?: boolean; linked?: string | null }]>([
     ['customer model, new customer with a known key: created and linked', { partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
     ['customer model, new customer without a key: created unlinked', {}, { action: 'create', credited: null, match: 'created' }],
     ['customer model, new customer with an unknown key: created unlinked', { partnerKey: key('X') }, { action: 'create', credited: null, match: 'created' }],
@@ -36,7 +36,7 @@ describe('attribute', () => {
     ['transaction model, known key and existing record: reused', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, perPartnerCustomer: { id: 'pp', key: 'cus_123__pkey_PARTNER_A', referrer: A, firstPaymentAt: null, fromBrowser: false } }, { action: 'use', credited: 'PARTNER_A', match: 'per_partner_record' }],
     ['transaction model, no key: customer-based fallback', { model: 'transaction', customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'no_partner_key' }],
     ['transaction model, unknown key: customer-based fallback', { model: 'transaction', partnerKey: key('GHOST'), customer: known(A) }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'unknown_partner_key' }],
-    ['browser, new customer with a known key: created and linked', { fromBrowser: true, partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
+    ['browser, new customer with a known key: the sale credited, the customer created unlinked', { fromBrowser: true, partnerKey: key('PARTNER_A'), keyReferrer: A }, { action: 'create', credited: 'PARTNER_A', match: 'created', linked: null }],
     ['browser, unlinked customer: the key does not link it', { fromBrowser: true, customer: known(null), partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'use', credited: null, match: 'gateway_id' }],
     ['browser, transaction model, existing customer: the key makes no per-partner record', { fromBrowser: true, model: 'transaction', customer: known(A), partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'use', credited: 'PARTNER_A', match: 'gateway_id', fallback: 'browser_reported' }],
     ['browser, transaction model, new customer: per-partner record created', { fromBrowser: true, model: 'transaction', partnerKey: key('PARTNER_B'), keyReferrer: B }, { action: 'create', credited: 'PARTNER_B', match: 'created' }],
@@ -44,6 +44,7 @@ describe('attribute', () => {
     ['transaction model, a key on the payment itself: not held even for a browser-made record', { model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, customer: known(B, true) }, { action: 'create', credited: 'PARTNER_A', match: 'created' }],
   ])('%s', (_label, input, expected) => {
     const a = attribute(facts(input));
+    if (expected.linked !== undefined) expect(a.customer.action === 'create' ? (a.customer.referrer?.key ?? null) : 'not created').toBe(expected.linked);
     expect(a.customer.action).toBe(expected.action);
     expect(a.credited?.key ?? null).toBe(expected.credited);
     expect(a.explanation.customer_match).toBe(expected.match);

@@ -121,18 +121,22 @@ describe.each([
     }
   });
 
-  it("a browser-made customer is linked to a server's payment by its key only, and what it earns stays in review", async () => {
+  it("a customer a browser creates is linked to no partner; the server finds it by key only", async () => {
     const s = unique();
     const made = await track({ key: `mk-${s}`, amount: 5, options: { create_customer: true }, customer: { key: `member-${s}`, email: `member-${s}@example.com`, partner: { key: 'evil_affiliate' } } });
     expect(made.status).toBe(201);
-    // the merchant's backend names the customer by its key: the link holds, held for review
+    // the browser's own sale is credited as it says, held for review
+    const sale = (await api('GET', `/v1/transactions/js_mk-${s}`)).body.data;
+    expect(sale).toMatchObject({ partner: 'evil_affiliate', rewards: [{ status: 'review_period' }] });
+    // but the customer it made has no partner: a later payment the merchant's backend reports credits nobody
+    expect((await api('GET', `/v1/customers/member-${s}`)).body.data.partner).toBeNull();
     const server = await api('POST', '/v1/transactions', { key: `srv-${s}`, amount: 100, customer: { key: `member-${s}` } });
     expect(server.status).toBe(201);
-    expect(server.body.data).toMatchObject({ partner: 'evil_affiliate', attribution: { customer_match: 'key' } });
-    expect(server.body.data.rewards).toMatchObject([{ status: 'review_period' }]);
+    expect(server.body.data).toMatchObject({ partner: null, attribution: { customer_match: 'key' } });
     // by email only: not that customer
     const byEmail = await api('POST', '/v1/transactions', { key: `srv2-${s}`, amount: 100, options: { create_customer: true }, customer: { email: `member-${s}@example.com` } });
     expect(byEmail.status).toBe(201);
     expect(byEmail.body.data).toMatchObject({ partner: null, attribution: { customer_match: 'created' } });
   });
+
 });

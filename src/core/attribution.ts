@@ -40,6 +40,8 @@ export type AttributionFacts = {
 
 export type CustomerDecision =
   | { action: 'use'; customer: StoredCustomer }
+  /** A stored customer linked to nobody is linked now, for good, to the partner its payment names. */
+  | { action: 'link'; customer: StoredCustomer; referrer: Referrer }
   | { action: 'create'; key: string; perPartner: boolean; referrer: Referrer | null }
   | { action: 'none' };
 
@@ -114,8 +116,17 @@ export function attribute(f: AttributionFacts): Attribution {
           ? 'browser_reported'
           : 'unknown_partner_key';
 
-  // Customer-based: the stored link decides; a key only links a customer seen for the first time.
+  // Customer-based: the stored link decides; a key links a customer that has none yet (seen first
+  // before its partner existed, or without a key), never moves an existing link.
   if (f.customer) {
+    if (!f.customer.referrer && f.keyReferrer && !f.fromBrowser && f.model === 'customer') {
+      return {
+        customer: { action: 'link', customer: f.customer, referrer: f.keyReferrer },
+        credited: f.keyReferrer,
+        hold: false,
+        explanation: explain({ customer_match: f.customer.matchedBy, credited: credit(f.keyReferrer) }),
+      };
+    }
     const linked = f.customer.referrer;
     const ignored = f.partnerKey && (!linked || linked.key !== f.partnerKey.value) ? f.partnerKey.value : null;
     return {

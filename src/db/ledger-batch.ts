@@ -267,6 +267,8 @@ type CustomerRow = {
   /** Made by this batch (inserted), or stored (updated when a payment touches it). */
   fresh: null | { email: string | null; name: string | null; surname: string | null };
   touched: boolean;
+  /** A stored customer linked to a partner by this batch (it had none). */
+  linkedNow: boolean;
 };
 
 class CustomerStore {
@@ -538,6 +540,7 @@ async function applyPayments(
           : null,
       fresh: null,
       touched: false,
+      linkedNow: false,
     });
   }
   const waitingRefs = new Set<string>();
@@ -592,6 +595,13 @@ async function applyPayments(
       });
       let row: CustomerRow | null = null;
       if (decision.customer.action === 'use') row = store.anyByKey(p, decision.customer.customer.key);
+      if (decision.customer.action === 'link') {
+        row = store.anyByKey(p, decision.customer.customer.key);
+        if (row) {
+          row.referrer = decision.customer.referrer;
+          row.linkedNow = true;
+        }
+      }
       if (decision.customer.action === 'create') {
         const d = decision.customer;
         // a record with this key exists (deleted, or not found by identity): the insert would keep it
@@ -613,6 +623,7 @@ async function applyPayments(
             referrer: d.referrer,
             fresh: { email: who.email ?? null, name: e.customer.name ?? null, surname: e.customer.surname ?? null },
             touched: false,
+            linkedNow: false,
           };
           store.add(row);
         }
@@ -666,6 +677,7 @@ async function applyPayments(
         row.touched = true;
       }
       if (decision.customer.action === 'create' && row) outbox.push({ p, event: 'customer.created', entity_key: row.key, detail: {} });
+      if (decision.customer.action === 'link' && row) outbox.push({ p, event: 'customer.updated', entity_key: row.key, detail: {} });
       outbox.push({ p, event: 'transaction.created', entity_key: e.transactionKey, detail: {} });
       outcomes.push([it, { kind: 'payment', result: 'created', transactionKey: e.transactionKey, rewards: commission.rewards.length, reason: commission.reason }]);
     } catch (err) {
@@ -726,7 +738,14 @@ async function write(
       origin: r.fromBrowser ? 'browser' : 'server',
       first_payment_at: r.firstPaymentAt?.toISOString() ?? null,
     }));
-  const touched = store.rows.filter((r) => !r.fresh && r.touched).map((r) => ({ id: r.id, at: r.firstPaymentAt!.toISOString() }));
+  const touched = store.rows
+    .filter((r) => !r.fresh && r.touched)
+    .map((r) => ({
+      id: r.id,
+      at: r.firstPaymentAt!.toISOString(),
+      partner_id: r.linkedNow && r.referrer?.kind === 'partner' ? r.referrer.id : null,
+      referring_customer_id: r.linkedNow && r.referrer?.kind === 'customer' ? r.referrer.id : null,
+    }));
   const rewardRows = created.flatMap((c) =>
     c.rewards.map((r, i) => ({
       p: c.program.id,
@@ -769,9 +788,12 @@ async function write(
       returning id
     ),
     touched_customers as (
-      update customers c set first_payment_at = least(c.first_payment_at, x.at), updated_at = ${at}::timestamptz
+      update customers c set first_payment_at = least(c.first_payment_at, x.at), updated_at = ${at}::timestamptz,
+        -- a customer linked to nobody is linked now; a link is never moved
+        partner_id = case when c.partner_id is null and c.referring_customer_id is null then x.partner_id else c.partner_id end,
+        referring_customer_id = case when c.partner_id is null and c.referring_customer_id is null then x.referring_customer_id else c.referring_customer_id end
       -- limited to its length, as in LOAD: taken for 100 rows, the update read every customer to join a few
-      from (select x.* from d, jsonb_to_recordset(d.j->'touched') as x(id uuid, at timestamptz) limit ${touched.length}) as x
+      from (select x.* from d, jsonb_to_recordset(d.j->'touched') as x(id uuid, at timestamptz, partner_id uuid, referring_customer_id uuid) limit ${touched.length}) as x
       where c.id = x.id
       returning c.id
     ),

@@ -262,6 +262,18 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
 
     let customer: StoredCustomer | null = null;
     if (decision.customer.action === 'use') customer = decision.customer.customer;
+    if (decision.customer.action === 'link') {
+      const { referrer } = decision.customer;
+      await tx
+        .update(customers)
+        .set({
+          partnerId: referrer.kind === 'partner' ? referrer.id : null,
+          referringCustomerId: referrer.kind === 'customer' ? referrer.id : null,
+          updatedAt: now,
+        })
+        .where(and(eq(customers.id, decision.customer.customer.id), isNull(customers.partnerId), isNull(customers.referringCustomerId)));
+      customer = { ...decision.customer.customer, referrer };
+    }
     if (decision.customer.action === 'create') {
       const d = decision.customer;
       const [row] = await tx
@@ -379,6 +391,7 @@ async function recordPayment(tx: Tx, program: ProgramRules, e: EnrichedPayment, 
 
     await emit(tx, program.id, [
       ...(decision.customer.action === 'create' && customer ? [{ event: 'customer.created' as const, entityKey: customer.key }] : []),
+      ...(decision.customer.action === 'link' && customer ? [{ event: 'customer.updated' as const, entityKey: customer.key }] : []),
       { event: 'transaction.created', entityKey: t.key },
     ]);
     return {

@@ -118,16 +118,42 @@ export function customersRouter(deps: {
   async function update(res: Response, row: CustomerRow, raw: unknown) {
     const given = (raw ?? {}) as Record<string, unknown>;
     const changes = (given.update && typeof given.update === 'object' ? given.update : given) as Record<string, unknown>;
-    if ('partner' in changes || 'referring_customer' in changes) {
-      throw new ApiError(422, 'validation_failed', "a customer's partner link is permanent", { partner: 'cannot be changed' });
-    }
-    const body = parse(UpdateCustomer, changes, 'customer');
+    const { partner: partnerRef, referring_customer: referringRef, ...rest } = changes;
+    const body = parse(UpdateCustomer, rest, 'customer');
     const pid = program(res).id;
     if (row.c.deletedAt) throw new ApiError(409, 'deleted', `the customer "${row.c.key}" is deleted`);
-    const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+    const set: Record<string, unknown> = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+    // a customer linked to nobody may be linked once (its payments came before its partner existed);
+    // a link, once made, is never moved
+    const field = program(res).type === 'affiliate' ? 'partner' : 'referring_customer';
+    const named = field === 'partner' ? partnerRef : referringRef;
+    if ((field === 'partner' ? referringRef : partnerRef) !== undefined && (field === 'partner' ? referringRef : partnerRef) !== null) {
+      throw new ApiError(422, 'validation_failed', `a customer of this program has no ${field === 'partner' ? 'referring_customer' : 'partner'}`, {
+        [field === 'partner' ? 'referring_customer' : 'partner']: 'not in this program type',
+      });
+    }
+    let linking = false;
+    if (named !== undefined && named !== null && named !== '') {
+      const ref = parse(Ref, named, field);
+      const id = await resolve(field === 'partner' ? 'partners' : 'customers', pid, ref, field);
+      const current = field === 'partner' ? row.c.partnerId : row.c.referringCustomerId;
+      if (current !== id && (row.c.partnerId || row.c.referringCustomerId)) {
+        throw new ApiError(422, 'validation_failed', "a customer's partner link is permanent", { [field]: 'cannot be changed once set' });
+      }
+      if (current !== id) {
+        set[field === 'partner' ? 'partnerId' : 'referringCustomerId'] = id;
+        linking = true;
+      }
+    }
     try {
       await db.transaction(async (tx) => {
-        await tx.update(customers).set({ ...set, updatedAt: new Date() }).where(eq(customers.id, row.c.id));
+        const updated = await tx
+          .update(customers)
+          .set({ ...set, updatedAt: new Date() })
+          .where(linking ? and(eq(customers.id, row.c.id), isNull(customers.partnerId), isNull(customers.referringCustomerId)) : eq(customers.id, row.c.id))
+          .returning({ id: customers.id });
+        // linked meanwhile by a payment: the link stands
+        if (linking && !updated.length) throw new ApiError(409, 'already_linked', `the customer "${row.c.key}" was linked meanwhile`);
         if (Object.keys(set).length) await emit(tx, pid, [{ event: 'customer.updated', entityKey: body.key ?? row.c.key }]);
       });
     } catch (err) {

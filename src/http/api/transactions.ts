@@ -13,9 +13,9 @@ import { emit } from '../../db/outbox.js';
 import { customers, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
-import { collectionUrl, dateTimeInput, LATEST_DAY, linkQuery, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
+import { dateTimeInput, LATEST_DAY, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
 import { customerByRef } from '../../db/customer-reads.js';
-import { UUID } from './list-page.js';
+import { sendPage, UUID } from './list-page.js';
 import { partnerByRef, pathRef } from './partners.js';
 import { transactionView } from '../../views/transaction.js';
 
@@ -279,26 +279,16 @@ export function transactionsRouter(deps: { db: Db }) {
       },
       { limit: q.limit, offset: (q.page - 1) * q.limit, cursor, sort: q.sort },
     );
-    const lastPage = Math.max(1, Math.ceil(total / q.limit));
-    const base = collectionUrl(req);
-    const link = (params: Record<string, string | number | undefined>) => {
-      const u = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...linkQuery(req.query), ...params })) if (v !== undefined) u.set(k, String(v));
-      if (params.cursor === undefined) u.delete('cursor');
-      return `${base}?${u.toString()}`;
-    };
     const last = rows.at(-1);
-    res.json({
+    // a keyset cursor in links.next: the next page is read through the index, however deep
+    sendPage(req, res, {
       data: rows.map((t) => transactionView(t, p.type)),
-      links: {
-        first: link({ page: 1, cursor: undefined }),
-        last: link({ page: lastPage, cursor: undefined }),
-        prev: q.page > 1 && !q.cursor ? link({ page: q.page - 1, cursor: undefined }) : null,
-        // a keyset cursor: the next page is read through the index, however deep
-        next: hasMore && last ? link({ page: q.page + 1, cursor: `${last.createdAtMicros}.${last.id}` }) : null,
-      },
-      meta: { current_page: q.page, last_page: lastPage, per_page: q.limit, total },
-      status: 1,
+      total,
+      limit: q.limit,
+      page: q.page,
+      cursor: q.cursor,
+      hasMore,
+      last: last && { micros: String(last.createdAtMicros), id: String(last.id) },
     });
   }
   router.get('/v1/transactions', (req: Request, res: Response) => sendList(req, res));

@@ -2,7 +2,7 @@
 // active subscription to the event get a row, decided in the same statement (no extra round trip,
 // no stale cache).
 import { sql } from 'drizzle-orm';
-import type { Tx } from './ledger.js';
+import type { Tx } from './ledger-base.js';
 
 export const OUTBOUND_EVENTS = [
   'transaction.created',

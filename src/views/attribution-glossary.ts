@@ -4,7 +4,7 @@
 import type { AttributionExplanation, CustomerMatch } from '../core/attribution.js';
 import type { NoRewardReason } from '../core/commission.js';
 import type { PartnerKeyPlace } from '../core/payment-event.js';
-import type { LookupTrace } from '../db/ledger.js';
+import type { LookupTrace } from '../core/plan.js';
 
 type Fallback = NonNullable<AttributionExplanation['fallback']>;
 type Match = CustomerMatch | AttributionExplanation['customer_match'];

@@ -1,7 +1,7 @@
 // The enrich step: where a payment's partner key (or its payer's email) lives on an object the event
 // only references, fetch those objects in order through the gateway's client, stopping at the first hit.
 import type { PaymentFact } from '../core/payment-event.js';
-import type { EnrichedPayment, LookupTrace } from '../db/ledger.js';
+import type { EnrichedPayment, LookupTrace } from '../core/plan.js';
 import type { LookupClients } from '../gateways/gateway.js';
 
 export async function enrichPayment(e: PaymentFact, programId: string, clients: LookupClients): Promise<EnrichedPayment> {

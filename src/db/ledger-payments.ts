@@ -1,0 +1,356 @@
+// Payments, set-based: for a run of payments (of one job or of a whole batch) one statement reads what
+// the planner needs (stored refs, partners, customers with their referrers, waiting refunds and
+// disputes), the planner (core/plan.ts) decides every payment in order in memory, and one statement
+// writes the plan. Refunds and disputes that were waiting for a created payment apply after it.
+import { randomUUID } from 'node:crypto';
+import { and, arrayOverlaps, asc, eq, isNull, sql } from 'drizzle-orm';
+import { perPartnerKey } from '../core/attribution.js';
+import { identityOf, planPayments, PlanFailure, refsOf, type EnrichedPayment, type PaymentOutcome, type PaymentPlan, type PlanInput, type Snapshot } from '../core/plan.js';
+import { executePrepared, type Tx } from './ledger-base.js';
+import { applyDisputeRow, applyRefundRow } from './ledger-reversals.js';
+import { disputes, refunds } from './schema.js';
+
+/**
+ * The outbox rows of a write statement's `d.j->'outbox'`, for programs with an active subscription to
+ * each event (as src/db/outbox.ts emit() decides, here inside the set-based statement).
+ */
+export const OUTBOX_INSERT = sql.raw(`
+      insert into outbox (program_id, event, entity_key, detail)
+      select x.p, x.event, x.entity_key, x.detail
+      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
+      where exists (
+        select 1 from webhook_subscriptions s
+        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
+      )
+      order by x.ord
+      returning 1
+    `);
+
+
+/**
+ * Apply a run of payments, in order. A payment that fails on its own data throws PlanFailure naming
+ * it (`at`), before anything is written; a refund or dispute waiting for it that fails throws one too.
+ */
+export async function applyPayments<T>(tx: Tx, list: PlanInput<T>[], now: Date): Promise<[T, PaymentOutcome][]> {
+  const snapshot = await load(tx, list);
+  const plan = planPayments(snapshot, list, now, randomUUID);
+  await write(tx, plan, now);
+
+  // refunds and disputes that arrived before their payment apply now, payment by payment
+  // (one in another currency stays waiting: it is not this payment's to take back)
+  if (plan.waitingRefs.size) {
+    for (const c of plan.created) {
+      const p = c.program.id;
+      if (!c.refs.some((r) => plan.waitingRefs.has(`${p}|${r}`))) continue;
+      try {
+        const rs = await tx
+          .select()
+          .from(refunds)
+          .where(and(eq(refunds.programId, p), isNull(refunds.appliedAt), arrayOverlaps(refunds.paymentRefs, c.refs)))
+          .orderBy(asc(refunds.occurredAt));
+        for (const r of rs) await applyRefundRow(tx, r, now);
+        const ds = await tx
+          .select()
+          .from(disputes)
+          .where(and(eq(disputes.programId, p), isNull(disputes.appliedAt), arrayOverlaps(disputes.paymentRefs, c.refs)));
+        for (const d of ds) await applyDisputeRow(tx, d, now);
+      } catch (error) {
+        throw new PlanFailure(c.at, error);
+      }
+    }
+  }
+  return plan.outcomes;
+}
+
+// ---- what the planner needs, in one statement ----
+
+type Loaded = {
+  now: number;
+  refs: [string, string, string, string][]; // program, ref, transaction id, transaction key
+  partners: [string, string, string, string | null][]; // id, program, key, referral code
+  customers: [
+    string, // id
+    string, // program
+    string, // key
+    string | null, // lower(email)
+    string | null, // gateway
+    string | null, // gateway customer id
+    boolean, // per partner
+    boolean, // created by a browser
+    boolean, // deleted
+    number, // created at, ms
+    number | null, // first payment at, ms
+    string | null, // partner id
+    string | null, // partner key
+    string | null, // referring customer id
+    string | null, // referring customer key
+  ][];
+  waiting: [string, string[]][]; // program, payment refs of a waiting refund or dispute
+};
+
+// Each recordset is limited to its real length, given as a parameter: the planner otherwise takes a
+// recordset for 100 rows and, below some 20,000 customers, read the customers table whole three times
+// (by key, gateway id and email) to hash-join a batch's handful of them (6 of a small batch's 6.4 ms
+// at 7,500 customers). With the count it looks each one up through its index.
+const LOAD = (probe: Probe) => {
+  const rows = (kind: keyof Probe, columns: string) =>
+    sql`(select x.* from probe, jsonb_to_recordset(probe.j->${sql.raw(`'${kind}'`)}) as x(${sql.raw(columns)}) limit ${probe[kind].length}) as x`;
+  return sql`
+  with probe as (select ${JSON.stringify(probe)}::jsonb as j),
+  refs as (
+    select x.p, x.ref, t.id, t.key
+    from ${rows('refs', 'p uuid, ref text')}
+    join transaction_refs r on r.program_id = x.p and r.ref = x.ref
+    join transactions t on t.id = r.transaction_id
+  ),
+  found_partners as (
+    select p.id, p.program_id, p.key, p.referral_code
+    from ${rows('partnerKeys', 'p uuid, v text')}
+    join partners p on p.program_id = x.p and p.key = x.v and p.deleted_at is null
+    union
+    select p.id, p.program_id, p.key, p.referral_code
+    from ${rows('partnerCodes', 'p uuid, v text')}
+    join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
+  ),
+  customer_ids as (
+    select c.id from ${rows('keys', 'p uuid, v text')}
+    join customers c on c.program_id = x.p and c.key = x.v
+    union
+    select c.id from ${rows('codeKeys', 'p uuid, base text, v text')}
+    join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
+    join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
+    union
+    select c.id from ${rows('gatewayIds', 'p uuid, g text, v text')}
+    join customers c on c.program_id = x.p and c.gateway = x.g and c.gateway_customer_id = x.v
+    union
+    select c.id from ${rows('emails', 'p uuid, v text')}
+    join customers c on c.program_id = x.p and lower(c.email) = x.v
+  ),
+  found_customers as (
+    select c.id, c.program_id, c.key, lower(c.email) as email_lower, c.gateway, c.gateway_customer_id,
+      c.per_partner, c.origin = 'browser' as from_browser, c.deleted_at is not null as deleted,
+      floor(extract(epoch from c.created_at) * 1000)::float8 as created_at,
+      floor(extract(epoch from c.first_payment_at) * 1000)::float8 as first_payment_at,
+      c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key
+    from customer_ids i
+    join customers c on c.id = i.id
+    left join partners p on p.id = c.partner_id
+    left join customers rc on rc.id = c.referring_customer_id
+  ),
+  -- Waiting refunds and disputes are found through their partial GIN index with every ref of the batch
+  -- as one array. Joined to the recordset instead, as guessed at 100 rows (it has one per program),
+  -- the planner read the whole table: 20 ms a batch at 200,000 refunds, growing with every refund.
+  wanted as (select x.p, x.refs from ${rows('waiting', 'p uuid, refs text[]')}),
+  all_wanted as (select coalesce(array_agg(u.ref), '{}') as refs from wanted, unnest(wanted.refs) as u(ref)),
+  waiting as (
+    select r.program_id as p, r.payment_refs from refunds r
+    where r.applied_at is null and r.payment_refs && (select refs from all_wanted)
+      and exists (select 1 from wanted w where w.p = r.program_id and r.payment_refs && w.refs)
+    union all
+    select d.program_id as p, d.payment_refs from disputes d
+    where d.applied_at is null and d.payment_refs && (select refs from all_wanted)
+      and exists (select 1 from wanted w where w.p = d.program_id and d.payment_refs && w.refs)
+  )
+  select
+    floor(extract(epoch from now()) * 1000)::float8 as now,
+    (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
+    (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code)), '[]') from found_partners) as partners,
+    (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
+      from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key)), '[]') from found_customers) as customers,
+    (select coalesce(json_agg(json_build_array(p, payment_refs)), '[]') from waiting) as waiting`;
+};
+
+/** What a batch looks up, by kind: each a list of rows for jsonb_to_recordset. */
+type Probe = Record<'refs' | 'partnerKeys' | 'partnerCodes' | 'keys' | 'codeKeys' | 'gatewayIds' | 'emails' | 'waiting', unknown[]>;
+
+const byCode = (e: EnrichedPayment) => e.partnerKey?.place === 'chargebee_cf_referral_code';
+
+/** The loaded rows as the planner takes them. */
+function snapshotOf(loaded: Loaded): Snapshot {
+  const refs = new Map<string, { id: string | null; key: string }>();
+  for (const [p, ref, id, key] of loaded.refs) refs.set(`${p}|${ref}`, { id, key });
+  const waitingRefs = new Set<string>();
+  for (const [p, list] of loaded.waiting) for (const r of list) waitingRefs.add(`${p}|${r}`);
+  return {
+    now: loaded.now,
+    refs,
+    waitingRefs,
+    partners: loaded.partners.map(([id, programId, key, referralCode]) => ({ id, programId, key, referralCode })),
+    customers: loaded.customers.map((c) => {
+      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey] = c;
+      return {
+        id,
+        programId,
+        key,
+        emailLower,
+        gateway,
+        gatewayCustomerId,
+        perPartner,
+        fromBrowser,
+        deleted,
+        createdAt,
+        firstPaymentAt: firstPaymentAt === null ? null : new Date(firstPaymentAt),
+        // the partner when linked to one, else the referring customer
+        referrer: partnerId
+          ? partnerKey !== null
+            ? { kind: 'partner' as const, id: partnerId, key: partnerKey }
+            : null
+          : referringId && referringKey !== null
+            ? { kind: 'customer' as const, id: referringId, key: referringKey }
+            : null,
+      };
+    }),
+  };
+}
+
+async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
+  const probe: Probe = { refs: [], partnerKeys: [], partnerCodes: [], keys: [], codeKeys: [], gatewayIds: [], emails: [], waiting: [] };
+  const waiting = new Map<string, Set<string>>();
+  for (const { e, program } of list) {
+    const p = program.id;
+    const refs = refsOf(e);
+    for (const ref of refs) probe.refs.push({ p, ref });
+    let w = waiting.get(p);
+    if (!w) waiting.set(p, (w = new Set()));
+    for (const ref of refs) w.add(ref);
+    const { who, baseCustomerKey } = identityOf(e);
+    if (who.key) probe.keys.push({ p, v: who.key });
+    probe.keys.push({ p, v: baseCustomerKey });
+    if (who.gatewayId) probe.gatewayIds.push({ p, g: e.gateway, v: who.gatewayId });
+    if (who.email) probe.emails.push({ p, v: who.email.toLowerCase() });
+    if (e.partnerKey) {
+      const v = e.partnerKey.value;
+      if (program.type === 'refer_a_friend') probe.keys.push({ p, v });
+      else {
+        probe.partnerKeys.push({ p, v });
+        if (byCode(e)) probe.partnerCodes.push({ p, v });
+      }
+      if (program.attributionModel === 'transaction') {
+        probe.keys.push({ p, v: perPartnerKey(baseCustomerKey, v) });
+        if (program.type !== 'refer_a_friend' && byCode(e)) probe.codeKeys.push({ p, base: baseCustomerKey, v });
+      }
+    }
+  }
+  for (const [p, refs] of waiting) probe.waiting.push({ p, refs: [...refs] });
+  const res = await executePrepared(tx, LOAD(probe));
+  return snapshotOf(res.rows[0] as unknown as Loaded);
+}
+
+// ---- the plan, in one statement ----
+
+async function write(
+  tx: Tx,
+  plan: PaymentPlan<unknown>,
+  now: Date,
+) {
+  const { created, refInserts, outbox } = plan;
+  const newCustomers = plan.customers
+    .filter((r) => r.fresh)
+    .map((r) => ({
+      id: r.id,
+      p: r.programId,
+      key: r.key,
+      email: r.fresh!.email,
+      name: r.fresh!.name,
+      surname: r.fresh!.surname,
+      partner_id: r.referrer?.kind === 'partner' ? r.referrer.id : null,
+      referring_customer_id: r.referrer?.kind === 'customer' ? r.referrer.id : null,
+      gateway: r.gateway,
+      gateway_customer_id: r.gatewayCustomerId,
+      per_partner: r.perPartner,
+      origin: r.fromBrowser ? 'browser' : 'server',
+      first_payment_at: r.firstPaymentAt?.toISOString() ?? null,
+    }));
+  const touched = plan.customers
+    .filter((r) => !r.fresh && r.touched)
+    .map((r) => ({
+      id: r.id,
+      at: r.firstPaymentAt!.toISOString(),
+      partner_id: r.linkedNow && r.referrer?.kind === 'partner' ? r.referrer.id : null,
+      referring_customer_id: r.linkedNow && r.referrer?.kind === 'customer' ? r.referrer.id : null,
+    }));
+  const rewardRows = created.flatMap((c) =>
+    c.rewards.map((r, i) => ({
+      p: c.program.id,
+      key: c.key,
+      n: i + 1,
+      action: c.action,
+      partner_id: c.credited?.kind === 'partner' ? c.credited.id : null,
+      customer_id: c.credited?.kind === 'customer' ? c.credited.id : null,
+      amount: r.amount,
+      units: r.units,
+      is_currency: r.isCurrency,
+      status: r.status,
+      review_ends_at: r.reviewEndsAt?.toISOString() ?? null,
+      basis: r.basis,
+      created_at: c.occurredAt.toISOString(),
+    })),
+  );
+  const data = JSON.stringify({
+    customers: newCustomers,
+    touched,
+    // ord: inserted in event order (ids follow it)
+    transactions: created.map((c, ord) => ({ ...c.row, ord })),
+    refs: refInserts,
+    rewards: rewardRows.map((r, ord) => ({ ...r, ord })),
+    outbox: outbox.map((o, ord) => ({ ...o, ord })),
+  });
+  const at = now.toISOString();
+  // one statement: the sub-statements run on one snapshot, so a new customer gets its first payment
+  // in its insert and only stored ones are updated; foreign keys are checked at its end
+  await executePrepared(tx, sql`
+    with d as (select ${data}::jsonb as j),
+    new_customers as (
+      insert into customers (id, program_id, key, email, name, surname, partner_id, referring_customer_id, gateway,
+        gateway_customer_id, per_partner, origin, first_payment_at, updated_at)
+      select x.id, x.p, x.key, x.email, x.name, x.surname, x.partner_id, x.referring_customer_id, x.gateway,
+        x.gateway_customer_id, x.per_partner, x.origin, x.first_payment_at, ${at}::timestamptz
+      from d, jsonb_to_recordset(d.j->'customers') as x(id uuid, p uuid, key text, email text, name text, surname text,
+        partner_id uuid, referring_customer_id uuid, gateway text, gateway_customer_id text, per_partner boolean,
+        origin text, first_payment_at timestamptz)
+      returning id
+    ),
+    touched_customers as (
+      update customers c set first_payment_at = least(c.first_payment_at, x.at), updated_at = ${at}::timestamptz,
+        -- a customer linked to nobody is linked now; a link is never moved
+        partner_id = case when c.partner_id is null and c.referring_customer_id is null then x.partner_id else c.partner_id end,
+        referring_customer_id = case when c.partner_id is null and c.referring_customer_id is null then x.referring_customer_id else c.referring_customer_id end
+      -- limited to its length, as in LOAD: taken for 100 rows, the update read every customer to join a few
+      from (select x.* from d, jsonb_to_recordset(d.j->'touched') as x(id uuid, at timestamptz, partner_id uuid, referring_customer_id uuid) limit ${touched.length}) as x
+      where c.id = x.id
+      returning c.id
+    ),
+    new_transactions as (
+      insert into transactions (program_id, key, action, amount_minor, currency, is_currency, tax_minor, customer_id,
+        partner_id, gateway, product_id, product_type, attribution, details, created_at)
+      select x.p, x.key, x.action, x.amount_minor, x.currency, x.is_currency, x.tax_minor, x.customer_id, x.partner_id,
+        x.gateway, x.product_id, x.product_type, x.attribution, x.details, x.created_at
+      from d, jsonb_to_recordset(d.j->'transactions') as x(p uuid, key text, action text,
+        amount_minor bigint, currency text, is_currency boolean, tax_minor bigint, customer_id uuid, partner_id uuid,
+        gateway text, product_id text, product_type text, attribution jsonb, details jsonb, created_at timestamptz, ord bigint)
+      order by x.ord
+      returning id, program_id, key
+    ),
+    new_refs as (
+      insert into transaction_refs (program_id, ref, transaction_id)
+      select x.p, x.ref, coalesce(x.tid, t.id)
+      from d, jsonb_to_recordset(d.j->'refs') as x(p uuid, ref text, tid bigint, key text)
+      left join new_transactions t on x.tid is null and t.program_id = x.p and t.key = x.key
+      on conflict do nothing
+      returning 1
+    ),
+    new_rewards as (
+      insert into rewards (program_id, transaction_id, key, action, partner_id, customer_id, amount, original_amount, units,
+        is_currency, status, review_ends_at, basis, created_at)
+      select x.p, t.id, 'rw_' || t.id || '_' || x.n, x.action, x.partner_id, x.customer_id, x.amount, x.amount, x.units,
+        x.is_currency, x.status::reward_status, x.review_ends_at, x.basis, x.created_at
+      from d, jsonb_to_recordset(d.j->'rewards') as x(p uuid, key text, n int, action text, partner_id uuid,
+        customer_id uuid, amount numeric, units text, is_currency boolean, status text, review_ends_at timestamptz,
+        basis jsonb, created_at timestamptz, ord bigint)
+      join new_transactions t on t.program_id = x.p and t.key = x.key
+      order by x.ord
+      returning 1
+    ),
+    new_outbox as (${OUTBOX_INSERT})
+    select (select count(*) from new_customers) as customers, (select count(*) from new_transactions) as transactions`);
+}

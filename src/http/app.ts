@@ -21,8 +21,13 @@ export function createApp(deps: { logger: Logger; routers: Router[] }) {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  // on this app's own response prototype: every JSON answer of every router, errors and 404s included
+  // on each response itself, not only this app's response prototype: an express app mounted inside
+  // (the queue dashboard's bull-board) swaps the prototype for its own, and its JSON carried the charset
   app.response.json = exactJson as typeof app.response.json;
+  app.use((_req, res, next) => {
+    res.json = exactJson as typeof res.json;
+    next();
+  });
   useRequestLog(app, deps.logger);
   for (const router of deps.routers) app.use(router);
   app.use(notFound);

@@ -83,9 +83,12 @@ const DELIVERY_HEADERS = ['x-wc-webhook-delivery-id', 'x-wc-webhook-topic', 'x-w
 
 const QUEUED_BODY = Buffer.from(JSON.stringify({ received: true }));
 
-/** The answer to nearly every delivery, written as it is (no serializing, no ETag: nobody caches it). */
+/**
+ * The answer to nearly every delivery, written as it is (no serializing, no ETag: nobody caches it);
+ * the content type exactly as every other JSON answer of the service (src/http/app.ts).
+ */
 function answerQueued(res: Response) {
-  res.status(200).setHeader('content-type', 'application/json; charset=utf-8');
+  res.status(200).setHeader('content-type', 'application/json');
   res.setHeader('content-length', QUEUED_BODY.length);
   res.end(QUEUED_BODY);
 }

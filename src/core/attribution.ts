@@ -57,7 +57,11 @@ export type AttributionExplanation = {
    * browser's partner key never applies to a customer that exists).
    */
   fallback: 'no_partner_key' | 'unknown_partner_key' | 'browser_reported' | null;
-  /** A partner key that did not move an existing link (links are permanent). */
+  /**
+   * A partner key the request or payment named that did not decide who earns: it names nobody (the
+   * sale falls back to the customer's own link, or to nobody), or an existing link outranks it (links
+   * are permanent), or a browser reported it for a customer that exists.
+   */
   ignored_partner_key: string | null;
   credited: { kind: Referrer['kind']; key: string } | null;
 };
@@ -76,6 +80,15 @@ export function perPartnerKey(baseCustomerKey: string, partnerKey: string): stri
 }
 
 export function attribute(f: AttributionFacts): Attribution {
+  const decided = decide(f);
+  // A named key that did not decide who earns is said so on every branch: an unknown key (with or
+  // without a customer, created or not), a key another link outranks, a browser's key on a customer.
+  const used = !!f.keyReferrer && decided.credited?.kind === f.keyReferrer.kind && decided.credited.id === f.keyReferrer.id;
+  decided.explanation.ignored_partner_key = f.partnerKey && !used ? f.partnerKey.value : null;
+  return decided;
+}
+
+function decide(f: AttributionFacts): Attribution {
   const explain = (e: Partial<AttributionExplanation>): AttributionExplanation => ({
     model: f.model,
     path: 'customer',
@@ -128,7 +141,6 @@ export function attribute(f: AttributionFacts): Attribution {
       };
     }
     const linked = f.customer.referrer;
-    const ignored = f.partnerKey && (!linked || linked.key !== f.partnerKey.value) ? f.partnerKey.value : null;
     return {
       customer: { action: 'use', customer: f.customer },
       credited: linked,
@@ -136,7 +148,6 @@ export function attribute(f: AttributionFacts): Attribution {
       explanation: explain({
         customer_match: f.customer.matchedBy,
         fallback,
-        ignored_partner_key: ignored,
         credited: credit(linked),
       }),
     };

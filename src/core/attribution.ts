@@ -3,7 +3,13 @@
 import type { PartnerKeyPlace } from './payment-event.js';
 
 /** Whoever earns the reward: a partner, or a referring customer in refer-a-friend programs. */
-export type Referrer = { kind: 'partner' | 'customer'; id: string; key: string };
+export type Referrer = {
+  kind: 'partner' | 'customer';
+  id: string;
+  key: string;
+  /** Archived (POST …/archive): still attributed to, earns nothing from new sales until restored. */
+  archived?: boolean;
+};
 
 export type StoredCustomer = {
   id: string;
@@ -13,6 +19,8 @@ export type StoredCustomer = {
   firstPaymentAt: Date | null;
   /** Created by a request holding the public browser key: what it earns its partner stays in review. */
   fromBrowser: boolean;
+  /** Archived: its new sales are recorded and earn its partner nothing until it is restored. */
+  archived?: boolean;
 };
 
 export type CustomerMatch = 'key' | 'gateway_id' | 'email';

@@ -24,6 +24,10 @@ export type CommissionInput = {
   occurredAt: Date;
   /** The customer's earliest earlier payment; null = this is the first. */
   customerFirstPaymentAt: Date | null;
+  /** The credited partner (or referring customer) is archived: the sale is recorded, pays nothing. */
+  partnerArchived?: boolean;
+  /** The paying customer is archived: likewise. */
+  customerArchived?: boolean;
   /** false = record the sale, pay nothing (default true). */
   rewardable?: boolean;
   /** Start the reward in review even when the program has no review period (untrusted sources). */
@@ -47,6 +51,8 @@ export type RewardDraft = {
 
 export type NoRewardReason =
   | 'no_partner'
+  | 'partner_archived'
+  | 'customer_archived'
   | 'not_rewardable'
   | 'lifetime_first_only'
   | 'lifetime_expired'
@@ -63,7 +69,8 @@ export const HELD_REVIEW_DAYS = 30;
 /**
  * Compute the reward for one payment under a program's rules.
  *
- * Order of checks: nobody to credit (`no_partner`), sale not rewardable (`not_rewardable`),
+ * Order of checks: nobody to credit (`no_partner`), the credited partner or the paying customer
+ * archived (`partner_archived`, `customer_archived`), sale not rewardable (`not_rewardable`),
  * nothing paid (`zero_amount`), outside the program's lifetime (`lifetime_first_only`,
  * `lifetime_expired`). A rate that works out to zero (a "0%" rule) is also `zero_amount`.
  *
@@ -75,6 +82,8 @@ export function computeCommission(program: ProgramRules, input: CommissionInput)
   const programUnit = unitOrCurrency(program.currency, program.isCurrency);
 
   if (input.partnerKey === null) return none('no_partner');
+  if (input.partnerArchived) return none('partner_archived');
+  if (input.customerArchived) return none('customer_archived');
   if (input.rewardable === false) return none('not_rewardable');
   if (input.amount.minor === 0n) return none('zero_amount');
 

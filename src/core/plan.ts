@@ -57,6 +57,8 @@ export type CustomerRow = {
   /** Created through the public browser key: never matched by email. */
   fromBrowser: boolean;
   deleted: boolean;
+  /** Archived: its new sales are recorded and earn nothing until it is restored. */
+  archived: boolean;
   createdAt: number;
   /** Order among rows of equal createdAt: stored ones first, then in the order this plan made them. */
   seq: number;
@@ -133,9 +135,10 @@ const stored = (r: CustomerRow): StoredCustomer => ({
   referrer: r.referrer,
   firstPaymentAt: r.firstPaymentAt,
   fromBrowser: r.fromBrowser,
+  archived: r.archived,
 });
 
-export type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null };
+export type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null; archived: boolean };
 
 /** What the store knows that a run of payments needs, as loaded. */
 export type Snapshot = {
@@ -211,12 +214,13 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
   const referrerByKey = (program: ProgramRules, key: string, place: string): Referrer | null => {
     if (program.type === 'refer_a_friend') {
       const c = store.anyByKey(program.id, key);
-      return c && !c.perPartner && !c.deleted ? { kind: 'customer', id: c.id, key: c.key } : null;
+      return c && !c.perPartner && !c.deleted ? { kind: 'customer', id: c.id, key: c.key, archived: c.archived } : null;
     }
     const p =
       (place === 'chargebee_cf_referral_code' ? partnersByCode.get(`${program.id}|${key}`) : undefined) ??
       partnersByKey.get(`${program.id}|${key}`);
-    return p ? { kind: 'partner', id: p.id, key: p.key } : null;
+    // an archived partner is found (the sale is its, and says why it earns nothing), a deleted one is not
+    return p ? { kind: 'partner', id: p.id, key: p.key, archived: p.archived } : null;
   };
 
   const plan: PaymentPlan<T> = { outcomes: [], created: [], refInserts: [], outbox: [], customers: store.rows, waitingRefs: new Set() };
@@ -276,6 +280,7 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
             perPartner: d.perPartner,
             fromBrowser: e.fromBrowser,
             deleted: false,
+            archived: false,
             createdAt: snapshot.now,
             seq: seq++,
             firstPaymentAt: null,
@@ -296,6 +301,8 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
         partnerKey: credited?.key ?? null,
         occurredAt,
         customerFirstPaymentAt: customer?.firstPaymentAt && customer.firstPaymentAt < occurredAt ? customer.firstPaymentAt : null,
+        partnerArchived: credited?.archived ?? false,
+        customerArchived: customer?.archived ?? false,
         rewardable: e.rewardable,
         holdForReview: e.holdForReview || decision.hold,
         now,

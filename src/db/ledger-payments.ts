@@ -67,7 +67,7 @@ export async function applyPayments<T>(tx: Tx, list: PlanInput<T>[], now: Date):
 type Loaded = {
   now: number;
   refs: [string, string, string, string][]; // program, ref, transaction id, transaction key
-  partners: [string, string, string, string | null][]; // id, program, key, referral code
+  partners: [string, string, string, string | null, boolean][]; // id, program, key, referral code, archived
   customers: [
     string, // id
     string, // program
@@ -84,6 +84,9 @@ type Loaded = {
     string | null, // partner key
     string | null, // referring customer id
     string | null, // referring customer key
+    boolean, // archived
+    boolean, // its partner archived
+    boolean, // its referring customer archived
   ][];
   waiting: [string, string[]][]; // program, payment refs of a waiting refund or dispute
 };
@@ -104,11 +107,11 @@ const LOAD = (probe: Probe) => {
     join transactions t on t.id = r.transaction_id
   ),
   found_partners as (
-    select p.id, p.program_id, p.key, p.referral_code
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived
     from ${rows('partnerKeys', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.key = x.v and p.deleted_at is null
     union
-    select p.id, p.program_id, p.key, p.referral_code
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived
     from ${rows('partnerCodes', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
   ),
@@ -131,7 +134,9 @@ const LOAD = (probe: Probe) => {
       c.per_partner, c.origin = 'browser' as from_browser, c.deleted_at is not null as deleted,
       floor(extract(epoch from c.created_at) * 1000)::float8 as created_at,
       floor(extract(epoch from c.first_payment_at) * 1000)::float8 as first_payment_at,
-      c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key
+      c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key,
+      c.archived_at is not null as archived, coalesce(p.archived_at is not null, false) as partner_archived,
+      coalesce(rc.archived_at is not null, false) as referring_archived
     from customer_ids i
     join customers c on c.id = i.id
     left join partners p on p.id = c.partner_id
@@ -154,9 +159,10 @@ const LOAD = (probe: Probe) => {
   select
     floor(extract(epoch from now()) * 1000)::float8 as now,
     (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
-    (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code)), '[]') from found_partners) as partners,
+    (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code, archived)), '[]') from found_partners) as partners,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
-      from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key)), '[]') from found_customers) as customers,
+      from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key,
+      archived, partner_archived, referring_archived)), '[]') from found_customers) as customers,
     (select coalesce(json_agg(json_build_array(p, payment_refs)), '[]') from waiting) as waiting`;
 };
 
@@ -175,9 +181,9 @@ function snapshotOf(loaded: Loaded): Snapshot {
     now: loaded.now,
     refs,
     waitingRefs,
-    partners: loaded.partners.map(([id, programId, key, referralCode]) => ({ id, programId, key, referralCode })),
+    partners: loaded.partners.map(([id, programId, key, referralCode, archived]) => ({ id, programId, key, referralCode, archived })),
     customers: loaded.customers.map((c) => {
-      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey] = c;
+      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived] = c;
       return {
         id,
         programId,
@@ -188,15 +194,16 @@ function snapshotOf(loaded: Loaded): Snapshot {
         perPartner,
         fromBrowser,
         deleted,
+        archived,
         createdAt,
         firstPaymentAt: firstPaymentAt === null ? null : new Date(firstPaymentAt),
         // the partner when linked to one, else the referring customer
         referrer: partnerId
           ? partnerKey !== null
-            ? { kind: 'partner' as const, id: partnerId, key: partnerKey }
+            ? { kind: 'partner' as const, id: partnerId, key: partnerKey, archived: partnerArchived }
             : null
           : referringId && referringKey !== null
-            ? { kind: 'customer' as const, id: referringId, key: referringKey }
+            ? { kind: 'customer' as const, id: referringId, key: referringKey, archived: referringArchived }
             : null,
       };
     }),

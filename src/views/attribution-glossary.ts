@@ -11,6 +11,8 @@ type Match = CustomerMatch | AttributionExplanation['customer_match'];
 
 export const REWARD_REASONS: Record<NoRewardReason, string> = {
   no_partner: 'nobody is credited: no partner key, a key naming no partner, and no stored link',
+  partner_archived: 'the credited partner (or referring customer) is archived: the sale is recorded and earns nothing until it is restored (revoke-archive)',
+  customer_archived: 'the paying customer is archived: the sale is recorded and earns its partner nothing until the customer is restored (revoke-archive)',
   not_rewardable: 'the transaction was sent with rewardable: false',
   lifetime_first_only: "the program rewards a customer's first payment only",
   lifetime_expired: "the program rewards N months from the customer's first payment, and this one is later",

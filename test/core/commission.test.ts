@@ -416,6 +416,18 @@ const cases: Case[] = [
     expected: { reason: 'no_partner' },
   },
   { label: 'not rewardable: nothing', input: { rewardable: false }, expected: { reason: 'not_rewardable' } },
+  { label: 'credited partner archived: nothing', input: { partnerArchived: true }, expected: { reason: 'partner_archived' } },
+  { label: 'paying customer archived: nothing', input: { customerArchived: true }, expected: { reason: 'customer_archived' } },
+  {
+    label: 'no partner comes before archived',
+    input: { partnerKey: null, partnerArchived: true, customerArchived: true },
+    expected: { reason: 'no_partner' },
+  },
+  {
+    label: 'archived comes before not rewardable',
+    input: { partnerArchived: true, rewardable: false },
+    expected: { reason: 'partner_archived' },
+  },
   {
     label: 'rewardable true explicitly: rewarded',
     input: { rewardable: true },

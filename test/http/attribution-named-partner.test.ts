@@ -1,7 +1,8 @@
 // A partner key the sale names that did not decide who earns is told as
 // `attribution.ignored_partner_key`, on every branch of the attribution: the customer exists (linked
 // or not), is created, or is neither; customer- and transaction-based programs; through the REST API
-// (the ledger's one-by-one path) and a signed gateway webhook (the worker's set-based path).
+// (the ledger's one-by-one path) and a signed gateway webhook (the worker's set-based path). And an
+// archived partner or customer: its new sales are recorded and earn nothing until it is restored.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProgram } from '../../src/db/programs.js';
 import { callApi } from '../support/api.js';
@@ -77,5 +78,51 @@ describe('an unknown partner key is told as ignored on every branch', () => {
     await stripePaid({ id: 'np_w2', partnerKey: 'NP_A', customer: 9102 });
     const linked = await stripePaid({ id: 'np_w3', partnerKey: 'INVALID_KEY', customer: 9102 });
     expect(linked).toMatchObject({ partner: 'NP_A', attribution: { customer_match: 'gateway_id', ignored_partner_key: 'INVALID_KEY' } });
+  });
+});
+
+describe('archived partners and customers earn nothing from new sales, until restored', () => {
+  it('a partner: REST and a signed webhook record the sale, credit it, pay nothing, say why', async () => {
+    await createPartner(svc.db.db, svc.programId, 'NP_ARCH');
+    await sale({ customer: { key: 'arch-c', partner: { key: 'NP_ARCH' } }, options: { create_customer: true } });
+    await stripePaid({ id: 'arch_w0', partnerKey: 'NP_ARCH', customer: 9201 });
+    expect((await api('POST', '/v1/partners/NP_ARCH/archive')).body.data).toMatchObject({ status: 'archived' });
+
+    const viaLink = await sale({ customer: { key: 'arch-c' } });
+    expect(viaLink).toMatchObject({ status: 201, body: { data: { customer: 'arch-c', partner: 'NP_ARCH', rewards: [] } } });
+    expect(viaLink.body.data.attribution).toMatchObject({ credited: { key: 'NP_ARCH' }, reward_reason: 'partner_archived' });
+    const viaKey = await sale({ customer: { key: 'arch-new' }, partner: { key: 'NP_ARCH' }, options: { create_customer: true } });
+    expect(viaKey.body.data).toMatchObject({ partner: 'NP_ARCH', rewards: [], attribution: { reward_reason: 'partner_archived', ignored_partner_key: null } });
+    const webhook = await stripePaid({ id: 'arch_w1', partnerKey: 'NP_ARCH', customer: 9201 });
+    expect(webhook).toMatchObject({ partner: 'NP_ARCH', rewards: [], attribution: { reward_reason: 'partner_archived' } });
+    await createPartner(svc.db.db, perSale.id, 'NP_T_ARCH');
+    await api('POST', '/v1/partners/NP_T_ARCH/archive', undefined, perSale.apiKey);
+    const perSaleSale = await sale({ customer: { key: 'arch-t' }, partner: { key: 'NP_T_ARCH' }, options: { create_customer: true } }, perSale.apiKey);
+    expect(perSaleSale.body.data).toMatchObject({ partner: 'NP_T_ARCH', rewards: [], attribution: { path: 'transaction', reward_reason: 'partner_archived' } });
+
+    expect((await api('POST', '/v1/partners/NP_ARCH/revoke-archive')).body.data).toMatchObject({ status: 'active' });
+    const restored = await sale({ customer: { key: 'arch-c' } });
+    expect(restored.body.data).toMatchObject({ partner: 'NP_ARCH', rewards: [{ partner: 'NP_ARCH' }], attribution: { reward_reason: null } });
+    const restoredHook = await stripePaid({ id: 'arch_w2', partnerKey: 'NP_ARCH', customer: 9201 });
+    expect(restoredHook).toMatchObject({ partner: 'NP_ARCH', rewards: [{ partner: 'NP_ARCH' }] });
+    // the sales made while archived stay unpaid
+    expect((await api('GET', `/v1/transactions/${viaLink.body.data.key}`)).body.data.rewards).toEqual([]);
+  });
+
+  it('a customer: its sales earn its partner nothing while archived, REST and webhook alike', async () => {
+    await stripePaid({ id: 'arch_c0', partnerKey: 'NP_A', customer: 9301 });
+    await sale({ customer: { key: 'arch-cust', partner: { key: 'NP_A' } }, options: { create_customer: true } });
+    expect((await api('POST', '/v1/customers/arch-cust/archive')).body.data).toMatchObject({ status: 'archived' });
+    const stripeCustomer = (await api('GET', '/v1/transactions/pi_arch_c0')).body.data.customer as string;
+    expect((await api('POST', `/v1/customers/${stripeCustomer}/archive`)).status).toBe(200);
+
+    const rest = await sale({ customer: { key: 'arch-cust' } });
+    expect(rest.body.data).toMatchObject({ customer: 'arch-cust', partner: 'NP_A', rewards: [], attribution: { reward_reason: 'customer_archived' } });
+    const hook = await stripePaid({ id: 'arch_c1', partnerKey: 'NP_A', customer: 9301 });
+    expect(hook).toMatchObject({ customer: stripeCustomer, partner: 'NP_A', rewards: [], attribution: { reward_reason: 'customer_archived' } });
+
+    await api('POST', '/v1/customers/arch-cust/revoke-archive');
+    const restored = await sale({ customer: { key: 'arch-cust' } });
+    expect(restored.body.data).toMatchObject({ partner: 'NP_A', rewards: [{ partner: 'NP_A' }], attribution: { reward_reason: null } });
   });
 });

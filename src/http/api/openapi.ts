@@ -260,10 +260,10 @@ export function openApiDocument() {
         delete: { summary: 'Delete a partner (soft: still readable, no longer listed or credited)', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404) } },
       },
       '/v1/partners/{key}/archive': {
-        post: { summary: 'Archive a partner: left out of lists (status=archived shows it), still readable; announces partner.archived', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+        post: { summary: 'Archive a partner: left out of lists (status=archived shows it), still readable; its new sales are recorded with no reward (reward_reason partner_archived) until revoke-archive; announces partner.archived', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
       },
       '/v1/partners/{key}/revoke-archive': {
-        post: { summary: 'Bring an archived partner back', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+        post: { summary: 'Bring an archived partner back: it earns again from its next sale', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
       },
       '/v1/customers': {
         post: {
@@ -299,7 +299,7 @@ export function openApiDocument() {
         delete: { summary: 'Delete a customer (soft: still readable, no longer listed or matched)', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404) } },
       },
       '/v1/customers/{key}/archive': {
-        post: { summary: 'Archive a customer: left out of lists (status=archived shows it), still readable', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404, 409) } },
+        post: { summary: 'Archive a customer: left out of lists (status=archived shows it), still readable; its new sales earn its partner nothing (reward_reason customer_archived) until revoke-archive', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404, 409) } },
       },
       '/v1/customers/{key}/revoke-archive': {
         post: { summary: 'Bring an archived customer back', parameters: [keyParam()], responses: { '200': ok('Customer'), ...errors(401, 404, 409) } },

@@ -9,6 +9,8 @@ export type Referrer = {
   key: string;
   /** Archived (POST …/archive): still attributed to, earns nothing from new sales until restored. */
   archived?: boolean;
+  /** A partner's email (a payer with the same one is a self-referral, core/limits.ts). */
+  email?: string | null;
 };
 
 export type StoredCustomer = {

@@ -47,6 +47,10 @@ export type RewardDraft = {
   reviewEndsAt: Date | null;
   /** The rate applied; `rule` is the index in `commission.rules`, or 'default'. */
   basis: { type: 'percent' | 'fixed'; value: string; rule: 'default' | number };
+  /** Held in review until the merchant releases or rejects it (core/limits.ts). */
+  holdReason?: 'self_referral' | 'refund_rate' | null;
+  /** The amount before a cap cut it. */
+  cappedFrom?: string | null;
 };
 
 export type NoRewardReason =
@@ -56,7 +60,9 @@ export type NoRewardReason =
   | 'not_rewardable'
   | 'lifetime_first_only'
   | 'lifetime_expired'
-  | 'zero_amount';
+  | 'zero_amount'
+  /** A cap (per customer, per partner and month) left nothing of it (core/limits.ts). */
+  | 'capped';
 
 export type CommissionResult =
   | { rewards: [RewardDraft]; reason: null }

@@ -8,6 +8,8 @@ import {
   toDecimal,
   toSnapshot,
   add,
+  subtract,
+  compare,
   transformScale,
   halfEven,
 } from 'dinero.js/bigint';
@@ -185,4 +187,19 @@ export function isZero(value: Decimal): boolean {
 
 export function currencyOf(value: Decimal): string {
   return toSnapshot(value).currency.code;
+}
+
+/** a − b, exactly (same currency or unit). */
+export function minus(a: Decimal, b: Decimal): Decimal {
+  return subtract(a, b);
+}
+
+/** a + b, exactly (same currency or unit). */
+export function plus(a: Decimal, b: Decimal): Decimal {
+  return add(a, b);
+}
+
+/** -1, 0 or 1 as a is below, equal to or above b (same currency or unit). */
+export function compareDecimal(a: Decimal, b: Decimal): -1 | 0 | 1 {
+  return compare(a, b) as -1 | 0 | 1;
 }

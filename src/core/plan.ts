@@ -4,6 +4,7 @@
 // write. Pure: storage loads the snapshot and applies the plan, in one statement each.
 import { attribute, perPartnerKey, type Referrer, type StoredCustomer } from './attribution.js';
 import { computeCommission, type RewardDraft } from './commission.js';
+import { applyLimits, countPayment, emptyStats, type LimitStats } from './limits.js';
 import { MoneyError } from './money.js';
 import type { PaymentFact } from './payment-event.js';
 import type { ProgramRules } from './program.js';
@@ -138,7 +139,7 @@ const stored = (r: CustomerRow): StoredCustomer => ({
   archived: r.archived,
 });
 
-export type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null; archived: boolean };
+export type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null; archived: boolean; email: string | null };
 
 /** What the store knows that a run of payments needs, as loaded. */
 export type Snapshot = {
@@ -150,6 +151,8 @@ export type Snapshot = {
   customers: Omit<CustomerRow, 'seq' | 'fresh' | 'touched' | 'linkedNow'>[];
   /** program|ref of the refunds and disputes waiting for their payment. */
   waitingRefs: Set<string>;
+  /** The figures holds and caps need (loaded only for programs that set some). */
+  limits?: LimitStats;
 };
 
 /** A payment to plan, in order: its place (job, position in the job) travels with it. */
@@ -220,9 +223,10 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       (place === 'chargebee_cf_referral_code' ? partnersByCode.get(`${program.id}|${key}`) : undefined) ??
       partnersByKey.get(`${program.id}|${key}`);
     // an archived partner is found (the sale is its, and says why it earns nothing), a deleted one is not
-    return p ? { kind: 'partner', id: p.id, key: p.key, archived: p.archived } : null;
+    return p ? { kind: 'partner', id: p.id, key: p.key, archived: p.archived, email: p.email } : null;
   };
 
+  const stats = snapshot.limits ?? emptyStats();
   const plan: PaymentPlan<T> = { outcomes: [], created: [], refInserts: [], outbox: [], customers: store.rows, waitingRefs: new Set() };
 
   for (const { at, e, program } of list) {
@@ -307,12 +311,33 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
         holdForReview: e.holdForReview || decision.hold,
         now,
       });
+      let drafts: RewardDraft[] = commission.rewards;
+      let reason: string | null = commission.reason;
+      if (credited?.kind === 'partner') {
+        if (drafts[0]) {
+          const limited = applyLimits(
+            program,
+            drafts[0],
+            {
+              partner: { id: credited.id, key: credited.key, email: credited.email ?? null },
+              customerId: row?.id ?? null,
+              payerEmail: who.email ?? row?.emailLower ?? null,
+              currency: e.amount.currency,
+              occurredAt,
+            },
+            stats,
+          );
+          drafts = limited.draft ? [{ ...limited.draft, holdReason: limited.holdReason, cappedFrom: limited.cappedFrom }] : [];
+          if (!limited.draft) reason = 'capped';
+        }
+        countPayment(stats, credited.id, e.amount.currency, amount);
+      }
       plan.created.push({
         at,
         program,
         key: e.transactionKey,
         refs,
-        rewards: commission.rewards,
+        rewards: drafts,
         credited,
         occurredAt,
         action: e.action,
@@ -329,7 +354,7 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
           gateway: e.gateway,
           product_id: e.product?.id ?? null,
           product_type: e.product?.type ?? null,
-          attribution: attributionRecord(e, decision.explanation, commission.reason),
+          attribution: attributionRecord(e, decision.explanation, reason),
           details: e.details ?? {},
           created_at: occurredAt.toISOString(),
         },
@@ -346,7 +371,7 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       if (decision.customer.action === 'create' && row) plan.outbox.push({ p, event: 'customer.created', entity_key: row.key, detail: {} });
       if (decision.customer.action === 'link' && row) plan.outbox.push({ p, event: 'customer.updated', entity_key: row.key, detail: {} });
       plan.outbox.push({ p, event: 'transaction.created', entity_key: e.transactionKey, detail: {} });
-      plan.outcomes.push([at, { kind: 'payment', result: 'created', transactionKey: e.transactionKey, rewards: commission.rewards.length, reason: commission.reason }]);
+      plan.outcomes.push([at, { kind: 'payment', result: 'created', transactionKey: e.transactionKey, rewards: drafts.length, reason }]);
     } catch (err) {
       throw new PlanFailure(at, err instanceof MoneyError ? new LedgerDataError(`payload: ${err.message}`) : err);
     }

@@ -98,6 +98,43 @@ export const DEFAULT_COMMISSION: CommissionSettings = {
   lifetime: { kind: 'all' },
 };
 
+/** A currency code (or the program's unit name) → an amount: limits never convert between currencies. */
+const PerUnit = z.record(z.string().trim().min(1).max(32), DecimalString);
+
+const CapFields = {
+  /** The most a partner earns from one customer, all its payments together. */
+  max_per_customer: PerUnit.optional(),
+  /** The most a partner earns in a calendar month (UTC) of the payments' dates. */
+  max_per_partner_per_month: PerUnit.optional(),
+};
+
+/** Caps on rewards, for the program and per partner (a partner's own cap replaces the program's). */
+export const CapSettings = z.object({
+  ...CapFields,
+  partners: z.record(z.string().min(1).max(255), z.object(CapFields)).default({}),
+});
+export type CapSettings = z.infer<typeof CapSettings>;
+
+/** Holds that protect the merchant: such rewards wait in review until released or rejected. */
+export const FraudSettings = z.object({
+  /** Hold a reward whose payer's email is the credited partner's own (case- and +tag-insensitive). */
+  self_referral_hold: z.boolean().default(true),
+  /** Hold new rewards of a partner whose refunded share of the last `days` exceeds `rate`. */
+  refund_rate_hold: z
+    .object({
+      rate: DecimalString.refine((v) => !decimalAbove(v, 1n), 'a share between 0 and 1, such as "0.25"'),
+      days: z.number().int().min(1).max(365).default(30),
+      /** Fewer payments than this in the window are too few to judge. */
+      min_payments: z.number().int().min(1).max(100_000).default(3),
+    })
+    .nullable()
+    .default(null),
+});
+export type FraudSettings = z.infer<typeof FraudSettings>;
+
+export const DEFAULT_FRAUD: FraudSettings = FraudSettings.parse({});
+export const DEFAULT_CAPS: CapSettings = CapSettings.parse({});
+
 /** What the pure core needs to know about a program. */
 export type ProgramRules = {
   id: string;
@@ -108,4 +145,7 @@ export type ProgramRules = {
   isCurrency: boolean;
   reviewPeriodDays: number;
   commission: CommissionSettings;
+  /** Absent: the defaults (self-referral held, no refund-rate hold, no caps). */
+  fraud?: FraudSettings;
+  caps?: CapSettings;
 };

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { and, arrayOverlaps, asc, eq, isNull, sql } from 'drizzle-orm';
 import { perPartnerKey } from '../core/attribution.js';
 import { identityOf, planPayments, PlanFailure, refsOf, type EnrichedPayment, type PaymentOutcome, type PaymentPlan, type PlanInput, type Snapshot } from '../core/plan.js';
+import { monthOf, needsStats, type LimitStats } from '../core/limits.js';
+import { DEFAULT_FRAUD } from '../core/program.js';
 import { executePrepared, type Tx } from './ledger-base.js';
 import { applyDisputeRow, applyRefundRow } from './ledger-reversals.js';
 import { disputes, refunds } from './schema.js';
@@ -33,6 +35,7 @@ export const OUTBOX_INSERT = sql.raw(`
  */
 export async function applyPayments<T>(tx: Tx, list: PlanInput<T>[], now: Date): Promise<[T, PaymentOutcome][]> {
   const snapshot = await load(tx, list);
+  if (list.some((x) => needsStats(x.program))) snapshot.limits = await loadLimitStats(tx, list, snapshot);
   const plan = planPayments(snapshot, list, now, randomUUID);
   await write(tx, plan, now);
 
@@ -67,7 +70,7 @@ export async function applyPayments<T>(tx: Tx, list: PlanInput<T>[], now: Date):
 type Loaded = {
   now: number;
   refs: [string, string, string, string][]; // program, ref, transaction id, transaction key
-  partners: [string, string, string, string | null, boolean][]; // id, program, key, referral code, archived
+  partners: [string, string, string, string | null, boolean, string | null][]; // id, program, key, referral code, archived, email
   customers: [
     string, // id
     string, // program
@@ -87,6 +90,7 @@ type Loaded = {
     boolean, // archived
     boolean, // its partner archived
     boolean, // its referring customer archived
+    string | null, // its partner's email
   ][];
   waiting: [string, string[]][]; // program, payment refs of a waiting refund or dispute
 };
@@ -107,11 +111,11 @@ const LOAD = (probe: Probe) => {
     join transactions t on t.id = r.transaction_id
   ),
   found_partners as (
-    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived, p.email
     from ${rows('partnerKeys', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.key = x.v and p.deleted_at is null
     union
-    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived, p.email
     from ${rows('partnerCodes', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
   ),
@@ -136,7 +140,7 @@ const LOAD = (probe: Probe) => {
       floor(extract(epoch from c.first_payment_at) * 1000)::float8 as first_payment_at,
       c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key,
       c.archived_at is not null as archived, coalesce(p.archived_at is not null, false) as partner_archived,
-      coalesce(rc.archived_at is not null, false) as referring_archived
+      coalesce(rc.archived_at is not null, false) as referring_archived, p.email as partner_email
     from customer_ids i
     join customers c on c.id = i.id
     left join partners p on p.id = c.partner_id
@@ -159,10 +163,10 @@ const LOAD = (probe: Probe) => {
   select
     floor(extract(epoch from now()) * 1000)::float8 as now,
     (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
-    (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code, archived)), '[]') from found_partners) as partners,
+    (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code, archived, email)), '[]') from found_partners) as partners,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
       from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key,
-      archived, partner_archived, referring_archived)), '[]') from found_customers) as customers,
+      archived, partner_archived, referring_archived, partner_email)), '[]') from found_customers) as customers,
     (select coalesce(json_agg(json_build_array(p, payment_refs)), '[]') from waiting) as waiting`;
 };
 
@@ -181,9 +185,9 @@ function snapshotOf(loaded: Loaded): Snapshot {
     now: loaded.now,
     refs,
     waitingRefs,
-    partners: loaded.partners.map(([id, programId, key, referralCode, archived]) => ({ id, programId, key, referralCode, archived })),
+    partners: loaded.partners.map(([id, programId, key, referralCode, archived, email]) => ({ id, programId, key, referralCode, archived, email })),
     customers: loaded.customers.map((c) => {
-      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived] = c;
+      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived, partnerEmail] = c;
       return {
         id,
         programId,
@@ -200,7 +204,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
         // the partner when linked to one, else the referring customer
         referrer: partnerId
           ? partnerKey !== null
-            ? { kind: 'partner' as const, id: partnerId, key: partnerKey, archived: partnerArchived }
+            ? { kind: 'partner' as const, id: partnerId, key: partnerKey, archived: partnerArchived, email: partnerEmail }
             : null
           : referringId && referringKey !== null
             ? { kind: 'customer' as const, id: referringId, key: referringKey, archived: referringArchived }
@@ -241,6 +245,61 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
   for (const [p, refs] of waiting) probe.waiting.push({ p, refs: [...refs] });
   const res = await executePrepared(tx, LOAD(probe));
   return snapshotOf(res.rows[0] as unknown as Loaded);
+}
+
+/**
+ * What holds and caps count against, for the partners and customers a run of payments may credit
+ * (only for programs that set such limits): each partner's payments in its refund-rate window with
+ * what was taken back (refunds; a payment deleted by a full refund, a lost dispute or the API, whole), and
+ * its rewards so far per customer and per month of the run's payments.
+ */
+async function loadLimitStats<T>(tx: Tx, list: PlanInput<T>[], snapshot: Snapshot): Promise<LimitStats> {
+  const limited = new Map<string, { days: number; months: Set<string> }>();
+  for (const { program, e } of list) {
+    if (!needsStats(program)) continue;
+    let l = limited.get(program.id);
+    if (!l) limited.set(program.id, (l = { days: (program.fraud ?? DEFAULT_FRAUD).refund_rate_hold?.days ?? 0, months: new Set() }));
+    l.months.add(monthOf(new Date(e.occurredAt)));
+  }
+  const partnerIds = new Set<string>();
+  for (const p of snapshot.partners) if (limited.has(p.programId)) partnerIds.add(p.id);
+  for (const c of snapshot.customers) if (limited.has(c.programId) && c.referrer?.kind === 'partner') partnerIds.add(c.referrer.id);
+  const customerIds = snapshot.customers.filter((c) => limited.has(c.programId)).map((c) => c.id);
+  const windows = [...limited].map(([p, l]) => ({ p, since: new Date(snapshot.now - l.days * 86_400_000).toISOString(), months: [...l.months] }));
+  const stats: LimitStats = { refunds: new Map(), perCustomer: new Map(), perMonth: new Map() };
+  if (!partnerIds.size) return stats;
+  const res = await executePrepared(tx, sql`
+    with w as (select x.p, x.since, x.months from jsonb_to_recordset(${JSON.stringify(windows)}::jsonb) as x(p uuid, since timestamptz, months text[])),
+    ids as (select unnest(${sql.param([...partnerIds])}::uuid[]) as id),
+    live as (
+      select r.partner_id, r.units, r.amount, r.created_at, t.customer_id
+      from rewards r join transactions t on t.id = r.transaction_id
+      where r.partner_id in (select id from ids) and r.deleted_at is null and r.status <> 'rejected'
+    )
+    select
+      (select coalesce(json_agg(json_build_array(t.partner_id, t.currency, sum_amount::text, sum_refunded::text, n)), '[]') from (
+        select t.partner_id, t.currency, sum(t.amount_minor) as sum_amount, sum(case when t.deleted_at is not null then t.amount_minor else t.refunded_minor end) as sum_refunded, count(*) as n
+        from transactions t join w on w.p = t.program_id
+        where t.partner_id in (select id from ids) and t.created_at >= w.since
+        group by t.partner_id, t.currency) t) as refunds,
+      (select coalesce(json_agg(json_build_array(partner_id, customer_id, units, total::text)), '[]') from (
+        select partner_id, customer_id, units, sum(amount) as total from live
+        where customer_id = any(${sql.param(customerIds)}::uuid[]) group by partner_id, customer_id, units) c) as per_customer,
+      (select coalesce(json_agg(json_build_array(partner_id, units, m, total::text)), '[]') from (
+        select partner_id, units, to_char(created_at at time zone 'UTC', 'YYYY-MM') as m, sum(amount) as total from live
+        where to_char(created_at at time zone 'UTC', 'YYYY-MM') in (select unnest(months) from w)
+        group by 1, 2, 3) m) as per_month`);
+  const row = res.rows[0] as {
+    refunds: [string, string, string, string, number][];
+    per_customer: [string, string, string, string][];
+    per_month: [string, string, string, string][];
+  };
+  for (const [partner, currency, amount, refunded, n] of row.refunds) {
+    stats.refunds.set(`${partner}|${currency}`, { amountMinor: BigInt(amount), refundedMinor: BigInt(refunded), count: Number(n) });
+  }
+  for (const [partner, customer, units, total] of row.per_customer) stats.perCustomer.set(`${partner}|${customer}|${units}`, total);
+  for (const [partner, units, m, total] of row.per_month) stats.perMonth.set(`${partner}|${units}|${m}`, total);
+  return stats;
 }
 
 // ---- the plan, in one statement ----
@@ -290,6 +349,8 @@ async function write(
       status: r.status,
       review_ends_at: r.reviewEndsAt?.toISOString() ?? null,
       basis: r.basis,
+      hold_reason: r.holdReason ?? null,
+      capped_from: r.cappedFrom ?? null,
       created_at: c.occurredAt.toISOString(),
     })),
   );
@@ -348,12 +409,12 @@ async function write(
     ),
     new_rewards as (
       insert into rewards (program_id, transaction_id, key, action, partner_id, customer_id, amount, original_amount, units,
-        is_currency, status, review_ends_at, basis, created_at)
+        is_currency, status, review_ends_at, basis, hold_reason, capped_from, created_at)
       select x.p, t.id, 'rw_' || t.id || '_' || x.n, x.action, x.partner_id, x.customer_id, x.amount, x.amount, x.units,
-        x.is_currency, x.status::reward_status, x.review_ends_at, x.basis, x.created_at
+        x.is_currency, x.status::reward_status, x.review_ends_at, x.basis, x.hold_reason, x.capped_from, x.created_at
       from d, jsonb_to_recordset(d.j->'rewards') as x(p uuid, key text, n int, action text, partner_id uuid,
         customer_id uuid, amount numeric, units text, is_currency boolean, status text, review_ends_at timestamptz,
-        basis jsonb, created_at timestamptz, ord bigint)
+        basis jsonb, hold_reason text, capped_from numeric, created_at timestamptz, ord bigint)
       join new_transactions t on t.program_id = x.p and t.key = x.key
       order by x.ord
       returning 1

@@ -1,7 +1,7 @@
 // Reading a program's rules for the core.
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { DEFAULT_COMMISSION, StoredCommissionSettings, type ProgramRules } from '../core/program.js';
+import { CapSettings, DEFAULT_COMMISSION, FraudSettings, StoredCommissionSettings, type ProgramRules } from '../core/program.js';
 import { hashApiKey, keyPrefix, newApiKey } from './api-keys.js';
 import type { Db } from './client.js';
 import { apiKeys, programs } from './schema.js';
@@ -44,6 +44,8 @@ export async function loadProgramRules(db: Db, programId: string): Promise<Progr
     reviewPeriodDays: row.reviewPeriodDays,
     // stored settings were validated when written; parsing again fills defaults added since
     commission: StoredCommissionSettings.parse(row.commission),
+    fraud: FraudSettings.parse(row.fraud ?? {}),
+    caps: CapSettings.parse(row.caps ?? {}),
   };
 }
 

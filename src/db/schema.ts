@@ -17,7 +17,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import type { CommissionSettings } from '../core/program.js';
+import type { CapSettings, CommissionSettings, FraudSettings } from '../core/program.js';
 import { PUBLIC_FIELDS, type GatewaySettings } from '../gateways/settings.js';
 import { open, seal } from './secret-box.js';
 
@@ -81,6 +81,10 @@ export const programs = pgTable('programs', {
   currency: text('currency').notNull().default('USD'),
   isCurrency: boolean('is_currency').notNull().default(true),
   commission: jsonb('commission').$type<CommissionSettings>().notNull(),
+  /** Holds (core/program.ts FraudSettings); {} is the defaults. */
+  fraud: jsonb('fraud').$type<Partial<FraudSettings>>().notNull().default({}),
+  /** Caps on rewards (core/program.ts CapSettings); {} is none. */
+  caps: jsonb('caps').$type<Partial<CapSettings>>().notNull().default({}),
   reviewPeriodDays: integer('review_period_days').notNull().default(0),
   jsTracking: boolean('js_tracking').notNull().default(false),
   /** Identifies the program to the browser snippet; not a secret. */
@@ -253,6 +257,10 @@ export const rewards = pgTable(
     heldFromStatus: rewardStatus('held_from_status'),
     reviewEndsAt: ts('review_ends_at'),
     basis: jsonb('basis').notNull().default({}),
+    /** Held in review until the merchant releases or rejects it: self_referral, refund_rate. */
+    holdReason: text('hold_reason'),
+    /** The amount before a cap cut it. */
+    cappedFrom: numeric('capped_from'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     archivedAt: ts('archived_at'),
@@ -262,6 +270,7 @@ export const rewards = pgTable(
     uniqueIndex('rewards_program_key_uq').on(t.programId, t.key),
     index('rewards_transaction_idx').on(t.transactionId),
     index('rewards_review_idx').on(t.reviewEndsAt).where(sql`${t.status} = 'review_period'`),
+    index('rewards_partner_created_idx').on(t.partnerId, t.createdAt).where(sql`${t.deletedAt} is null`),
   ],
 );
 

@@ -45,6 +45,9 @@ export type RewardRow = {
   deletedAt: string | null;
   partnerKey: string | null;
   earnerCustomerKey: string | null;
+  holdReason: string | null;
+  /** The amount before a cap cut it (numeric as text). */
+  cappedFrom: string | null;
 };
 
 const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
@@ -58,7 +61,8 @@ const TRANSACTION_COLUMNS = `t.id, t.key, t.action, t.amount_minor as "amountMin
 
 const REWARDS = `select r.transaction_id as "transactionId", r.key, r.action, r.status, r.amount, r.units,
   r.is_currency as "isCurrency", ${iso('r.review_ends_at')} as "reviewEndsAt", ${iso('r.created_at')} as "createdAt",
-  ${iso('r.archived_at')} as "archivedAt", ${iso('r.deleted_at')} as "deletedAt", p.key as "partnerKey", e.key as "earnerCustomerKey"
+  ${iso('r.archived_at')} as "archivedAt", ${iso('r.deleted_at')} as "deletedAt", p.key as "partnerKey", e.key as "earnerCustomerKey",
+  r.hold_reason as "holdReason", r.capped_from::text as "cappedFrom"
   from rewards r left join partners p on p.id = r.partner_id left join customers e on e.id = r.customer_id
   where r.transaction_id = any($1::bigint[]) order by r.id`;
 

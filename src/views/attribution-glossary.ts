@@ -17,6 +17,7 @@ export const REWARD_REASONS: Record<NoRewardReason, string> = {
   lifetime_first_only: "the program rewards a customer's first payment only",
   lifetime_expired: "the program rewards N months from the customer's first payment, and this one is later",
   zero_amount: 'the payment, or the reward computed from it, is zero',
+  capped: "a cap of the program or the partner (max_per_customer, max_per_partner_per_month) left nothing of the reward",
 };
 
 export const FALLBACKS: Record<Fallback, string> = {

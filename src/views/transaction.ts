@@ -46,6 +46,10 @@ export function transactionView(t: TransactionRow, programType: 'affiliate' | 'r
       is_currency: r.isCurrency,
       credit: false,
       review_ends_at: r.reviewEndsAt,
+      /** Held in review until released or rejected (POST /v1/rewards/{key}/release|reject). */
+      hold_reason: r.holdReason,
+      /** The amount before a cap cut it (exact decimal text). */
+      capped_from: r.cappedFrom,
       created_at: r.createdAt,
       archived_at: r.archivedAt,
       deleted_at: r.deletedAt,

@@ -34,6 +34,8 @@ describe('API reference', () => {
       '/v1/partners/{key}/revoke-archive',
       '/v1/partners:search',
       '/v1/program',
+      '/v1/rewards/{key}/reject',
+      '/v1/rewards/{key}/release',
       '/v1/runs/{runId}',
       '/v1/settings',
       '/v1/test',

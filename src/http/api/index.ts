@@ -13,6 +13,7 @@ import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
+import { rewardsRouter } from './rewards.js';
 import { bodyParams } from './respond.js';
 import { createTransaction, transactionsRouter } from './transactions.js';
 import { integrationsRouter } from './integrations.js';
@@ -40,6 +41,7 @@ export function apiRouter(deps: {
   router.use(partnersRouter(deps));
   router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));
   router.use(programRouter(deps));
+  router.use(rewardsRouter(deps));
   router.use(integrationsRouter(deps));
   router.use(webhooksRouter(deps));
   router.use(apiKeysRouter(deps));

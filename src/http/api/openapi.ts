@@ -49,6 +49,11 @@ const Reward = {
     is_currency: { type: 'boolean' },
     credit: { type: 'boolean' },
     review_ends_at: { type: ['string', 'null'], format: 'date-time' },
+    hold_reason: {
+      enum: ['self_referral', 'refund_rate', null],
+      description: "held in review with no end until POST /v1/rewards/{key}/release or /reject: the payer's email is the partner's own (self_referral), or the partner's refunded share passed the program's fraud.refund_rate_hold (refund_rate)",
+    },
+    capped_from: { type: ['string', 'null'], description: 'the amount (exact decimal) before a cap (caps.max_per_customer, caps.max_per_partner_per_month) cut it' },
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
@@ -316,6 +321,20 @@ export function openApiDocument() {
       '/v1/program': {
         get: { summary: "The program's settings (secrets are never shown)", responses: { '200': ok('Program'), ...errors(401) } },
         patch: { summary: 'Change the program settings; new events use them', requestBody: json({ $ref: '#/components/schemas/UpdateProgram' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
+      },
+      '/v1/rewards/{key}/release': {
+        post: {
+          summary: "Release a reward held for review (hold_reason): it is paid as the program's rules say (its review period still runs from the sale); announces reward.status_changed",
+          parameters: [keyParam()],
+          responses: { '200': { description: '{ data: { key, status, hold_reason, amount, amount_units, review_ends_at }, status: 1 }' }, ...errors(401, 404, 409) },
+        },
+      },
+      '/v1/rewards/{key}/reject': {
+        post: {
+          summary: 'Reject a reward held for review: status rejected, never paid; announces reward.status_changed',
+          parameters: [keyParam()],
+          responses: { '200': { description: '{ data: { key, status, hold_reason, … }, status: 1 }' }, ...errors(401, 404, 409) },
+        },
       },
       '/v1/settings': {
         put: { summary: "PATCH /v1/program as the PHP SDK's Settings::update sends it: `{ settings: { … } }`", requestBody: json({ $ref: '#/components/schemas/Settings' }), responses: { '200': ok('Program'), ...errors(401, 422) } },

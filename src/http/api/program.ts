@@ -3,7 +3,7 @@ import { Router, type Response } from 'express';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { isCurrencyCode } from '../../core/money.js';
-import { ATTRIBUTION_MODELS, CommissionSettings, PROGRAM_TYPES, type ProgramRules } from '../../core/program.js';
+import { ATTRIBUTION_MODELS, CapSettings, CommissionSettings, FraudSettings, PROGRAM_TYPES, type ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import type { ProgramRulesSource } from '../../db/programs.js';
 import { programs } from '../../db/schema.js';
@@ -20,6 +20,10 @@ export const PatchProgram = z.object({
   is_currency: z.boolean().optional(),
   review_period_days: z.number().int().min(0).max(3650).optional(),
   commission: CommissionSettings.optional(),
+  /** Holds: self_referral_hold, refund_rate_hold {rate, days, min_payments} (null turns it off). */
+  fraud: FraudSettings.optional(),
+  /** Caps per currency: max_per_customer, max_per_partner_per_month, and per partner key. */
+  caps: CapSettings.strict().optional(),
   js_tracking: z.boolean().optional(),
   livemode: z.boolean().nullable().optional(),
   gateways: GatewaysPatch.optional(),
@@ -53,6 +57,8 @@ export const programView = (p: ProgramRow) => ({
   is_currency: p.isCurrency,
   review_period_days: p.reviewPeriodDays,
   commission: p.commission,
+  fraud: FraudSettings.parse(p.fraud ?? {}),
+  caps: CapSettings.parse(p.caps ?? {}),
   js_tracking: p.jsTracking,
   livemode: p.livemode,
   public_key: p.publicKey,
@@ -116,6 +122,8 @@ export function programRouter(deps: {
         isCurrency,
         reviewPeriodDays: body.review_period_days,
         commission: body.commission,
+        fraud: body.fraud,
+        caps: body.caps,
         jsTracking: body.js_tracking,
         livemode: body.livemode,
         gateways: body.gateways ? mergeGateways(current.gateways, body.gateways) : undefined,

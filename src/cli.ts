@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connect, runMigrations } from './db/client.js';
 import { ensureDatabase } from './db/ensure-database.js';
+import { chooseDatabase, type DatabaseChoice } from './embedded-database.js';
 import { usageOf, wantsHelp, type CliCommand } from './cli/command.js';
 import { keysCreate, keysList, keysRevoke } from './cli/keys.js';
 import { programsCreate } from './cli/programs-create.js';
@@ -80,16 +81,31 @@ export async function main(argv: string[]): Promise<number> {
   }
   // commands read and write stored secrets as the service does
   if (config.SECRETS_KEY) useKeyring(new Keyring(parseSecretKeys(config.SECRETS_KEY)));
-  await ensureDatabase(config.DATABASE_URL);
-  const database = connect(config.DATABASE_URL);
+  // the embedded PostgreSQL: the running service's, or started for this command and stopped after it
+  let chosen: DatabaseChoice;
   try {
-    await runMigrations(database);
-    return await command.run({ config, database, args, out: (line) => process.stdout.write(`${line}\n`) });
+    chosen = await chooseDatabase(config, process.env, 'cli', (fields, msg) =>
+      process.stderr.write(`partner-ledger: ${msg}${fields.owned === true ? ', started for this command and stopped after it' : ''}\n`),
+    );
+  } catch (err) {
+    process.stderr.write(`partner-ledger: ${(err as Error).message}\n`);
+    return 1;
+  }
+  config = chosen.config;
+  try {
+    await ensureDatabase(config.DATABASE_URL);
+    const database = connect(config.DATABASE_URL);
+    try {
+      await runMigrations(database);
+      return await command.run({ config, database, args, out: (line) => process.stdout.write(`${line}\n`) });
+    } finally {
+      await database.close();
+    }
   } catch (err) {
     process.stderr.write(`partner-ledger: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    await database.close();
+    await chosen.embedded?.stop();
   }
 }
 

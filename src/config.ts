@@ -2,22 +2,25 @@
 import { z } from 'zod';
 import { parseSecretKeys } from './db/secret-box.js';
 
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/partner_ledger';
+
 const optional = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const url = (protocols: string[]) =>
+const url = (protocols: string[], orWord?: string) =>
   z
     .string()
     .trim()
     .refine((v) => {
+      if (v === orWord) return true;
       try {
         return protocols.includes(new URL(v).protocol);
       } catch {
         return false;
       }
-    }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}${orWord ? `, or ${orWord}` : ''}`);
 
 const optionalUrl = optional.pipe(url(['http:', 'https:']).optional());
 
@@ -26,7 +29,13 @@ const intInRange = (def: number, min: number, max: number) =>
 
 const Env = z.object({
   PORT: intInRange(3000, 0, 65535),
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/partner_ledger'),
+  /**
+   * `embedded`: the embedded PostgreSQL in DATA_DIR (src/embedded-database.ts), also used when this is
+   * unset and nothing answers at 127.0.0.1:5432.
+   */
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'embedded').default(DEFAULT_DATABASE_URL),
+  /** Where the embedded PostgreSQL keeps its data (in DATA_DIR/postgres). */
+  DATA_DIR: z.string().trim().min(1).default('.data'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   PROCESS_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,6 +1,7 @@
 // Composition root: `npm start` runs the API, the worker, or both (PROCESS_ROLE).
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
+import { chooseDatabase, EmbeddedPostgresError, type DatabaseChoice } from './embedded-database.js';
 import { checkStores, StartupError } from './preflight.js';
 import type { Service } from './service.js';
 
@@ -10,7 +11,7 @@ function fail(message: string): never {
 }
 
 async function main() {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -19,14 +20,27 @@ async function main() {
   }
   const logger = createLogger(config.LOG_LEVEL);
   let service: Service | undefined;
+  let database: DatabaseChoice | undefined;
   let stopping = false;
+  // the embedded PostgreSQL stops last, once the service has closed its connections
+  const stopDatabase = async () => {
+    if (!database?.embedded) return;
+    await database.embedded.stop().then(
+      () => database?.embedded?.owned && logger.info('embedded PostgreSQL stopped'),
+      (err: unknown) => logger.error({ err: (err as Error).message }, 'could not stop the embedded PostgreSQL'),
+    );
+  };
   const stop = (running: Service) =>
     running.stop().then(
-      () => {
+      async () => {
+        await stopDatabase();
         logger.info('stopped');
         process.exit(0);
       },
-      () => process.exit(1),
+      async () => {
+        await stopDatabase();
+        process.exit(1);
+      },
     );
   // Listened for from the start: /readyz answers as soon as the API listens, before the worker's part
   // has started, and a SIGTERM then (an orchestrator stopping a container that just became ready) must
@@ -50,12 +64,15 @@ async function main() {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
+    database = await chooseDatabase(config, process.env, 'service', (fields, msg) => logger.info(fields, msg));
+    config = database.config;
     // asked before the rest of the service (gateway SDKs, BullMQ, express) is loaded: a missing store is named sooner
     await checkStores(config, logger);
     const { startService } = await import('./service.js');
-    service = await startService(config, logger, { storesChecked: true });
+    service = await startService(config, logger, { storesChecked: true, databaseDescription: database.description });
   } catch (err) {
-    if (err instanceof StartupError) fail(err.message);
+    await stopDatabase();
+    if (err instanceof StartupError || err instanceof EmbeddedPostgresError) fail(err.message);
     fail(`start-up failed: ${(err as Error).message}`);
   }
   // a signal came while it was starting

@@ -63,6 +63,8 @@ export type ServiceOptions = {
   now?: Clock;
   /** How often that comparison runs (default: every minute). */
   clockCheckIntervalMs?: number;
+  /** How the start-up summary names the database when it is not DATABASE_URL's (the embedded one). */
+  databaseDescription?: string;
 };
 
 /** The default program as the environment describes it (start-up brings the stored one in line). */
@@ -308,7 +310,13 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
     const keys = await defaultKeyState(database.db, service.defaultProgramId);
     const api = config.PROCESS_ROLE !== 'worker';
-    const line = startupLine({ config, port: api ? (service.port ?? config.PORT) : null, keys, metricsPort: config.METRICS_PORT ?? null });
+    const line = startupLine({
+      config,
+      port: api ? (service.port ?? config.PORT) : null,
+      keys,
+      metricsPort: config.METRICS_PORT ?? null,
+      database: options.databaseDescription,
+    });
     logger.info({ summary: true, keys, role: config.PROCESS_ROLE }, line);
     if (api && keys.env !== 'active' && keys.others === 0) {
       logger.warn(

@@ -4,7 +4,7 @@ import { redactUrl, type Config } from './config.js';
 import type { DefaultKeyState } from './db/default-program.js';
 import { VERSION } from './version.js';
 
-export type StartupFacts = { config: Config; port: number | null; keys: DefaultKeyState; metricsPort?: number | null };
+export type StartupFacts = { config: Config; port: number | null; keys: DefaultKeyState; metricsPort?: number | null; database?: string };
 
 /** How to create a key, said where a start has none. */
 export const CREATE_KEY_HINT = 'create one: npm run cli -- keys:create (or set API_KEY and restart)';
@@ -29,6 +29,6 @@ export function startupLine(f: StartupFacts): string {
   } else if (f.metricsPort) {
     parts.push(`metrics http://127.0.0.1:${f.metricsPort}/metrics`);
   }
-  parts.push(`stores: PostgreSQL ${redactUrl(c.DATABASE_URL)}, Redis ${redactUrl(c.REDIS_URL)} (BullMQ queues, prefix ${c.QUEUE_PREFIX})`);
+  parts.push(`stores: ${f.database ?? `PostgreSQL ${redactUrl(c.DATABASE_URL)}`}, Redis ${redactUrl(c.REDIS_URL)} (BullMQ queues, prefix ${c.QUEUE_PREFIX})`);
   return parts.join('; ');
 }

@@ -79,7 +79,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const bin = await binaries();
   // PostgreSQL refuses to run as root: as root, the server runs as an unprivileged `postgres` user
   const runAs = process.getuid?.() === 0 ? await postgresUser() : undefined;
-  fs.mkdirSync(root, { recursive: true });
+  try {
+    fs.mkdirSync(root, { recursive: true });
+    fs.accessSync(root, fs.constants.W_OK);
+  } catch (err) {
+    throw new EmbeddedPostgresError(`cannot use ${root} for the embedded PostgreSQL's data (${(err as NodeJS.ErrnoException).code}): set DATA_DIR to a writable directory, or DATABASE_URL`);
+  }
   // the server's user must reach its directory through DATA_DIR (mktemp -d makes it 0700): search only, no listing
   if (runAs && (fs.statSync(root).mode & 0o001) === 0) fs.chmodSync(root, fs.statSync(root).mode | 0o001);
 

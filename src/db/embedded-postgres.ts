@@ -229,8 +229,12 @@ async function initialise(bin: Binaries, root: string, pgdata: string, runAs: Ru
     }
     fs.rmdirSync(pgdata);
   }
+  // what an initdb cut short by a killed process left (a live process's is its own business)
+  for (const entry of fs.readdirSync(root)) {
+    const pid = /^(?:postgres\.init|\.postgres-pw)-(\d+)$/.exec(entry)?.[1];
+    if (pid && (Number(pid) === process.pid || !alive(Number(pid)))) fs.rmSync(path.join(root, entry), { recursive: true, force: true });
+  }
   const staging = `${pgdata}.init-${process.pid}`;
-  fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging, { mode: 0o700 });
   const password = randomBytes(24).toString('hex');
   const pwfile = path.join(root, `.postgres-pw-${process.pid}`);

@@ -248,7 +248,7 @@ export async function matureRewards(db: Db, now = new Date()): Promise<number> {
       await emit(
         tx,
         programId,
-        list.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_id: r.transactionId.toString(), from: 'review_period', to: 'ok', reason: 'review_period_ended' } })),
+        list.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_id: r.transactionId?.toString() ?? null, from: 'review_period', to: 'ok', reason: 'review_period_ended' } })),
       );
     }
     return done.length;

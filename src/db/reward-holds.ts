@@ -39,7 +39,7 @@ export async function answerHold(db: Db, program: ProgramRules, key: string, ans
       {
         event: 'reward.status_changed',
         entityKey: r.key,
-        detail: { transaction_id: r.transactionId.toString(), from: 'review_period', to, reason: `${r.holdReason}_${answer === 'release' ? 'released' : 'rejected'}` },
+        detail: { transaction_id: r.transactionId?.toString() ?? null, from: 'review_period', to, reason: `${r.holdReason}_${answer === 'release' ? 'released' : 'rejected'}` },
       },
     ]);
     return { ok: true, reward: u! };

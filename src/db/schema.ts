@@ -5,6 +5,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  check,
   customType,
   index,
   integer,
@@ -239,10 +240,13 @@ export const rewards = pgTable(
     programId: uuid('program_id')
       .notNull()
       .references(() => programs.id, { onDelete: 'cascade' }),
-    transactionId: bigint('transaction_id', { mode: 'bigint' })
-      .notNull()
-      .references(() => transactions.id),
+    /** The transaction it rewards; null for a manual reward (kind `manual`), which rewards none. */
+    transactionId: bigint('transaction_id', { mode: 'bigint' }).references(() => transactions.id),
     key: text('key').notNull(),
+    /** `commission`: computed from a transaction; `manual`: credited by hand (POST /v1/partners/{key}/reward). */
+    kind: text('kind', { enum: ['commission', 'manual'] }).notNull().default('commission'),
+    /** Why a manual reward was given. */
+    note: text('note'),
     action: text('action').notNull().default('sale'),
     partnerId: uuid('partner_id').references(() => partners.id),
     /** In refer-a-friend programs, the referring customer earns the reward. */
@@ -270,7 +274,8 @@ export const rewards = pgTable(
     uniqueIndex('rewards_program_key_uq').on(t.programId, t.key),
     index('rewards_transaction_idx').on(t.transactionId),
     index('rewards_review_idx').on(t.reviewEndsAt).where(sql`${t.status} = 'review_period'`),
-    index('rewards_partner_created_idx').on(t.partnerId, t.createdAt).where(sql`${t.deletedAt} is null`),
+    index('rewards_partner_idx').on(t.partnerId, t.createdAt, t.id).where(sql`${t.partnerId} is not null`),
+    check('rewards_kind_check', sql`${t.kind} in ('commission', 'manual') and (${t.kind} = 'manual' or ${t.transactionId} is not null)`),
   ],
 );
 

@@ -8,7 +8,7 @@ import { CreateApiKey, ListQuery as ApiKeysQuery } from './api-keys.js';
 import { BulkItem } from '../../views/bulk.js';
 import { BulkRequest } from './bulk.js';
 import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
-import { CreatePartner, ListQuery as PartnersQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
+import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { PatchProgram } from './program.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
 import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
@@ -58,6 +58,49 @@ const Reward = {
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
     product_type_data: { type: ['object', 'null'] },
+  },
+};
+
+const PartnerReward = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    kind: { enum: ['commission', 'manual'], description: 'commission: computed from a transaction; manual: credited by hand (POST /v1/partners/{key}/reward)' },
+    action: { type: 'string', description: "the transaction's action, or `manual`" },
+    status: { enum: ['ok', 'review_period', 'rejected'] },
+    partner: { type: 'string' },
+    transaction: { type: ['string', 'null'], description: "the transaction's key; null for a manual reward" },
+    amount: { type: 'number', description: 'exact decimal, e.g. 29.997' },
+    amount_units: { type: 'string' },
+    is_currency: { type: 'boolean' },
+    note: { type: ['string', 'null'] },
+    review_ends_at: { type: ['string', 'null'], format: 'date-time' },
+    created_at: { type: 'string', format: 'date-time' },
+    archived_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+const Earnings = {
+  type: 'object',
+  properties: {
+    partner: { type: 'string' },
+    earnings: {
+      type: 'array',
+      description: 'one entry a unit; commissions and manual rewards alike; rejected, deleted and archived rewards left out',
+      items: {
+        type: 'object',
+        properties: {
+          amount_units: { type: 'string' },
+          is_currency: { type: 'boolean' },
+          total: { type: 'number', description: 'approved + in_review' },
+          approved: { type: 'number' },
+          in_review: { type: 'number' },
+          rewards: { type: 'integer' },
+          manual_rewards: { type: 'integer' },
+        },
+      },
+    },
   },
 };
 
@@ -170,6 +213,9 @@ export function openApiDocument() {
       schemas: {
         Error: ErrorEnvelope,
         Reward,
+        PartnerReward,
+        ManualReward: schema(ManualRewardBody),
+        Earnings,
         Transaction,
         CreateTransaction: schema(CreateTransaction),
         BulkRequest: schema(bulkDoc),
@@ -266,6 +312,25 @@ export function openApiDocument() {
       },
       '/v1/partners/{key}/archive': {
         post: { summary: 'Archive a partner: left out of lists (status=archived shows it), still readable; its new sales are recorded with no reward (reward_reason partner_archived) until revoke-archive; announces partner.archived', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+      },
+      '/v1/partners/{key}/reward': {
+        post: {
+          summary: "Credit a manual reward (a bonus, n8n's Add Reward): approved at once, tied to no transaction, counted in the partner's earnings like its commissions",
+          description: '`amount` in the program\'s currency unless `currency` (ISO 4217) or `amount_units` (a currency or a unit such as points) names another, more than zero, at most the currency\'s decimals; `date` (default now, not in the future) is when it counts from; `note` says why. Bad input is a 422 `validation_failed` naming the field; a deleted partner a 409 `deleted`.',
+          parameters: [keyParam()],
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/ManualReward' }) },
+          responses: { '201': ok('PartnerReward', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+      },
+      '/v1/partners/{key}/rewards': {
+        get: {
+          summary: "A partner's rewards, commissions and manual ones, newest first; follow links.next (a keyset cursor)",
+          parameters: [keyParam(), ...queryParams(RewardsQuery)],
+          responses: { '200': { description: 'A page: { data: PartnerReward[], links, meta, status: 1 }' }, ...errors(401, 404, 422) },
+        },
+      },
+      '/v1/partners/{key}/earnings': {
+        get: { summary: "A partner's earnings by unit: approved and in review, manual rewards included", parameters: [keyParam()], responses: { '200': ok('Earnings'), ...errors(401, 404) } },
       },
       '/v1/partners/{key}/revoke-archive': {
         post: { summary: 'Bring an archived partner back: it earns again from its next sale', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },

@@ -12,8 +12,12 @@ import { emit } from '../../db/outbox.js';
 import { partners } from '../../db/schema.js';
 import { partnerView } from '../../views/partner.js';
 import { ApiError } from '../errors.js';
+import { MoneyError, decimalText, isCurrencyCode, minorToDecimal, toMinorOf, unitOrCurrency } from '../../core/money.js';
+import { addManualReward, listPartnerRewards, partnerEarnings } from '../../db/partner-rewards.js';
+import { earningsView, rewardView } from '../../views/reward.js';
 import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
-import { ok, parse, parseQuery, queryText } from './respond.js';
+import { dateTimeInput, ok, pagination, parse, parseQuery, queryText } from './respond.js';
+import { parseCursor } from './transactions.js';
 
 const text = (max = 255) => z.string().trim().min(1).max(max);
 /** Tags as a list, or as n8n's comma-separated text; each trimmed, blanks dropped, at most 50. */
@@ -51,6 +55,26 @@ export const SearchQuery = z.object({
   id: queryText().optional(),
   email: queryText().optional(),
   name: queryText().optional(),
+});
+
+/**
+ * A manual reward, as n8n's Add Reward sends it (`amount`, and `date`, `note` when filled in): a bonus
+ * in the program's currency unless `currency` (or Partnero's `amount_units`) names another.
+ */
+export const ManualRewardBody = z.object({
+  amount: z.union([z.number(), text(40)]),
+  currency: text(32).nullish(),
+  amount_units: text(32).nullish(),
+  date: z.union([dateTimeInput(), z.iso.date(), z.number().int().positive()]).nullish(),
+  note: z.string().trim().max(1000).nullish(),
+});
+export const RewardsQuery = z.object({
+  ...pagination(),
+  cursor: z
+    .string()
+    .refine((c) => parseCursor(c) !== null, 'a cursor from a links.next URL')
+    .meta({ description: "from links.next: the last row's created_at in microseconds since the epoch, then its id" })
+    .optional(),
 });
 
 type PartnerRow = typeof partners.$inferSelect;
@@ -239,6 +263,68 @@ export function partnersRouter(deps: { db: Db }) {
   router.patch('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.put('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.delete('/v1/partners/:key', async (req, res) => remove(res, await byPath(req, res)));
+
+  // A manual reward (n8n's Add Reward): counted in the partner's earnings like its commissions.
+  router.post('/v1/partners/:key/reward', async (req, res) => {
+    const row = await byPath(req, res);
+    const body = parse(ManualRewardBody, req.body, 'reward');
+    if (row.deletedAt) throw new ApiError(409, 'deleted', `the partner "${row.key}" is deleted`);
+    const p = res.locals.program as ProgramRules;
+    if (body.currency && !isCurrencyCode(body.currency)) {
+      throw new ApiError(422, 'validation_failed', 'currency: not an ISO 4217 currency code', { currency: 'not an ISO 4217 currency code (amount_units names a unit such as points)' });
+    }
+    const named = body.currency ?? body.amount_units;
+    const isCurrency = named ? isCurrencyCode(named) : p.isCurrency;
+    const units = named ? (isCurrency ? named.toUpperCase() : named) : p.currency;
+    let amount: string;
+    try {
+      const cur = unitOrCurrency(units, isCurrency);
+      const minor = toMinorOf(body.amount, cur);
+      if (minor <= 0n) throw new MoneyError('invalid_amount', 'must be more than zero');
+      amount = decimalText(minorToDecimal(minor, cur));
+    } catch (err) {
+      if (!(err instanceof MoneyError)) throw err;
+      throw new ApiError(422, 'validation_failed', `amount: ${err.message}`, { amount: err.message });
+    }
+    const now = new Date();
+    const at = body.date === null || body.date === undefined ? now : new Date(typeof body.date === 'number' ? body.date * 1000 : body.date);
+    if (at.getTime() > now.getTime() + 60_000) {
+      throw new ApiError(422, 'validation_failed', 'date must not be in the future', { date: 'must not be in the future' });
+    }
+    const reward = await addManualReward(db, {
+      programId: p.id,
+      partnerId: row.id,
+      amount,
+      units,
+      isCurrency,
+      createdAt: at,
+      note: body.note ?? null,
+      key: `rw_manual_${randomBytes(9).toString('hex')}`,
+    });
+    ok(res, rewardView(reward, row.key), 201);
+  });
+
+  // Every reward of a partner, commissions and manual ones, newest first; and their sums by unit.
+  router.get('/v1/partners/:key/rewards', async (req, res) => {
+    const row = await byPath(req, res);
+    const q = parseQuery(RewardsQuery, req.query);
+    const cursor = q.cursor ? (parseCursor(q.cursor) ?? undefined) : undefined;
+    const { rows, total, hasMore } = await listPartnerRewards(db, programId(res), row.id, { limit: q.limit, offset: (q.page - 1) * q.limit, cursor });
+    const last = rows.at(-1);
+    sendPage(req, res, {
+      data: rows.map((r) => rewardView(r, row.key)),
+      total,
+      limit: q.limit,
+      page: q.page,
+      cursor: q.cursor,
+      hasMore,
+      last: last && { micros: last.micros, id: String(last.id) },
+    });
+  });
+  router.get('/v1/partners/:key/earnings', async (req, res) => {
+    const row = await byPath(req, res);
+    ok(res, { partner: row.key, earnings: (await partnerEarnings(db, programId(res), row.id)).map(earningsView) });
+  });
 
   // Archived: hidden from lists (status=archived shows them), still readable, restorable.
   for (const [path, archived] of [

@@ -1,5 +1,4 @@
 ALTER TABLE "programs" ADD COLUMN "fraud" jsonb DEFAULT '{}'::jsonb NOT NULL;--> statement-breakpoint
 ALTER TABLE "programs" ADD COLUMN "caps" jsonb DEFAULT '{}'::jsonb NOT NULL;--> statement-breakpoint
 ALTER TABLE "rewards" ADD COLUMN "hold_reason" text;--> statement-breakpoint
-ALTER TABLE "rewards" ADD COLUMN "capped_from" numeric;--> statement-breakpoint
-CREATE INDEX "rewards_partner_created_idx" ON "rewards" USING btree ("partner_id","created_at") WHERE "rewards"."deleted_at" is null;
+ALTER TABLE "rewards" ADD COLUMN "capped_from" numeric;

@@ -148,6 +148,34 @@ export const partners = pgTable(
   ],
 );
 
+/** A partner's referral links (Partnero's partner_referral_links): a key, unique in the program. */
+export const partnerReferralLinks = pgTable(
+  'partner_referral_links',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    partnerId: uuid('partner_id')
+      .notNull()
+      .references(() => partners.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** The link's URL as the merchant gave it: this service hosts no redirects. */
+    url: text('url'),
+    isAdditional: boolean('is_additional').notNull().default(false),
+    directTracking: boolean('direct_tracking').notNull().default(false),
+    directTrackingRedirect: boolean('direct_tracking_redirect').notNull().default(false),
+    directTrackingRedirectUrl: text('direct_tracking_redirect_url'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('partner_referral_links_program_key_uq').on(t.programId, t.key),
+    index('partner_referral_links_partner_idx').on(t.partnerId, t.createdAt, t.id),
+    index('partner_referral_links_program_idx').on(t.programId, t.createdAt, t.id),
+  ],
+);
+
 export const customers = pgTable(
   'customers',
   {

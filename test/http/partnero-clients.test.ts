@@ -146,6 +146,48 @@ describe('PHP SDK (partnero/partnero-php)', () => {
     expect(accepted(await php('DELETE', `webhooks/${w.key}`))).toMatchObject({ deleted_at: expect.any(String) });
   });
 
+  it('PartnerReferralLinks: create, list, get, update, search, delete (Models\\ReferralLink in camelCase)', async () => {
+    // create(): array_merge(link->toArray(), ['domain_id' => null, 'is_additional' => false]) + ['partner' => partner->toArray()]
+    const link = accepted(
+      await php('POST', 'partner_referral_links', { key: 'php-link', url: 'https://shop.example.com/?ref=php-link', directTracking: true, domain_id: null, is_additional: false, partner: { key: 'php-p' } }),
+      201,
+    );
+    expect(link).toEqual({
+      id: 'php-link',
+      key: 'php-link',
+      url: 'https://shop.example.com/?ref=php-link',
+      default: false,
+      is_additional: false,
+      direct_tracking: true,
+      direct_tracking_redirect: false,
+      direct_tracking_redirect_url: null,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+    });
+    // the link's own partnerKey names the partner when the partner model is empty
+    accepted(await php('POST', 'partner_referral_links', { key: 'php-link-2', partnerKey: 'php-p', domain_id: null, is_additional: false, partner: [] }), 201);
+    const partnerId = accepted(await php('GET', 'partners/php-p')).id as string;
+    // list(partnerId, 10): GET partners/{id}/referral_links with {"limit":10} as the body
+    expect(listed(await php('GET', `partners/${partnerId}/referral_links`, { limit: 10 })).map((l) => l.key)).toEqual(['php-link', 'php-link-2']);
+    expect(accepted(await php('GET', 'partner_referral_links/php-link'))).toMatchObject({ id: 'php-link', direct_tracking: true });
+    // update(id, link): PUT with the model's fields
+    expect(accepted(await php('PUT', 'partner_referral_links/php-link', { directTrackingRedirect: true, directTrackingRedirectUrl: 'https://shop.example.com/spring' }))).toMatchObject({
+      key: 'php-link',
+      direct_tracking_redirect: true,
+      direct_tracking_redirect_url: 'https://shop.example.com/spring',
+    });
+    // search(params): the parameters in the query, an empty body
+    expect(listed(await php('GET', `partner_referral_links:search?${new URLSearchParams({ key: 'link-2' })}`)).map((l) => l.key)).toEqual(['php-link-2']);
+    expect(accepted(await php('DELETE', 'partner_referral_links/php-link-2'))).toMatchObject({ key: 'php-link-2' });
+    expect((await php('GET', 'partner_referral_links/php-link-2')).status).toBe(404);
+
+    // refusals the SDK turns into its exceptions: 409 for a used key, 404 for no such partner, 422 naming the field
+    expect(await php('POST', 'partner_referral_links', { key: 'php-link', partner: { key: 'php-p' } })).toMatchObject({ status: 409, body: { error: { code: 'duplicate_key' } } });
+    expect(await php('POST', 'partner_referral_links', { key: 'php-link-x', partner: { key: 'nobody' } })).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    const invalid = await php('POST', 'partner_referral_links', { key: 'has space', url: 'javascript:alert(1)', partner: { key: 'php-p' } });
+    expect(invalid).toMatchObject({ status: 422, body: { errors: { key: [expect.any(String)], url: [expect.any(String)] } } });
+  });
+
   it('Settings::update — PUT /v1/settings with { settings }', async () => {
     expect(accepted(await php('PUT', 'settings', { settings: { name: 'Renamed by the SDK' } }))).toMatchObject({ name: 'Renamed by the SDK' });
   });
@@ -180,6 +222,12 @@ describe('n8n node (partnero/n8n-nodes-partnero)', () => {
     expect(accepted(await n8n('POST', `/partners/${partnerId}/revoke-archive`))).toMatchObject({ archived_at: null, status: 'active' });
     expect(listed(await n8n('GET', '/partners:search', { qs: { key: 'n8n', limit: 50 } })).map((x) => x.id)).toEqual([partnerId]);
     expect(listed(await n8n('GET', '/partners:search', { qs: { id: partnerId, limit: 50 } })).map((x) => x.key)).toEqual(['n8n-p']);
+  });
+
+  it('Partner: Get Referral Links by id (no body)', async () => {
+    accepted(await n8n('POST', '/partner_referral_links', { body: { partner: { id: partnerId }, key: 'n8n-link' } }), 201);
+    expect(listed(await n8n('GET', `/partners/${partnerId}/referral_links`)).map((l) => l.id)).toEqual(['n8n-link']);
+    expect((await n8n('GET', '/partners/00000000-0000-4000-8000-000000000000/referral_links')).status).toBe(404);
   });
 
   it('Customer: create with blank optional fields and the partner by id or email; Get, Update, Archive by id', async () => {

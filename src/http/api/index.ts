@@ -13,6 +13,7 @@ import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
+import { referralLinksRouter } from './referral-links.js';
 import { rewardsRouter } from './rewards.js';
 import { bodyParams } from './respond.js';
 import { createTransaction, transactionsRouter } from './transactions.js';
@@ -39,6 +40,7 @@ export function apiRouter(deps: {
   router.use(bulkRouter(deps));
   router.use(transactionsRouter(deps));
   router.use(partnersRouter(deps));
+  router.use(referralLinksRouter(deps));
   router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));
   router.use(programRouter(deps));
   router.use(rewardsRouter(deps));

@@ -10,6 +10,7 @@ import { BulkRequest } from './bulk.js';
 import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
 import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { PatchProgram } from './program.js';
+import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
 import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
 import { NEVER_EMITTED, OUTBOUND_EVENTS } from '../../db/outbox.js';
@@ -78,6 +79,22 @@ const PartnerReward = {
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+const ReferralLink = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: "the link's key, as Partnero shows it; paths take it (or the link's uuid)" },
+    key: { type: 'string', description: 'unique in the program' },
+    url: { type: ['string', 'null'], description: 'the URL the merchant gave: this service hosts no redirects' },
+    default: { type: 'boolean', description: 'always false: every link here is one the merchant created' },
+    is_additional: { type: 'boolean' },
+    direct_tracking: { type: 'boolean' },
+    direct_tracking_redirect: { type: 'boolean' },
+    direct_tracking_redirect_url: { type: ['string', 'null'] },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
   },
 };
 
@@ -216,6 +233,9 @@ export function openApiDocument() {
         PartnerReward,
         ManualReward: schema(ManualRewardBody),
         Earnings,
+        ReferralLink,
+        CreateReferralLink: schema(CreateReferralLink),
+        UpdateReferralLink: schema(UpdateReferralLink),
         Transaction,
         CreateTransaction: schema(CreateTransaction),
         BulkRequest: schema(bulkDoc),
@@ -331,6 +351,30 @@ export function openApiDocument() {
       },
       '/v1/partners/{key}/earnings': {
         get: { summary: "A partner's earnings by unit: approved and in review, manual rewards included", parameters: [keyParam()], responses: { '200': ok('Earnings'), ...errors(401, 404) } },
+      },
+      '/v1/partners/{key}/referral_links': {
+        get: {
+          summary: "A partner's referral links (the partner by key, id or email), oldest first, in the list envelope",
+          parameters: [keyParam(), ...queryParams(ReferralLinksQuery)],
+          responses: { '200': { description: 'A page: { data: ReferralLink[], links, meta, status: 1 }' }, ...errors(401, 404, 422) },
+        },
+      },
+      '/v1/partner_referral_links': {
+        get: { summary: "The program's referral links; partner_key, partner_id or partner_email keep one partner's", parameters: queryParams(ReferralLinksQuery), responses: { '200': { description: 'A page: { data: ReferralLink[], links, meta, status: 1 }' }, ...errors(401, 422) } },
+        post: {
+          summary: 'Create a referral link for a partner (named by key, id or email); the key is unique in the program (409 duplicate_key). The PHP SDK\'s camelCase fields (directTracking, partnerKey, …) are read too',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateReferralLink' }) },
+          responses: { '201': ok('ReferralLink', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+      },
+      '/v1/partner_referral_links:search': {
+        get: { summary: 'Search referral links: key and url partly, the partner exactly', parameters: queryParams(ReferralLinksSearch), responses: { '200': { description: 'A page: { data: ReferralLink[], links, meta, status: 1 }' }, ...errors(401, 422) } },
+      },
+      '/v1/partner_referral_links/{id}': {
+        get: { summary: 'Get a referral link by its id (its key) or uuid', parameters: [keyParam('id')], responses: { '200': ok('ReferralLink'), ...errors(401, 404) } },
+        put: { summary: 'Change a referral link (a new key too)', parameters: [keyParam('id')], requestBody: json({ $ref: '#/components/schemas/UpdateReferralLink' }), responses: { '200': ok('ReferralLink'), ...errors(401, 404, 409, 422) } },
+        patch: { summary: 'As PUT', parameters: [keyParam('id')], requestBody: json({ $ref: '#/components/schemas/UpdateReferralLink' }), responses: { '200': ok('ReferralLink'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'Delete a referral link, for good; the answer is the link as it was', parameters: [keyParam('id')], responses: { '200': ok('ReferralLink'), ...errors(401, 404) } },
       },
       '/v1/partners/{key}/revoke-archive': {
         post: { summary: 'Bring an archived partner back: it earns again from its next sale', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },

@@ -35,9 +35,14 @@ export type AttributionFacts = {
   keyReferrer: Referrer | null;
   /** The payer's identity for new records: customer key, else gateway id, else email, else the payment. */
   baseCustomerKey: string;
+  /**
+   * The same for a new per-partner record, when it differs: a gateway's customer is named with its
+   * gateway (`stripe_cus_123`), as Partnero's seed names the record `stripe_cus_123__pkey_PARTNER_A`.
+   */
+  perPartnerBaseKey?: string;
   /** The payer's own stored record, and how it was matched. */
   customer: (StoredCustomer & { matchedBy: CustomerMatch }) | null;
-  /** The `{customer_id}__pkey_{partner_key}` record for keyReferrer, when it exists. */
+  /** The per-partner record for keyReferrer (under its name or the older one), when it exists. */
   perPartnerCustomer: StoredCustomer | null;
   /** false: an unknown payer is recorded against nobody rather than created. */
   createCustomer: boolean;
@@ -89,6 +94,16 @@ export function perPartnerKey(baseCustomerKey: string, partnerKey: string): stri
   return `${baseCustomerKey}__pkey_${partnerKey}`;
 }
 
+/**
+ * The base of a payer's per-partner records, and the older one still to look under: a customer named
+ * by key keeps its key; a gateway's customer known by its id is `{gateway}_{id}` (records made before
+ * were named by the bare id, and are found under that name so no payer gets a second record).
+ */
+export function perPartnerBases(who: { key?: string; gatewayId?: string }, gateway: string, baseCustomerKey: string): { base: string; older: string | null } {
+  if (who.key || !who.gatewayId) return { base: baseCustomerKey, older: null };
+  return { base: `${gateway}_${who.gatewayId}`, older: baseCustomerKey };
+}
+
 export function attribute(f: AttributionFacts): Attribution {
   const decided = decide(f);
   // A named key that did not decide who earns is said so on every branch: an unknown key (with or
@@ -118,7 +133,7 @@ function decide(f: AttributionFacts): Attribution {
     const referrer = f.keyReferrer;
     const customer: CustomerDecision = f.perPartnerCustomer
       ? { action: 'use', customer: f.perPartnerCustomer }
-      : { action: 'create', key: perPartnerKey(f.baseCustomerKey, referrer.key), perPartner: true, referrer };
+      : { action: 'create', key: perPartnerKey(f.perPartnerBaseKey ?? f.baseCustomerKey, referrer.key), perPartner: true, referrer };
     return {
       customer,
       credited: referrer,

@@ -2,7 +2,7 @@
 // their referrers, waiting refunds and disputes) and a run of payments, decide every payment IN ORDER
 // (so payments of one run see each other exactly as they would one at a time) and return the rows to
 // write. Pure: storage loads the snapshot and applies the plan, in one statement each.
-import { attribute, perPartnerKey, type Referrer, type StoredCustomer } from './attribution.js';
+import { attribute, perPartnerBases, perPartnerKey, type Referrer, type StoredCustomer } from './attribution.js';
 import { computeCommission, type RewardDraft } from './commission.js';
 import { applyLimits, countPayment, emptyStats, type LimitStats } from './limits.js';
 import { MoneyError } from './money.js';
@@ -32,7 +32,7 @@ type Identity = { key?: string; gatewayId?: string; email?: string };
 export function identityOf(e: EnrichedPayment) {
   const who: Identity = { key: e.customer.key, gatewayId: e.customer.id, email: e.customer.email?.trim() || undefined };
   const baseCustomerKey = who.key ?? who.gatewayId ?? who.email?.toLowerCase() ?? `guest_${e.transactionKey}`;
-  return { who, baseCustomerKey };
+  return { who, baseCustomerKey, perPartner: perPartnerBases(who, e.gateway, baseCustomerKey) };
 }
 
 /** What a transaction's `attribution` says: how its partner was found and why it earned what it did. */
@@ -244,17 +244,22 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       continue;
     }
     try {
-      const { who, baseCustomerKey } = identityOf(e);
+      const { who, baseCustomerKey, perPartner } = identityOf(e);
       const amount = BigInt(e.amount.minor);
       const found = store.find(p, e.gateway, who, e.fromBrowser);
       const keyReferrer = e.partnerKey ? referrerByKey(program, e.partnerKey.value, e.partnerKey.place) : null;
+      // under its name, else under the older one (made before gateway customers were named with their gateway)
       const perPartnerRow =
-        program.attributionModel === 'transaction' && keyReferrer ? store.anyByKey(p, perPartnerKey(baseCustomerKey, keyReferrer.key)) : null;
+        program.attributionModel === 'transaction' && keyReferrer
+          ? (store.anyByKey(p, perPartnerKey(perPartner.base, keyReferrer.key)) ??
+            (perPartner.older ? store.anyByKey(p, perPartnerKey(perPartner.older, keyReferrer.key)) : null))
+          : null;
       const decision = attribute({
         model: program.attributionModel,
         partnerKey: e.partnerKey ?? null,
         keyReferrer,
         baseCustomerKey,
+        perPartnerBaseKey: perPartner.base,
         customer: found ? { ...stored(found.row), matchedBy: found.matchedBy } : null,
         perPartnerCustomer: perPartnerRow ? stored(perPartnerRow) : null,
         createCustomer: e.createCustomer,

@@ -1,5 +1,5 @@
 // Customers as the API and the outbound webhooks read them: with their partner's and referrer's keys.
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, or, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db } from './client.js';
 import { micros, UUID } from './columns.js';
@@ -24,7 +24,8 @@ export async function customerByKey(db: Db, programId: string, key: string): Pro
 
 /**
  * A customer by what a request names: its key (or, when none has it, the one per-partner record
- * `{key}__pkey_{partner}` made for it), else its id, else its email.
+ * made for it: `{key}__pkey_{partner}`, or a gateway customer's `stripe_cus_123__pkey_{partner}` by
+ * `cus_123`), else its id, else its email.
  */
 export async function customerByRef(db: Db, programId: string, ref: { key?: string | null; id?: string | null; email?: string | null }): Promise<Row | null> {
   const inProgram = eq(customers.programId, programId);
@@ -33,7 +34,13 @@ export async function customerByRef(db: Db, programId: string, ref: { key?: stri
     const exact = await customerByKey(db, programId, ref.key);
     if (exact) return exact;
     const perPartner = await selectCustomer(db)
-      .where(and(inProgram, eq(customers.perPartner, true), sql`${customers.key} like ${`${ref.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`))
+      .where(
+        and(
+          inProgram,
+          eq(customers.perPartner, true),
+          or(sql`${customers.key} like ${`${ref.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`, eq(customers.gatewayCustomerId, ref.key)),
+        ),
+      )
       .orderBy(live, asc(customers.createdAt))
       .limit(2);
     if (perPartner.length === 1) return perPartner[0]!;

@@ -224,7 +224,8 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
     let w = waiting.get(p);
     if (!w) waiting.set(p, (w = new Set()));
     for (const ref of refs) w.add(ref);
-    const { who, baseCustomerKey } = identityOf(e);
+    const { who, baseCustomerKey, perPartner } = identityOf(e);
+    const bases = perPartner.older ? [perPartner.base, perPartner.older] : [perPartner.base];
     if (who.key) probe.keys.push({ p, v: who.key });
     probe.keys.push({ p, v: baseCustomerKey });
     if (who.gatewayId) probe.gatewayIds.push({ p, g: e.gateway, v: who.gatewayId });
@@ -237,8 +238,10 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
         if (byCode(e)) probe.partnerCodes.push({ p, v });
       }
       if (program.attributionModel === 'transaction') {
-        probe.keys.push({ p, v: perPartnerKey(baseCustomerKey, v) });
-        if (program.type !== 'refer_a_friend' && byCode(e)) probe.codeKeys.push({ p, base: baseCustomerKey, v });
+        for (const base of bases) {
+          probe.keys.push({ p, v: perPartnerKey(base, v) });
+          if (program.type !== 'refer_a_friend' && byCode(e)) probe.codeKeys.push({ p, base, v });
+        }
       }
     }
   }

@@ -183,7 +183,7 @@ export const customers = pgTable(
     programId: uuid('program_id')
       .notNull()
       .references(() => programs.id, { onDelete: 'cascade' }),
-    /** The customer's key; transaction-based records are `{customer_id}__pkey_{partner_key}`. */
+    /** The customer's key; transaction-based records are `{customer_key}__pkey_{partner_key}` (`stripe_cus_123__pkey_P` for a gateway's customer). */
     key: text('key').notNull(),
     email: text('email'),
     name: text('name'),
@@ -195,7 +195,7 @@ export const customers = pgTable(
     /** The gateway the customer was first seen on, and its id there. */
     gateway: text('gateway'),
     gatewayCustomerId: text('gateway_customer_id'),
-    /** A transaction-based record (`{customer_id}__pkey_{partner_key}`), not a customer of its own. */
+    /** A transaction-based record (`{customer_key}__pkey_{partner_key}`), not a customer of its own. */
     perPartner: boolean('per_partner').notNull().default(false),
     /**
      * `browser`: created by a request holding the program's public key, which anyone can read off the

@@ -30,7 +30,7 @@ export const CUSTOMER_MATCHES: Record<Match, string> = {
   key: 'the customer key the request named',
   gateway_id: "the gateway's customer id",
   email: "the payer's email, case-insensitive",
-  per_partner_record: 'the transaction-based record {customer_id}__pkey_{partner_key}',
+  per_partner_record: "the transaction-based record {customer_key}__pkey_{partner_key} (a gateway's customer: {gateway}_{customer_id}__pkey_{partner_key}, e.g. stripe_cus_123__pkey_PARTNER_A; one made under the older name cus_123__pkey_PARTNER_A is found too)",
   created: 'none was found: one was created, linked to the partner the key names',
   none: 'none was found and none was created',
 };

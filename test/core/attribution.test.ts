@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attribute, type AttributionFacts, type Referrer, type StoredCustomer } from '../../src/core/attribution.js';
+import { attribute, perPartnerBases, type AttributionFacts, type Referrer, type StoredCustomer } from '../../src/core/attribution.js';
 
 const A: Referrer = { kind: 'partner', id: 'pa', key: 'PARTNER_A' };
 const B: Referrer = { kind: 'partner', id: 'pb', key: 'PARTNER_B' };
@@ -57,5 +57,14 @@ describe('attribute', () => {
   it('names the per-partner record {customer_id}__pkey_{partner_key}', () => {
     const a = attribute(facts({ model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A }));
     expect(a.customer).toEqual({ action: 'create', key: 'cus_123__pkey_PARTNER_A', perPartner: true, referrer: A });
+    const b = attribute(facts({ model: 'transaction', partnerKey: key('PARTNER_A'), keyReferrer: A, perPartnerBaseKey: 'stripe_cus_123' }));
+    expect(b.customer).toEqual({ action: 'create', key: 'stripe_cus_123__pkey_PARTNER_A', perPartner: true, referrer: A });
+  });
+
+  it("a gateway's customer is based on {gateway}_{id}, with the bare id as the older name; a keyed one on its key", () => {
+    expect(perPartnerBases({ gatewayId: 'cus_123' }, 'stripe', 'cus_123')).toEqual({ base: 'stripe_cus_123', older: 'cus_123' });
+    expect(perPartnerBases({ gatewayId: '42' }, 'woocommerce', '42')).toEqual({ base: 'woocommerce_42', older: '42' });
+    expect(perPartnerBases({ key: 'customer_123', gatewayId: 'cus_9' }, 'stripe', 'customer_123')).toEqual({ base: 'customer_123', older: null });
+    expect(perPartnerBases({}, 'api', 'buyer@example.com')).toEqual({ base: 'buyer@example.com', older: null });
   });
 });

@@ -131,14 +131,15 @@ describe('transaction-based attribution', () => {
 
     const rows = await Promise.all(charges.map((c) => stored(t.db, program.id, c.transactionKey)));
     expect(rows.map((r) => r?.partnerKey)).toEqual(['PARTNER_A', 'PARTNER_B', 'PARTNER_A']);
+    // named as the seed names them: the gateway, the customer id, the partner
     expect(rows.map((r) => r?.customerKey)).toEqual([
-      'cus_123__pkey_PARTNER_A',
-      'cus_123__pkey_PARTNER_B',
-      'cus_123__pkey_PARTNER_A',
+      'stripe_cus_123__pkey_PARTNER_A',
+      'stripe_cus_123__pkey_PARTNER_B',
+      'stripe_cus_123__pkey_PARTNER_A',
     ]);
     expect(rows.map((r) => r?.rewards[0]?.amount)).toEqual(['29.997', '29.997', '29.997']);
     const records = await t.db.select().from(customers).where(eq(customers.programId, program.id));
-    expect(records.map((c) => c.key).sort()).toEqual(['cus_123__pkey_PARTNER_A', 'cus_123__pkey_PARTNER_B']);
+    expect(records.map((c) => c.key).sort()).toEqual(['stripe_cus_123__pkey_PARTNER_A', 'stripe_cus_123__pkey_PARTNER_B']);
     expect(records.every((c) => c.perPartner)).toBe(true);
     expect(rows[2]?.attribution).toMatchObject({ path: 'transaction', customer_match: 'per_partner_record' });
   });

@@ -217,7 +217,26 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
       [pay({ transactionKey: 'pi_t6', customer: { id: 'cus_t' } })],
     ]);
     const s = await snapshot(programs[1].id);
-    expect(s.customers.map((c) => c.key)).toEqual(['cus_t', 'cus_t__pkey_P1', 'cus_t__pkey_P2']);
+    // a gateway's customer is named with its gateway: the same id at another gateway is another payer
+    expect(s.customers.map((c) => c.key)).toEqual(['chargebee_cus_t__pkey_P2', 'cus_t', 'stripe_cus_t__pkey_P1', 'stripe_cus_t__pkey_P2']);
+  });
+
+  it('transaction-based: a per-partner record under the older name (cus_o__pkey_P1) is found, not made again', async () => {
+    const programs = await twins({ attributionModel: 'transaction' }, async (p) => {
+      await t.pool.query(
+        `insert into customers (program_id, key, gateway, gateway_customer_id, per_partner, partner_id)
+         select $1, 'cus_o__pkey_P1', 'stripe', 'cus_o', true, id from partners where program_id = $1 and key = 'P1'`,
+        [p.id],
+      );
+    });
+    const { one } = await compare(programs, [
+      [pay({ transactionKey: 'pi_o1', customer: { id: 'cus_o' }, partnerKey: key('P1') })],
+      [pay({ transactionKey: 'pi_o2', customer: { id: 'cus_o' }, partnerKey: key('CODE_P1', 'chargebee_cf_referral_code') })],
+      [pay({ transactionKey: 'pi_o3', customer: { id: 'cus_o' }, partnerKey: key('P2') })],
+    ]);
+    expect(one.map((r) => r.ok)).toEqual([true, true, true]);
+    const s = await snapshot(programs[1].id);
+    expect(s.customers.map((c) => c.key)).toEqual(['cus_o__pkey_P1', 'stripe_cus_o__pkey_P2']);
   });
 
   it('refer-a-friend: a customer made earlier in the batch refers a later one', async () => {

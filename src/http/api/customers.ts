@@ -233,10 +233,17 @@ export function customersRouter(deps: {
     }[q.status];
     await list(req, res, [
       status,
-      // per-partner records (`{key}__pkey_{partner}`) are listed under their partner; without a partner
-      // filter they are left out, as before
-      q.partner_key || q.partner_email || q.partner_id ? ofPartner(q) : eq(customers.perPartner, false),
-      q.key ? or(eq(customers.key, q.key), and(eq(customers.perPartner, true), sql`${customers.key} like ${`${q.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`)) : undefined,
+      // per-partner records (`{key}__pkey_{partner}`) are listed under their partner, and by the key the
+      // merchant knows them by; otherwise they are left out, as before
+      q.partner_key || q.partner_email || q.partner_id ? ofPartner(q) : q.key ? undefined : eq(customers.perPartner, false),
+      // a per-partner record answers to its customer's key (`{key}__pkey_…`) and to its gateway customer
+      // id (`stripe_cus_123__pkey_…` to `cus_123`)
+      q.key
+        ? or(
+            eq(customers.key, q.key),
+            and(eq(customers.perPartner, true), or(sql`${customers.key} like ${`${q.key.replace(/[\\%_]/g, (c) => `\\${c}`)}\\_\\_pkey\\_%`}`, eq(customers.gatewayCustomerId, q.key))),
+          )
+        : undefined,
       q.email ? sql`lower(${customers.email}) = ${q.email.toLowerCase()}` : undefined,
     ], q);
   });

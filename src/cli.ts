@@ -33,12 +33,13 @@ export const COMMANDS: Record<string, CliCommand> = {
     run: async (ctx) => (await import('./cli/reconcile.js')).reconcileCommand(ctx),
   },
   replay: {
-    summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|all] [--event]... [--from] [--to] [--dry-run] [--wait]',
+    summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|retrying|all] [--event]... [--from] [--to] [--dry-run] [--retry-now] [--wait]',
     usage:
-      'usage: npm run cli -- replay [--gateway stripe|paddle|woocommerce|chargebee] [--program <id>] [--status failed|ignored|all]\n' +
-      '  [--event <id>]... [--from YYYY-MM-DD|ISO time] [--to YYYY-MM-DD|ISO time] [--limit N] [--dry-run] [--wait]\n\n' +
+      'usage: npm run cli -- replay [--gateway stripe|paddle|woocommerce|chargebee] [--program <id>] [--status failed|ignored|retrying|all]\n' +
+      '  [--event <id>]... [--from YYYY-MM-DD|ISO time] [--to YYYY-MM-DD|ISO time] [--limit N] [--dry-run] [--retry-now] [--wait]\n\n' +
       'Re-queue stored webhook events (default: the failed ones) for the worker; --dry-run prints what each would change.\n' +
-      'See docs/operations.md.',
+      '--status retrying lists the events waiting for their next attempt (a gateway API is down) with their last error\n' +
+      'and when they run again; --retry-now runs them at once. See docs/operations.md.',
     run: async (ctx) => (await import('./cli/replay.js')).replayCommand.run(ctx),
   },
 };

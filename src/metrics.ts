@@ -162,6 +162,31 @@ export class Metrics {
     });
   }
 
+  /**
+   * `partner_ledger_events_retrying{gateway}`: gateway events waiting for their next attempt after a
+   * failed one (a gateway API down), read from the inbox at scrape time. 0 for every gateway when
+   * none; left out (no sample) when the read fails, so an alert does not see a false zero.
+   */
+  watchRetrying(read: () => Promise<{ gateway: string; count: number }[]>): void {
+    const gauge = new Gauge({
+      name: 'partner_ledger_events_retrying',
+      help: 'Gateway events waiting for their next attempt after a failed one (the inbox rows still pending with a last error), by gateway, read at scrape time.',
+      labelNames: ['gateway'] as const,
+      registers: [this.registry],
+      async collect() {
+        gauge.reset();
+        let rows;
+        try {
+          rows = await withTimeout(read(), 2000);
+        } catch {
+          return;
+        }
+        for (const g of GATEWAYS) gauge.set({ gateway: g }, 0);
+        for (const r of rows) gauge.inc({ gateway: gatewayLabel(r.gateway) }, r.count);
+      },
+    });
+  }
+
   /** Job durations by outcome for any worker; for the payment worker, rewards created and reversed. */
   observeWorker(worker: Worker): void {
     const seconds = (job: Job) => Math.max(0, ((job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000);

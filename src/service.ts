@@ -8,6 +8,7 @@ import { apiBasesFrom, gatewaySettingsFromEnv } from './gateways/settings.js';
 import { sealStoredSecrets } from './db/seal-stored.js';
 import { activeKeyring, Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 import { connect, runMigrations, type Database } from './db/client.js';
+import { countRetrying } from './db/inbox.js';
 import { checkStores, reason } from './preflight.js';
 import { ClockSkewMonitor, type Clock } from './clock-skew.js';
 import { evictionPolicyReader } from './redis-policy.js';
@@ -150,6 +151,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       const opsQueues = openQueues(redis, config.QUEUE_PREFIX, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
       closers.push(() => Promise.all(opsQueues.map((q) => q.close())));
       metrics.watchQueues(opsQueues);
+      metrics.watchRetrying(() => countRetrying(database.db));
       const rejections = new RejectionRecorder(database.db, { onUnrecorded: (n) => metrics.rejectionsUnrecorded.inc(n) });
       closers.push(() => rejections.close());
 

@@ -1,5 +1,5 @@
-// `npm run cli -- replay [--gateway stripe] [--program <id>] [--status failed|ignored|all]
-//   [--event <id>]... [--from <date>] [--to <date>] [--limit N] [--dry-run] [--wait]`
+// `npm run cli -- replay [--gateway stripe] [--program <id>] [--status failed|ignored|retrying|all]
+//   [--event <id>]... [--from <date>] [--to <date>] [--limit N] [--dry-run] [--retry-now] [--wait]`
 //
 // Every verified delivery is in the inbox (webhook_events) with its raw body. A replay normalizes it
 // again with today's adapter and puts it on the queue, where the normal worker processes it: the
@@ -7,6 +7,8 @@
 // changes nothing. Signatures are not checked again (they were at receipt); only rows stored as
 // verified are replayed. `--dry-run` runs the whole pipeline (gateway lookups included) inside a
 // database transaction that is rolled back, and prints what each replay would change.
+// `--status retrying` lists the events waiting for their next attempt (a gateway API down) with their
+// last error and when they run again; `--retry-now` runs them at once instead of at their backoff.
 import { and, asc, count, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { PaymentEvent } from '../core/payment-event.js';
@@ -14,6 +16,7 @@ import type { ProgramRules } from '../core/program.js';
 import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
+import { retryingRows } from '../db/inbox.js';
 import { programs, webhookEvents } from '../db/schema.js';
 import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
@@ -26,12 +29,12 @@ import { processPayment } from '../worker/process-payment.js';
 import { options, type CliCommand } from './command.js';
 import { duration, terminalProgress, type Progress } from './progress.js';
 
-export const REPLAY_STATUSES = ['failed', 'ignored', 'all'] as const;
+export const REPLAY_STATUSES = ['failed', 'ignored', 'retrying', 'all'] as const;
 
 export type ReplaySelection = {
   gateway?: string;
   programId?: string;
-  /** Which stored outcome to replay: failed (default), ignored, or all. */
+  /** Which stored outcome to replay: failed (default), ignored, retrying (pending after a failed attempt), or all. */
   status: (typeof REPLAY_STATUSES)[number];
   eventIds?: string[];
   /** Received at or after... */
@@ -69,6 +72,9 @@ export type ReplaySummary = {
   deferred: number;
   /** Kept only as a tombstone: the body was dropped after INBOX_RETENTION_DAYS. */
   expired: number;
+  /** `--status retrying`: waiting for their next attempt (listed) / run now (`--retry-now`). */
+  retrying: number;
+  retriedNow: number;
   /** Dry run: events that would create a transaction / change rewards / change nothing. */
   wouldCreate: number;
   wouldChange: number;
@@ -86,7 +92,8 @@ function where(s: ReplaySelection): SQL {
   const parts: (SQL | undefined)[] = [eq(webhookEvents.verified, true)];
   if (s.gateway) parts.push(eq(webhookEvents.gateway, s.gateway));
   if (s.programId) parts.push(eq(webhookEvents.programId, s.programId));
-  if (s.status !== 'all') parts.push(eq(webhookEvents.status, s.status));
+  if (s.status === 'retrying') parts.push(retryingRows);
+  else if (s.status !== 'all') parts.push(eq(webhookEvents.status, s.status));
   if (s.eventIds?.length) parts.push(inArray(webhookEvents.eventId, s.eventIds));
   if (s.from) parts.push(gte(webhookEvents.receivedAt, s.from));
   if (s.to) parts.push(lt(webhookEvents.receivedAt, s.to));
@@ -95,7 +102,7 @@ function where(s: ReplaySelection): SQL {
 
 export function selectionText(s: ReplaySelection): string {
   return [
-    s.status === 'all' ? 'all events' : `${s.status} events`,
+    s.status === 'all' ? 'all events' : s.status === 'retrying' ? 'events waiting to be retried' : `${s.status} events`,
     s.gateway ? `from ${s.gateway}` : 'from every gateway',
     s.programId ? `of program ${s.programId}` : 'of every program',
     s.eventIds?.length ? `with event id ${s.eventIds.join(', ')}` : null,
@@ -196,7 +203,14 @@ async function dryProcess(
   return { lines: described.map((d) => d.text), effect };
 }
 
-export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection, opts: { dryRun?: boolean } = {}): Promise<ReplaySummary> {
+/** How long, in words: 90 s → "2 min", 2 h → "2 h". */
+const span = (ms: number) => (ms < 90_000 ? `${Math.max(1, Math.round(ms / 1000))} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 3_600_000)} h`);
+
+export async function replayEvents(
+  deps: ReplayDeps,
+  selection: ReplaySelection,
+  opts: { dryRun?: boolean; retryNow?: boolean } = {},
+): Promise<ReplaySummary> {
   const now = deps.now ?? Date.now;
   const started = now();
   const dryRun = opts.dryRun ?? false;
@@ -210,6 +224,8 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
     failed: 0,
     deferred: 0,
     expired: 0,
+    retrying: 0,
+    retriedNow: 0,
     wouldCreate: 0,
     wouldChange: 0,
     unchanged: 0,
@@ -244,6 +260,36 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
       deps.out(`${label(row)}
   → left alone: its body was dropped after the inbox retention (INBOX_RETENTION_DAYS); nothing to replay`);
       return;
+    }
+    // waiting for its next attempt: say when and why, or (--retry-now) run it now; a dry run shows what it would do
+    if (selection.status === 'retrying' && !dryRun) {
+      const job = await deps.producer!.queue.getJob(paymentJobId(row.programId, row.gateway, row.eventId));
+      const state = job ? await job.getState() : 'missing';
+      if (job && state !== 'failed' && state !== 'completed' && state !== 'unknown') {
+        const tried = `${job.attemptsMade} of ${job.opts.attempts ?? 1} attempts failed`;
+        if (state === 'delayed' && opts.retryNow) {
+          await job.promote();
+          s.retriedNow++;
+          s.queuedInboxIds.push(row.id);
+          deps.out(`${label(row)}\n  → retried now (${tried})`);
+        } else {
+          s.retrying++;
+          // BullMQ keeps the backoff it chose (delay) and when the failed attempt started (processedOn)
+          const next =
+            state === 'delayed' && job.processedOn
+              ? `next attempt in about ${span(Math.max(0, job.processedOn + job.delay - now()))} (--retry-now runs it now)`
+              : `its job is ${state}`;
+          deps.out(`${label(row)}\n  → ${tried}; ${next}`);
+        }
+        return;
+      }
+      if (!opts.retryNow) {
+        s.retrying++;
+        const where = state === 'missing' ? 'gone from the queue' : state;
+        deps.out(`${label(row)}\n  → its job is ${where}: --retry-now queues it again (the inbox sweeper does too, in time)`);
+        return;
+      }
+      // --retry-now and no job waiting: queued again as any replay is
     }
     const normalized = normalizeRow({ ...row, rawBody: row.rawBody }, program);
     if (normalized.status !== 'queued') {
@@ -303,10 +349,11 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
         return;
       }
     }
-    // queued first, then the job: a worker finishing fast then writes the final status last
+    // queued first, then the job: a worker finishing fast then writes the final status last. The old
+    // reason goes: a queued row with a reason is one waiting for its next attempt (--status retrying)
     await deps.db
       .update(webhookEvents)
-      .set({ status: 'queued' })
+      .set({ status: 'queued', lastError: null })
       .where(and(eq(webhookEvents.id, row.id), eq(webhookEvents.status, row.status)));
     try {
       await producer.add(
@@ -346,6 +393,15 @@ export async function replayEvents(deps: ReplayDeps, selection: ReplaySelection,
   return s;
 }
 
+/** How many events the selection's filters name that wait for their next attempt (not failed yet). */
+export async function retryingCount(db: Db, selection: ReplaySelection): Promise<number> {
+  const [{ n } = { n: 0 }] = await db
+    .select({ n: count() })
+    .from(webhookEvents)
+    .where(where({ ...selection, status: 'retrying' }));
+  return n;
+}
+
 export function summaryLine(s: ReplaySummary): string {
   const seconds = `${(s.elapsedMs / 1000).toFixed(1)}s`;
   if (s.dryRun) {
@@ -354,6 +410,9 @@ export function summaryLine(s: ReplaySummary): string {
       `${s.unchanged} would change nothing, ${s.ignored} ignored, ${s.failed} would fail` +
       `${s.expired ? `, ${s.expired} past the inbox retention (body dropped)` : ''} (${seconds})`
     );
+  }
+  if (s.retrying + s.retriedNow > 0 && s.queued + s.alreadyQueued + s.failed + s.ignored === 0) {
+    return `${s.selected} events waiting to be retried: ${s.retriedNow} retried now, ${s.retrying} left to their next attempt (${seconds})`;
   }
   const deferred = s.deferred ? `, ${s.deferred} left for the sweeper (queue unavailable)` : '';
   const expired = s.expired ? `, ${s.expired} past the inbox retention (body dropped)` : '';
@@ -423,15 +482,16 @@ const Args = z.object({
   to: z.string().optional(),
   limit: z.coerce.number().int().min(1).optional(),
   'dry-run': z.boolean().default(false),
+  'retry-now': z.boolean().default(false),
   wait: z.boolean().default(false),
 });
 
 export const USAGE =
-  'usage: npm run cli -- replay [--gateway stripe|paddle|woocommerce|chargebee] [--program <id>] [--status failed|ignored|all] ' +
-  '[--event <id>]... [--from YYYY-MM-DD|ISO time] [--to YYYY-MM-DD|ISO time] [--limit N] [--dry-run] [--wait]';
+  'usage: npm run cli -- replay [--gateway stripe|paddle|woocommerce|chargebee] [--program <id>] [--status failed|ignored|retrying|all] ' +
+  '[--event <id>]... [--from YYYY-MM-DD|ISO time] [--to YYYY-MM-DD|ISO time] [--limit N] [--dry-run] [--retry-now] [--wait]';
 
 export const replayCommand: CliCommand = {
-  summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|all] [--event]... [--from] [--to] [--dry-run] [--wait]',
+  summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|retrying|all] [--event]... [--from] [--to] [--dry-run] [--retry-now] [--wait]',
   async run({ config, database, args, out }) {
     let raw;
     try {
@@ -444,6 +504,7 @@ export const replayCommand: CliCommand = {
         to: { type: 'string' },
         limit: { type: 'string' },
         'dry-run': { type: 'boolean' },
+        'retry-now': { type: 'boolean' },
         wait: { type: 'boolean' },
       });
     } catch (err) {
@@ -475,6 +536,11 @@ export const replayCommand: CliCommand = {
       return 2;
     }
     const dryRun = a['dry-run'];
+    if (a['retry-now'] && (a.status !== 'retrying' || dryRun)) {
+      out(`replay: --retry-now goes with --status retrying${dryRun ? ', not with --dry-run' : ''}`);
+      out(USAGE);
+      return 2;
+    }
     let producer: PaymentProducer | undefined;
     let redis: ReturnType<typeof producerConnection> | undefined;
     if (!dryRun) {
@@ -491,9 +557,17 @@ export const replayCommand: CliCommand = {
       out(line);
     };
     try {
-      const summary = await replayEvents({ db: database.db, producer, apiBases: apiBasesFrom(config), out: say, progress: progress?.update }, selection, { dryRun });
+      const summary = await replayEvents({ db: database.db, producer, apiBases: apiBasesFrom(config), out: say, progress: progress?.update }, selection, {
+        dryRun,
+        retryNow: a['retry-now'],
+      });
       progress?.end();
       out(summaryLine(summary));
+      // a job waiting for its next attempt is not failed yet: say so, or a dry run seems to find nothing
+      if (selection.status === 'failed' || selection.status === 'ignored') {
+        const waiting = await retryingCount(database.db, selection);
+        if (waiting) out(`${waiting} more event${waiting === 1 ? ' is' : 's are'} waiting to be retried (not failed yet): replay --status retrying lists them`);
+      }
       if (!dryRun && a.wait && summary.queuedInboxIds.length) {
         out(`waiting for the worker to process ${summary.queuedInboxIds.length} events (Ctrl-C stops waiting; the jobs go on)`);
         const waiting = terminalProgress(process.stderr, 'settled');

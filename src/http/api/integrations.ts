@@ -6,6 +6,7 @@ import { clockSkewWarning, type ClockSkew } from '../../clock-skew.js';
 import { and, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import { PARTNER_KEY_PLACES } from '../../core/payment-event.js';
 import type { Db } from '../../db/client.js';
+import { retryingByGateway } from '../../db/inbox.js';
 import { programs, webhookSubscriptions, type GatewaySettings } from '../../db/schema.js';
 import { adapters } from '../../gateways/registry.js';
 import { ok, programId, timestamp } from './respond.js';
@@ -53,6 +54,8 @@ export async function integrationStatus(
   const names = adapters.map((a) => a.gateway as string);
   const list = names.join(',');
 
+  // deliveries waiting for their next attempt (a gateway API down): else only a bare `pending`
+  const retryingP = retryingByGateway(db, pid, names, RECENT);
   // each query uses the (program, gateway, received_at) indexes: cheap however large the inbox
   const [program, last, lastProcessed, counts, rejectionCounts, rejections, failures, places, disabled] = await Promise.all([
     db.select({ gateways: programs.gateways }).from(programs).where(eq(programs.id, pid)),
@@ -107,6 +110,7 @@ export async function integrationStatus(
       .orderBy(desc(webhookSubscriptions.disabledAt)),
   ]);
 
+  const retryingAll = await retryingP;
   const settings = program[0]?.gateways ?? {};
   const warnings: string[] = [];
   const gateways = names.map((gateway) => {
@@ -131,6 +135,13 @@ export async function integrationStatus(
       warnings.push(`${gateway}: ${rejectedSignature} deliveries refused in the last 24 hours (signature or credentials): check the webhook secret`);
     }
     if (!setup.webhooks && lastReceivedAt) warnings.push(`${gateway}: events were received but its webhook secret is no longer set`);
+    const retrying = retryingAll.get(gateway)!;
+    if (retrying.count > 0) {
+      warnings.push(
+        `${gateway}: ${retrying.count} event${retrying.count === 1 ? '' : 's'} waiting to be retried (last error: ${retrying.lastError}); ` +
+          'they retry by themselves for about two hours, or now with `replay --status retrying --retry-now`',
+      );
+    }
 
     const placeCounts: Record<string, number> = {};
     for (const p of PARTNER_KEY_PLACES.filter((p) => p.startsWith(`${gateway}_`))) placeCounts[p] = 0;
@@ -173,6 +184,18 @@ export async function integrationStatus(
         .filter((r) => r.gateway === gateway)
         .map((r) => ({ event_id: r.event_id, event_type: r.event_type, reason: r.last_error, received_at: timestamp(asDate(r.received_at)) })),
       partner_key_places: { window_days: PLACES_WINDOW_DAYS, counts: placeCounts },
+      retrying: {
+        count: retrying.count,
+        oldest_at: timestamp(retrying.oldestAt),
+        last_error: retrying.lastError,
+        examples: retrying.examples.map((e) => ({
+          event_id: e.eventId,
+          event_type: e.eventType,
+          attempts: e.attempts,
+          last_error: e.lastError,
+          received_at: timestamp(e.receivedAt),
+        })),
+      },
     };
   });
 

@@ -225,6 +225,17 @@ export function webhooksRouter(deps: WebhookDeps): Router {
         return;
       }
 
+      if (normalized.status === 'failed') {
+        // bad data never succeeds: its job fails at once (not retried), so the dashboard's failed set shows
+        // it with its reason. Best effort: the inbox row says failed with the reason either way
+        await deps.producer
+          .addUnreadable({ programId: program.id, inboxId: inboxId.toString(), source: 'webhook' }, normalized.reason, {
+            gateway,
+            eventId: verdict.eventId,
+            eventType: verdict.eventType,
+          })
+          .catch((err: unknown) => req.log.warn({ gateway, err: (err as Error).message }, 'unreadable delivery not put in the failed set'));
+      }
       if (normalized.status !== 'queued') {
         settle(res, normalized.status);
         res.json({ received: true, status: normalized.status, reason: normalized.reason });

@@ -59,7 +59,7 @@ export function jobSummary(data: PaymentJobInput, key: DedupeKey): PaymentJobSum
     eventId: key.eventId,
     programId: data.programId,
     transactionKey: [...new Set(events.map((e) => (e.kind === 'payment' ? e.transactionKey : (e.paymentRefs[0] ?? ''))))].join(', '),
-    facts: events.map(factText).join('; '),
+    facts: data.unreadable !== undefined && !events.length ? `unreadable: ${data.unreadable}` : events.map(factText).join('; '),
   };
 }
 
@@ -109,6 +109,14 @@ export class PaymentProducer {
       throw new QueueUnavailableError(`queue unavailable: ${(err as Error).message}`);
     }
     return jobId;
+  }
+
+  /**
+   * Put a verified delivery that can never be booked on the queue only to be failed at once (with
+   * `reason`, not retried): the dashboard's failed set then shows every failure, bad data included.
+   */
+  addUnreadable(data: Omit<PaymentJobInput, 'events' | 'unreadable'>, reason: string, dedupeKey: DedupeKey): Promise<string> {
+    return this.add({ ...data, events: [], unreadable: reason.slice(0, 2000) }, dedupeKey);
   }
 
   close(): Promise<void> {

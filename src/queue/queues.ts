@@ -27,8 +27,14 @@ export const PaymentJobData = z.object({
   /** The inbox row this job came from (webhooks and replays); absent for API-created events. */
   inboxId: z.string().regex(/^\d+$/).optional(),
   source: z.enum(['webhook', 'api', 'replay', 'bulk', 'reconcile']),
-  events: z.array(PaymentEvent).min(1).max(20),
-});
+  events: z.array(PaymentEvent).max(20),
+  /**
+   * A verified delivery whose data can never be booked (`payload: unknown currency code "zzz"`): no
+   * events, and the worker fails the job at once with this reason, so it sits in the dashboard's failed
+   * set beside every other failure (its inbox row is failed with the same reason already).
+   */
+  unreadable: z.string().min(1).max(2000).optional(),
+}).refine((d) => d.events.length > 0 || d.unreadable !== undefined, { path: ['events'], message: 'Too small: expected array to have >=1 items' });
 export type PaymentJobData = z.infer<typeof PaymentJobData>;
 export type PaymentJobInput = z.input<typeof PaymentJobData>;
 

@@ -74,6 +74,8 @@ export function createPaymentWorker(opts: {
         const first = parsed.error.issues[0];
         throw new UnrecoverableError(`payload: ${first?.path.join('.') || 'job'}: ${first?.message ?? 'invalid'}`);
       }
+      // refused at the door as unreadable, queued only to be seen failed: never retried
+      if (parsed.data.unreadable !== undefined) throw new UnrecoverableError(parsed.data.unreadable);
       const controller = new AbortController();
       const cancel = () => controller.abort(cancelled?.reason);
       cancelled?.addEventListener('abort', cancel, { once: true });

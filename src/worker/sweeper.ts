@@ -53,6 +53,16 @@ export async function sweepInbox(
           processedAt: now,
         })
         .where(sql`${webhookEvents.id} = ${row.id}`);
+      if (normalized.status === 'failed') {
+        // as the receiver does: seen in the dashboard's failed set, with its reason
+        await producer
+          .addUnreadable({ programId: row.programId, inboxId: row.id.toString(), source: 'webhook' }, normalized.reason, {
+            gateway: row.gateway,
+            eventId: row.eventId,
+            eventType: row.eventType ?? undefined,
+          })
+          .catch(() => {});
+      }
       continue;
     }
     await producer.add(

@@ -15,6 +15,7 @@ import { count, createPartner, stored } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { TEST_REDIS_URL } from '../support/env.js';
 import { transactions } from '../../src/db/schema.js';
+import { replayCommand } from '../../src/cli/replay.js';
 
 const SECRET = 'whsec_dashboard_test';
 const API_KEY = 'pl_dashboard_test_key';
@@ -231,5 +232,36 @@ describe('failed jobs in the dashboard', () => {
       await expect.poll(async () => (await stored(svc.db.db, svc.programId, m.key))?.partnerKey, { timeout: 10_000 }).toBe('ptn_dash');
     }
     expect(await svc.service.producer!.queue.getJobCounts('failed')).toEqual({ failed: 0 });
+  });
+
+  it('a delivery with bad data is in the failed set with its reason, failed once, and listed by replay', async () => {
+    const s = randomBytes(3).toString('hex');
+    const event = JSON.parse(fixture('stripe', 'payment_intent.succeeded.json').toString('utf8').replace(/"((?:evt|pi|ch)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`));
+    event.data.object.currency = 'zzz';
+    const body = JSON.stringify(event);
+    const reason = 'payload: unknown currency code "zzz"';
+    const res = await svc.post('/webhooks/stripe', body, { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret: SECRET }) });
+    // answered 2xx (a gateway retrying it for days would change nothing), kept as failed with the reason
+    expect(res).toEqual({ status: 200, body: { received: true, status: 'failed', reason } });
+    expect(await svc.settled('stripe', event.id)).toMatchObject({ status: 'failed', lastError: reason });
+
+    const failedJob = async () => {
+      const list = await fetch(`${svc.url}/admin/queues/api/queues?activeQueue=${PAYMENT_EVENTS_QUEUE}&status=failed&page=1`, { headers: auth });
+      const queues = ((await list.json()) as { queues: { name: string; jobs: any[] }[] }).queues; // eslint-disable-line @typescript-eslint/no-explicit-any
+      return queues.find((q) => q.name === PAYMENT_EVENTS_QUEUE)!.jobs.find((j) => j.data?.summary?.eventId === event.id);
+    };
+    await expect.poll(failedJob, { timeout: 10_000, interval: 100 }).toBeDefined();
+    const job = await failedJob();
+    expect(job.name).toBe('stripe payment_intent.succeeded');
+    expect(job.failedReason).toBe(reason);
+    expect(job.data.summary.facts).toBe(`unreadable: ${reason}`);
+    // failed for good at its first attempt, though payment jobs have 2 here
+    const stored = await svc.service.producer!.queue.getJob(job.id);
+    expect({ attemptsMade: stored!.attemptsMade, attempts: stored!.opts.attempts }).toEqual({ attemptsMade: 1, attempts: 2 });
+
+    const lines: string[] = [];
+    const code = await replayCommand.run({ config: svc.service.config, database: svc.db, args: ['--status', 'failed', '--dry-run'], out: (l) => lines.push(l) });
+    expect(code).toBe(0);
+    expect(lines.join('\n')).toContain(`stripe ${event.id} payment_intent.succeeded [failed: ${reason}]`);
   });
 });

@@ -39,6 +39,100 @@ export function gatewaySetup(gateway: string, settings: GatewaySettings): { webh
   }
 }
 
+/** Where each gateway's webhook secret (or credentials) and API access are set from the environment. */
+const SETTINGS_HINT: Record<string, { secret: string; api: string }> = {
+  stripe: { secret: 'STRIPE_WEBHOOK_SECRET', api: 'STRIPE_API_KEY' },
+  paddle: { secret: 'PADDLE_WEBHOOK_SECRET', api: 'PADDLE_API_KEY' },
+  woocommerce: { secret: 'WOOCOMMERCE_WEBHOOK_SECRET', api: 'WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET' },
+  chargebee: { secret: 'CHARGEBEE_WEBHOOK_USERNAME and CHARGEBEE_WEBHOOK_PASSWORD', api: 'CHARGEBEE_SITE and CHARGEBEE_API_KEY' },
+};
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * What the refusals of the last 24 hours mean, one warning per cause: a signature that does not match
+ * (the secret), a stale timestamp (a clock, or a delivery sent again late: not the secret), Basic
+ * credentials that do not match (Chargebee's username and password), or no secret set at all.
+ */
+export function refusalWarnings(gateway: string, rejectedBy: Record<string, number>): string[] {
+  const n = (...codes: string[]) => codes.reduce((sum, c) => sum + (rejectedBy[c] ?? 0), 0);
+  const hint = SETTINGS_HINT[gateway] ?? { secret: 'its webhook secret', api: 'its API key' };
+  const refused = (k: number) => `${gateway}: ${plural(k, 'delivery', 'deliveries')} refused in the last 24 hours`;
+  const out: string[] = [];
+  const signature = n('invalid_signature', 'missing_signature');
+  if (signature) {
+    out.push(
+      `${refused(signature)}: the signature does not match (or is missing): check the webhook secret (${hint.secret}, or PATCH /v1/program) against the endpoint's signing secret in the ${gateway} dashboard`,
+    );
+  }
+  const stale = n('stale_timestamp');
+  if (stale) {
+    out.push(
+      `${refused(stale)}: the signature timestamp is more than 5 minutes off: this host's clock is wrong (partner_ledger_clock_skew_seconds) or old deliveries were sent again late; the secret is not the cause`,
+    );
+  }
+  const credentials = n('invalid_credentials', 'missing_credentials');
+  if (credentials) {
+    out.push(
+      `${refused(credentials)}: the HTTP Basic username or password does not match (or is missing): check ${hint.secret} (or PATCH /v1/program) against the webhook's basic authentication in ${gateway}`,
+    );
+  }
+  const unset = n('gateway_not_configured');
+  if (unset) out.push(`${refused(unset)}: no webhook secret is set for this program: set ${hint.secret} (or PATCH /v1/program)`);
+  return out;
+}
+
+/** Payments whose partner key named nobody, and lookups skipped for want of API access, are counted over this many days. */
+export const ATTRIBUTION_WINDOW_DAYS = 7;
+
+type AttributionIssues = {
+  unknownKeys: { key: string; payments: number; lastAt: Date }[];
+  unknownPayments: number;
+  notConfigured: number;
+};
+
+/**
+ * Per gateway, over the payments booked in the window: partner keys that name no partner (nor, in a
+ * refer-a-friend program, a customer) today, and payments whose partner-key lookups were skipped
+ * because the gateway's API access is not set (`lookups[].result: not_configured`).
+ */
+async function attributionIssues(db: Db, pid: string, since: Date): Promise<Map<string, AttributionIssues>> {
+  const at = since.toISOString();
+  // by booking time (recorded_at), as partner_key_places: a payment's own time (created_at) may be long past
+  const [unknown, unconfigured] = await Promise.all([
+    db.execute<{ gateway: string; key: string; n: string; last_at: unknown }>(sql`
+      select t.gateway, t.attribution->>'partner_key' as key, count(*)::text as n, max(t.recorded_at) as last_at
+      from transactions t
+      where t.program_id = ${pid} and t.recorded_at >= ${at}::timestamptz and t.attribution->>'partner_key' is not null
+        and not exists (
+          select 1 from partners p where p.program_id = t.program_id and p.deleted_at is null
+            and (p.key = t.attribution->>'partner_key' or p.referral_code = t.attribution->>'partner_key'))
+        and not exists (
+          select 1 from customers c where c.program_id = t.program_id and c.deleted_at is null and not c.per_partner
+            and c.key = t.attribution->>'partner_key')
+      group by 1, 2
+      order by max(t.recorded_at) desc`),
+    db.execute<{ gateway: string; n: string }>(sql`
+      select gateway, count(*)::text as n from transactions
+      where program_id = ${pid} and recorded_at >= ${at}::timestamptz
+        and attribution->'lookups' @> '[{"result": "not_configured"}]'::jsonb
+      group by gateway`),
+  ]);
+  const out = new Map<string, AttributionIssues>();
+  const of = (gateway: string) => {
+    let v = out.get(gateway);
+    if (!v) out.set(gateway, (v = { unknownKeys: [], unknownPayments: 0, notConfigured: 0 }));
+    return v;
+  };
+  for (const r of unknown.rows) {
+    const v = of(r.gateway);
+    v.unknownKeys.push({ key: r.key, payments: Number(r.n), lastAt: asDate(r.last_at)! });
+    v.unknownPayments += Number(r.n);
+  }
+  for (const r of unconfigured.rows) of(r.gateway).notConfigured = Number(r.n);
+  return out;
+}
+
 const asDate = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
 
 export type IntegrationStatus = Awaited<ReturnType<typeof integrationStatus>>;
@@ -56,6 +150,7 @@ export async function integrationStatus(
 
   // deliveries waiting for their next attempt (a gateway API down): else only a bare `pending`
   const retryingP = retryingByGateway(db, pid, names, RECENT);
+  const attributionP = attributionIssues(db, pid, new Date(now.getTime() - ATTRIBUTION_WINDOW_DAYS * 86_400_000));
   // each query uses the (program, gateway, received_at) indexes: cheap however large the inbox
   const [program, last, lastProcessed, counts, rejectionCounts, rejections, failures, places, disabled] = await Promise.all([
     db.select({ gateways: programs.gateways }).from(programs).where(eq(programs.id, pid)),
@@ -111,6 +206,7 @@ export async function integrationStatus(
   ]);
 
   const retryingAll = await retryingP;
+  const attributionAll = await attributionP;
   const settings = program[0]?.gateways ?? {};
   const warnings: string[] = [];
   const gateways = names.map((gateway) => {
@@ -131,10 +227,31 @@ export async function integrationStatus(
         `${gateway}: no event received for ${Math.floor(silentHours!)} hours (it used to send events): check the webhook endpoint in the ${gateway} dashboard`,
       );
     }
-    if (rejectedSignature > 0) {
-      warnings.push(`${gateway}: ${rejectedSignature} deliveries refused in the last 24 hours (signature or credentials): check the webhook secret`);
-    }
+    warnings.push(...refusalWarnings(gateway, rejectedBy));
     if (!setup.webhooks && lastReceivedAt) warnings.push(`${gateway}: events were received but its webhook secret is no longer set`);
+    const failedLast24h = byStatus('failed');
+    if (failedLast24h > 0) {
+      const latest = failures.rows.find((r) => r.gateway === gateway)?.last_error;
+      warnings.push(
+        `${gateway}: ${plural(failedLast24h, 'event')} failed in the last 24 hours${latest ? ` (latest: ${latest})` : ''}: ` +
+          `see recent_failures; once the cause is fixed, \`replay --gateway ${gateway}\` books them`,
+      );
+    }
+    const issues = attributionAll.get(gateway) ?? { unknownKeys: [], unknownPayments: 0, notConfigured: 0 };
+    if (issues.unknownPayments > 0) {
+      const keys = issues.unknownKeys.slice(0, RECENT).map((k) => (k.payments > 1 ? `${k.key} ×${k.payments}` : k.key));
+      const more = issues.unknownKeys.length > RECENT ? ` and ${issues.unknownKeys.length - RECENT} more` : '';
+      warnings.push(
+        `${gateway}: ${plural(issues.unknownPayments, 'payment')} in the last ${ATTRIBUTION_WINDOW_DAYS} days named a partner key no partner has ` +
+          `(${keys.join(', ')}${more}): create those partners (POST /v1/partners) or fix the key where the checkout sets it; those payments earned nothing`,
+      );
+    }
+    if (issues.notConfigured > 0 && !setup.api) {
+      warnings.push(
+        `${gateway}: ${plural(issues.notConfigured, 'payment')} in the last ${ATTRIBUTION_WINDOW_DAYS} days had partner_key lookups skipped ` +
+          `(on the customer, subscription ...) because the ${gateway} API access is not set: set ${SETTINGS_HINT[gateway]?.api ?? 'its API key'} (or PATCH /v1/program)`,
+      );
+    }
     const retrying = retryingAll.get(gateway)!;
     if (retrying.count > 0) {
       warnings.push(
@@ -184,6 +301,12 @@ export async function integrationStatus(
         .filter((r) => r.gateway === gateway)
         .map((r) => ({ event_id: r.event_id, event_type: r.event_type, reason: r.last_error, received_at: timestamp(asDate(r.received_at)) })),
       partner_key_places: { window_days: PLACES_WINDOW_DAYS, counts: placeCounts },
+      unknown_partner_keys: {
+        window_days: ATTRIBUTION_WINDOW_DAYS,
+        payments: issues.unknownPayments,
+        keys: issues.unknownKeys.slice(0, RECENT).map((k) => ({ key: k.key, payments: k.payments, last_at: timestamp(k.lastAt) })),
+      },
+      lookups_not_configured: { window_days: ATTRIBUTION_WINDOW_DAYS, payments: issues.notConfigured },
       retrying: {
         count: retrying.count,
         oldest_at: timestamp(retrying.oldestAt),

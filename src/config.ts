@@ -39,6 +39,8 @@ const Env = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   PROCESS_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** pretty (one human line a record) or json (one JSON object a line); unset: pretty on a terminal, else json. */
+  LOG_FORMAT: optional.pipe(z.enum(['pretty', 'json']).optional()),
   /** Prefix of every BullMQ key: lets several deployments (or test files) share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pl'),
   /** Payment jobs one worker process holds at once: the batches being written, and the next one filling. */

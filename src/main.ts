@@ -1,6 +1,6 @@
 // Composition root: `npm start` runs the API, the worker, or both (PROCESS_ROLE).
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, defaultLogFormat } from './logger.js';
 import { chooseDatabase, EmbeddedPostgresError, type DatabaseChoice } from './embedded-database.js';
 import { checkStores, StartupError } from './preflight.js';
 import type { Service } from './service.js';
@@ -18,7 +18,7 @@ async function main() {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, { format: config.LOG_FORMAT ?? defaultLogFormat() });
   let service: Service | undefined;
   let database: DatabaseChoice | undefined;
   let stopping = false;

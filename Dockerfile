@@ -16,6 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY drizzle ./drizzle
+# the operator commands, compiled (`npm run cli` needs tsx, a dev dependency the image does not have):
+# `docker compose exec api partner-ledger replay --dry-run`
+RUN chmod +x dist/src/cli.js && ln -s /app/dist/src/cli.js /usr/local/bin/partner-ledger
 USER node
 EXPOSE 3000
 # /healthz answers in the api role; the worker service in docker-compose.yml turns this off

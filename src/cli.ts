@@ -1,4 +1,8 @@
+#!/usr/bin/env node
 // `npm run cli -- <command> [options]`: operator commands. Each command is one entry in COMMANDS.
+// Compiled (dist/src/cli.js), it is `partner-ledger <command>`: the Docker image puts it on PATH, as
+// the image has no tsx (no dev dependencies) for `npm run cli`.
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connect, runMigrations } from './db/client.js';
@@ -44,13 +48,21 @@ export const COMMANDS: Record<string, CliCommand> = {
   },
 };
 
+/** Run from the compiled build (the `partner-ledger` command), not from source through tsx. */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** The texts name the command as it was run: `npm run cli -- replay` from a checkout, `partner-ledger replay` compiled. */
+export function asRun(text: string, compiled = COMPILED): string {
+  return compiled ? text.replaceAll('npm run cli -- ', 'partner-ledger ') : text;
+}
+
 function usage(): string {
-  return (
+  return asRun(
     `usage: npm run cli -- <command> [options]   (npm run cli -- <command> --help: its options)\n\ncommands:\n` +
-    Object.entries(COMMANDS)
-      .map(([n, c]) => `  ${n.padEnd(22)} ${c.summary}`)
-      .join('\n') +
-    '\n'
+      Object.entries(COMMANDS)
+        .map(([n, c]) => `  ${n.padEnd(22)} ${c.summary}`)
+        .join('\n') +
+      '\n',
   );
 }
 
@@ -67,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // help needs no configuration and no database
   if (wantsHelp(args)) {
-    process.stdout.write(`${usageOf(name, command)}\n`);
+    process.stdout.write(`${asRun(usageOf(name, command))}\n`);
     return 0;
   }
   let config: Config;
@@ -98,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     const database = connect(config.DATABASE_URL);
     try {
       await runMigrations(database);
-      return await command.run({ config, database, args, out: (line) => process.stdout.write(`${line}\n`) });
+      return await command.run({ config, database, args, out: (line) => process.stdout.write(`${asRun(line)}\n`) });
     } finally {
       await database.close();
     }
@@ -110,8 +122,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Whether this module is the program node was started with: directly, or through a symlink on PATH (`partner-ledger`). */
+function isEntryPoint(): boolean {
+  const started = process.argv[1];
+  if (!started) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(started)).href;
+  } catch {
+    return import.meta.url === pathToFileURL(started).href;
+  }
+}
+
 // run only as the entry point, so commands can be imported (and tested) without starting the CLI
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint()) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

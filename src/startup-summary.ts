@@ -7,7 +7,9 @@ import { VERSION } from './version.js';
 export type StartupFacts = { config: Config; port: number | null; keys: DefaultKeyState; metricsPort?: number | null; database?: string };
 
 /** How to create a key, said where a start has none. */
-export const CREATE_KEY_HINT = 'create one: npm run cli -- keys:create (or set API_KEY and restart)';
+// compiled (the Docker image, npm run start:prod) the commands are `partner-ledger`, as tsx is not installed there
+const CLI = import.meta.url.endsWith('.js') ? 'partner-ledger' : 'npm run cli --';
+export const CREATE_KEY_HINT = `create one: ${CLI} keys:create (or set API_KEY and restart)`;
 
 function keyWords(k: DefaultKeyState, envSet: boolean): string {
   const others = k.others ? `, ${k.others} other key${k.others === 1 ? '' : 's'}` : '';

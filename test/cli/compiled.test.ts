@@ -106,6 +106,12 @@ describe('the compiled CLI (partner-ledger)', { timeout: 120_000 }, () => {
     expect(viaPath.stdout).toContain('→ would be unreadable');
   });
 
+  it("the compiled service's start-up hint names the command the image has", async () => {
+    const { code, stdout } = await sh('node', ['--input-type=module', '-e', "import('./dist/src/startup-summary.js').then((m) => console.log(m.CREATE_KEY_HINT))"]);
+    expect(code).toBe(0);
+    expect(stdout).toBe('create one: partner-ledger keys:create (or set API_KEY and restart)\n');
+  });
+
   it('the hook does refuse a dev dependency (it is not a check that cannot fail)', async () => {
     const probe = path.join(ROOT, 'dist', 'probe-dev-import.js');
     writeFileSync(probe, "import 'vitest';\n");

@@ -8,13 +8,14 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicCredentials, sameText } from '../../src/gateways/signing.js';
 import { dashboardAuth } from '../../src/http/dashboard.js';
-import { PAYMENT_EVENTS_QUEUE, QUEUE_NAMES } from '../../src/queue/queues.js';
+import { PAYMENT_EVENTS_QUEUE, QUEUE_NAMES, paymentJobId } from '../../src/queue/queues.js';
 import { fakeStripeApi, type FakeGatewayApi } from '../support/fake-gateway-api.js';
 import { fixture } from '../support/fixtures.js';
 import { count, createPartner, stored } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { TEST_REDIS_URL } from '../support/env.js';
-import { transactions } from '../../src/db/schema.js';
+import { transactions, webhookEvents } from '../../src/db/schema.js';
+import { sweepInbox } from '../../src/worker/sweeper.js';
 import { replayCommand } from '../../src/cli/replay.js';
 
 const SECRET = 'whsec_dashboard_test';
@@ -263,5 +264,19 @@ describe('failed jobs in the dashboard', () => {
     const code = await replayCommand.run({ config: svc.service.config, database: svc.db, args: ['--status', 'failed', '--dry-run'], out: (l) => lines.push(l) });
     expect(code).toBe(0);
     expect(lines.join('\n')).toContain(`stripe ${event.id} payment_intent.succeeded [failed: ${reason}]`);
+  });
+
+  it('a delivery with bad data kept while Redis was down reaches the failed set when the sweeper reads it', async () => {
+    const s = randomBytes(3).toString('hex');
+    const event = JSON.parse(fixture('stripe', 'payment_intent.succeeded.json').toString('utf8').replace(/"((?:evt|pi|ch)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`));
+    event.data.object.currency = 'zzz';
+    // stored as received (the queue was down when it came), never normalized since
+    await svc.db.db.insert(webhookEvents).values({ programId: svc.programId, gateway: 'stripe', eventId: event.id, eventType: event.type, rawBody: JSON.stringify(event), status: 'received' });
+    const swept = await sweepInbox(svc.db.db, svc.service.producer!, { olderThanSeconds: 0 });
+    expect(swept).toMatchObject({ failed: 1, requeued: 0 });
+    expect(await svc.settled('stripe', event.id)).toMatchObject({ status: 'failed', lastError: 'payload: unknown currency code "zzz"' });
+    const job = await svc.service.producer!.queue.getJob(paymentJobId(svc.programId, 'stripe', event.id));
+    await expect.poll(async () => job!.getState(), { timeout: 10_000, interval: 100 }).toBe('failed');
+    expect((await svc.service.producer!.queue.getJob(job!.id!))!.failedReason).toBe('payload: unknown currency code "zzz"');
   });
 });

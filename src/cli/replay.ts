@@ -416,7 +416,8 @@ export function summaryLine(s: ReplaySummary): string {
   }
   const deferred = s.deferred ? `, ${s.deferred} left for the sweeper (queue unavailable)` : '';
   const expired = s.expired ? `, ${s.expired} past the inbox retention (body dropped)` : '';
-  return `${s.selected} events: ${s.queued} queued, ${s.alreadyQueued} already in the queue, ${s.ignored} ignored, ${s.failed} unreadable${deferred}${expired} (${seconds})`;
+  const retrying = s.retrying + s.retriedNow ? `, ${s.retriedNow} retried now, ${s.retrying} left to their next attempt` : '';
+  return `${s.selected} events: ${s.queued} queued, ${s.alreadyQueued} already in the queue, ${s.ignored} ignored, ${s.failed} unreadable${retrying}${deferred}${expired} (${seconds})`;
 }
 
 export type SettledSummary = { processed: number; failed: number; ignored: number; pending: number; reasons: Map<string, number> };

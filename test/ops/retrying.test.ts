@@ -49,24 +49,28 @@ beforeAll(async () => {
   );
   await createPartner(svc.db.db, svc.programId, 'ptn_retry');
   objects.set(customer, { id: customer, object: 'customer', email: 'r@example.com', metadata: { partner_key: 'ptn_retry' } });
+  eventId = await deliverDuringOutage(s);
+});
+
+/** A charge whose partner key is on the Stripe customer, delivered while the Stripe API answers 500: its job waits, delayed. */
+async function deliverDuringOutage(suffix: string): Promise<string> {
   api.outage = 500;
-  // the partner key is on the Stripe customer, so the worker must ask the (failing) Stripe API
   const text = fixture('stripe', 'charge.succeeded.2024-06-20.json')
     .toString('utf8')
-    .replace(/"((?:evt|pi|ch|in|re|dp|sub|cs)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`);
+    .replace(/"((?:evt|pi|ch|in|re|dp|sub|cs)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${suffix}"`);
   const event = JSON.parse(text);
   Object.assign(event.data.object, { invoice: null, customer });
-  eventId = event.id;
   const body = JSON.stringify(event);
   const res = await svc.post('/webhooks/stripe', body, { 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body, secret: SECRET }) });
   expect(res.status).toBe(200);
   // the first attempt failed and the job waits for its second
-  const job = await svc.service.producer!.queue.getJob(paymentJobId(svc.programId, 'stripe', eventId));
+  const job = await svc.service.producer!.queue.getJob(paymentJobId(svc.programId, 'stripe', event.id));
   for (let i = 0; (await job!.getState()) !== 'delayed'; i++) {
     if (i > 400) throw new Error(`the job is ${await job!.getState()}, not delayed`);
     await new Promise((r) => setTimeout(r, 25));
   }
-});
+  return event.id as string;
+}
 afterAll(async () => {
   await svc?.stop();
   await api?.stop();
@@ -127,5 +131,19 @@ describe('an event waiting for its next attempt', () => {
       .from(webhookEvents)
       .where(and(eq(webhookEvents.gateway, 'stripe'), eq(webhookEvents.eventId, eventId)));
     expect(stored!.status).toBe('processed');
+  });
+
+  it('whose job the queue lost is said so, and queued again by --retry-now', async () => {
+    const lost = await deliverDuringOutage(`l${s}`);
+    await (await svc.service.producer!.queue.getJob(paymentJobId(svc.programId, 'stripe', lost)))!.remove();
+    const listed = await cli('--status', 'retrying');
+    expect(listed.code).toBe(0);
+    expect(listed.text).toContain(`stripe ${lost} charge.succeeded [queued: ${reason}]\n  → its job is gone from the queue: --retry-now queues it again`);
+
+    api.outage = null;
+    const run = await cli('--status', 'retrying', '--retry-now');
+    expect(run.code).toBe(0);
+    expect(run.text).toMatch(/1 events: 1 queued, 0 already in the queue, 0 ignored, 0 unreadable \(/);
+    expect(await svc.settled('stripe', lost)).toMatchObject({ status: 'processed', lastError: null });
   });
 });

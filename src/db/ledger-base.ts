@@ -30,6 +30,22 @@ export function executePrepared(tx: Tx, query: SQL): Promise<{ rows: Record<stri
 }
 
 
+/**
+ * The outbox rows of a write statement's `d.j->'outbox'`, for programs with an active subscription to
+ * each event (as src/db/outbox.ts emit() decides, here inside the set-based statement).
+ */
+export const OUTBOX_INSERT = sql.raw(`
+      insert into outbox (program_id, event, entity_key, detail)
+      select x.p, x.event, x.entity_key, x.detail
+      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
+      where exists (
+        select 1 from webhook_subscriptions s
+        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
+      )
+      order by x.ord
+      returning 1
+    `);
+
 export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact;
 
 export type EventOutcome =

@@ -1,17 +1,14 @@
 // The worker's batch path: many jobs in one database transaction. Each run of payments goes through
 // the planner in one read and one write (ledger-payments.ts), so events of one batch see each other
-// exactly as they would one by one. Refunds (set-based here) and disputes run after the payments of
-// their segment, and a payment that names one of them starts a new segment so it sees it waiting, as
-// it would one event at a time.
+// exactly as they would one by one; runs of refunds go through the refunds planner (ledger-refunds.ts).
+// Refunds and disputes run after the payments of their segment, and a payment that names one of them
+// starts a new segment so it sees it waiting, as it would one event at a time.
 import { sql } from 'drizzle-orm';
 import { PlanFailure } from '../core/plan.js';
 import type { RefundFact } from '../core/payment-event.js';
-import { reducedReward, refundedTotal } from '../core/refund.js';
-import type { ProgramRules } from '../core/program.js';
 import type { Db } from './client.js';
 import {
   executePrepared,
-  LedgerDataError,
   lock,
   lockNames,
   tryLock,
@@ -22,8 +19,9 @@ import {
   type LedgerEvent,
   type Tx,
 } from './ledger-base.js';
-import { applyPayments, OUTBOX_INSERT } from './ledger-payments.js';
-import { recordDispute, recordRefund } from './ledger-reversals.js';
+import { applyPayments } from './ledger-payments.js';
+import { applyRefundEvents } from './ledger-refunds.js';
+import { recordDispute } from './ledger-reversals.js';
 
 /** A job of the batch failed on its own (bad data): take it out and apply the others again. */
 class JobFailure extends Error {
@@ -198,20 +196,32 @@ async function applyJobs(tx: Tx, jobs: { index: number; job: JobEvents }[], now:
         throw error;
       }
     }
-    if (seg.others.length && seg.others.every((it) => it.e.kind === 'refund')) {
-      const done = await applyRefunds(tx, seg.others as (Item & { e: RefundFact })[], programOf, now);
-      for (const [it, o] of done) outcomes.get(it.job)![it.seq] = o;
-      continue;
-    }
-    for (const it of seg.others) {
+    // refunds in runs through the refunds planner; a dispute between them keeps its place in the order
+    let run: (Item & { e: RefundFact })[] = [];
+    const flush = async () => {
+      if (!run.length) return;
       try {
-        const program = programOf(it.job);
-        outcomes.get(it.job)![it.seq] =
-          it.e.kind === 'refund' ? await recordRefund(tx, program, it.e, now, true) : await recordDispute(tx, program, it.e as never, now, true);
+        const done = await applyRefundEvents(tx, run.map((it) => ({ at: it, programId: programOf(it.job).id, e: it.e })), now);
+        for (const [it, o] of done) outcomes.get(it.job)![it.seq] = o;
+      } catch (error) {
+        if (error instanceof PlanFailure) throw new JobFailure((error.at as Item).job, error.error);
+        throw error;
+      }
+      run = [];
+    };
+    for (const it of seg.others) {
+      if (it.e.kind === 'refund') {
+        run.push(it as Item & { e: RefundFact });
+        continue;
+      }
+      await flush();
+      try {
+        outcomes.get(it.job)![it.seq] = await recordDispute(tx, programOf(it.job), it.e as never, now, true);
       } catch (error) {
         throw new JobFailure(it.job, error);
       }
     }
+    await flush();
   }
   const inbox = jobs.filter(({ job }) => job.inboxId).map(({ index, job }) => ({ id: job.inboxId, outcome: outcomes.get(index) }));
   if (inbox.length) {
@@ -222,161 +232,5 @@ async function applyJobs(tx: Tx, jobs: { index: number; job: JobEvents }[], now:
       from (select * from jsonb_to_recordset(${JSON.stringify(inbox)}::jsonb) as x(id bigint, outcome jsonb) limit ${inbox.length}) as x
       where w.id = x.id`);
   }
-  return outcomes;
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V) {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
-}
-
-// ---- a run of refunds ----
-
-type RefundLoad = {
-  inserted: [number, string][]; // ord, refund row id
-  refs: [string, string, string][]; // program, ref, transaction id
-  transactions: [string, string, string, string, string, boolean][]; // id, key, amount, currency, refunded, deleted
-  applied: [string, string | null, boolean][]; // transaction id, amount, cumulative
-  rewards: [string, string, string, string, boolean][]; // id, transaction id, original amount, units, is currency
-};
-
-/**
- * Refunds as recordRefund applies them one after another: inserted once by gateway id (a repeat is
- * a duplicate), matched to their payment, added up with the payment's earlier refunds; read in one
- * statement, decided in order in memory, written in one.
- */
-async function applyRefunds(
-  tx: Tx,
-  list: (Item & { e: RefundFact })[],
-  programOf: (job: number) => ProgramRules,
-  now: Date,
-): Promise<[Item, EventOutcome][]> {
-  const rows = list.map((it, ord) => ({
-    ord,
-    p: programOf(it.job).id,
-    gateway: it.e.gateway,
-    refund_id: it.e.refundId,
-    payment_refs: it.e.paymentRefs,
-    amount_minor: it.e.amount ? BigInt(it.e.amount.minor).toString() : null,
-    currency: it.e.amount?.currency ?? null,
-    cumulative: it.e.cumulative,
-    occurred_at: new Date(it.e.occurredAt).toISOString(),
-  }));
-  const refCount = Math.max(1, rows.reduce((n, r) => n + r.payment_refs.length, 0));
-  const res = await tx.execute(sql`
-    with d as (select ${JSON.stringify(rows)}::jsonb as j),
-    x as (
-      select * from d, jsonb_to_recordset(d.j) as x(ord int, p uuid, gateway text, refund_id text, payment_refs text[],
-        amount_minor bigint, currency text, cumulative boolean, occurred_at timestamptz)
-    ),
-    ins as (
-      insert into refunds (program_id, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at)
-      select p, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at from x order by ord
-      on conflict (program_id, gateway, refund_id) do nothing
-      returning id, program_id, gateway, refund_id
-    ),
-    refs as (
-      select distinct u.p, r.ref, r.transaction_id
-      -- how many refs there are, said as a LIMIT: PostgreSQL would guess 1,000 and read the whole table
-      from (select x.p, u.ref from x cross join lateral unnest(x.payment_refs) as u(ref) limit ${sql.raw(String(refCount))}) as u
-      join transaction_refs r on r.program_id = u.p and r.ref = u.ref
-    ),
-    tids as (select distinct transaction_id as id from refs limit ${sql.raw(String(refCount))})
-    select
-      (select coalesce(json_agg(json_build_array(x.ord, ins.id::text)), '[]') from ins
-        join x on x.p = ins.program_id and x.gateway = ins.gateway and x.refund_id = ins.refund_id) as inserted,
-      (select coalesce(json_agg(json_build_array(p, ref, transaction_id::text)), '[]') from refs) as refs,
-      (select coalesce(json_agg(json_build_array(t.id::text, t.key, t.amount_minor::text, t.currency, t.refunded_minor::text,
-        t.deleted_at is not null)), '[]') from tids join transactions t on t.id = tids.id) as transactions,
-      (select coalesce(json_agg(json_build_array(f.transaction_id::text, f.amount_minor::text, f.cumulative)), '[]')
-        from tids join refunds f on f.transaction_id = tids.id) as applied,
-      (select coalesce(json_agg(json_build_array(w.id::text, w.transaction_id::text, w.original_amount::text, w.units, w.is_currency)), '[]')
-        from tids join rewards w on w.transaction_id = tids.id and w.deleted_at is null) as rewards`);
-  const loaded = res.rows[0] as unknown as RefundLoad;
-
-  // a refund repeated within the run: the first one is inserted (in order), the others are duplicates
-  const insertedId = new Map<number, string>();
-  const firstOrd = new Map<string, number>();
-  for (const [ord, id] of loaded.inserted) firstOrd.set(id, Math.min(ord, firstOrd.get(id) ?? ord));
-  for (const [id, ord] of firstOrd) insertedId.set(ord, id);
-  const refMap = new Map<string, string>();
-  for (const [p, ref, tid] of loaded.refs) refMap.set(`${p}|${ref}`, tid);
-  type T = { id: string; key: string; amount: bigint; currency: string; refunded: bigint; deleted: boolean; dirty: boolean; deletedNow: boolean; known: { amountMinor: bigint | null; cumulative: boolean }[] };
-  const txs = new Map<string, T>();
-  for (const [id, key, amount, currency, refunded, deleted] of loaded.transactions) {
-    txs.set(id, { id, key, amount: BigInt(amount), currency, refunded: BigInt(refunded), deleted, dirty: false, deletedNow: false, known: [] });
-  }
-  for (const [tid, amount, cumulative] of loaded.applied) txs.get(tid)?.known.push({ amountMinor: amount === null ? null : BigInt(amount), cumulative });
-  type W = { id: string; original: string; units: string; isCurrency: boolean; amount: string | null; deleted: boolean };
-  const rewardsOf = new Map<string, W[]>();
-  for (const [id, tid, original, units, isCurrency] of loaded.rewards) push(rewardsOf, tid, { id, original, units, isCurrency, amount: null, deleted: false });
-
-  const outcomes: [Item, EventOutcome][] = [];
-  const appliedRows: { id: string; tid: string }[] = [];
-  const outbox: { p: string; event: string; entity_key: string; detail: Record<string, unknown>; ord: number }[] = [];
-  list.forEach((it, ord) => {
-    const e = it.e;
-    const p = programOf(it.job).id;
-    const id = insertedId.get(ord);
-    if (!id) {
-      outcomes.push([it, { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false }]);
-      return;
-    }
-    const tid = e.paymentRefs.map((r) => refMap.get(`${p}|${r}`)).find((x) => x);
-    const t = tid ? txs.get(tid) : undefined;
-    if (!t) {
-      outcomes.push([it, { kind: 'refund', result: 'pending_payment', transactionKey: null, deleted: false }]);
-      return;
-    }
-    if (e.amount && e.amount.currency !== t.currency) {
-      throw new JobFailure(it.job, new LedgerDataError(`payload: refund ${e.refundId} is in ${e.amount.currency}, its payment ${t.key} in ${t.currency}`));
-    }
-    appliedRows.push({ id, tid: t.id });
-    t.known.push({ amountMinor: e.amount ? BigInt(e.amount.minor) : null, cumulative: e.cumulative });
-    if (!t.deleted) {
-      const effect = refundedTotal(t.amount, t.known);
-      const live = (rewardsOf.get(t.id) ?? []).filter((w) => !w.deleted);
-      if (effect.full) {
-        t.refunded = effect.refundedMinor;
-        t.deleted = t.deletedNow = t.dirty = true;
-        for (const w of live) w.deleted = true;
-        outbox.push({ p, event: 'transaction.deleted', entity_key: t.key, detail: { reason: 'refunded' }, ord: outbox.length });
-      } else if (effect.refundedMinor !== t.refunded) {
-        t.refunded = effect.refundedMinor;
-        t.dirty = true;
-        for (const w of live) w.amount = reducedReward({ amount: w.original, units: w.units, isCurrency: w.isCurrency }, t.amount, effect.refundedMinor);
-      }
-    }
-    outcomes.push([it, { kind: 'refund', result: 'applied', transactionKey: t.key, deleted: t.deleted }]);
-  });
-
-  const changedTxs = [...txs.values()].filter((t) => t.dirty).map((t) => ({ id: t.id, refunded: t.refunded.toString(), deleted: t.deletedNow }));
-  const changedRewards = [...rewardsOf.values()].flat().filter((w) => w.deleted || w.amount !== null).map((w) => ({ id: w.id, amount: w.amount, deleted: w.deleted }));
-  if (!appliedRows.length && !outbox.length) return outcomes;
-  const at = now.toISOString();
-  const data = JSON.stringify({ applied: appliedRows, transactions: changedTxs, rewards: changedRewards, outbox });
-  await tx.execute(sql`
-    with d as (select ${data}::jsonb as j),
-    applied as (
-      update refunds r set applied_at = ${at}::timestamptz, transaction_id = x.tid
-      from d, jsonb_to_recordset(d.j->'applied') as x(id bigint, tid bigint) where r.id = x.id
-      returning 1
-    ),
-    changed_transactions as (
-      update transactions t set refunded_minor = x.refunded, updated_at = ${at}::timestamptz,
-        deleted_at = case when x.deleted then ${at}::timestamptz else t.deleted_at end,
-        deleted_reason = case when x.deleted then 'refunded' else t.deleted_reason end
-      from d, jsonb_to_recordset(d.j->'transactions') as x(id bigint, refunded bigint, deleted boolean) where t.id = x.id
-      returning 1
-    ),
-    changed_rewards as (
-      update rewards w set amount = coalesce(x.amount, w.amount), updated_at = ${at}::timestamptz,
-        deleted_at = case when x.deleted then ${at}::timestamptz else w.deleted_at end
-      from d, jsonb_to_recordset(d.j->'rewards') as x(id bigint, amount numeric, deleted boolean) where w.id = x.id
-      returning 1
-    ),
-    new_outbox as (${OUTBOX_INSERT})
-    select 1`);
   return outcomes;
 }

@@ -3,30 +3,16 @@
 // disputes), the planner (core/plan.ts) decides every payment in order in memory, and one statement
 // writes the plan. Refunds and disputes that were waiting for a created payment apply after it.
 import { randomUUID } from 'node:crypto';
-import { and, arrayOverlaps, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, eq, isNull, sql } from 'drizzle-orm';
 import { perPartnerKey } from '../core/attribution.js';
 import { identityOf, planPayments, PlanFailure, refsOf, type EnrichedPayment, type PaymentOutcome, type PaymentPlan, type PlanInput, type Snapshot } from '../core/plan.js';
 import { monthOf, needsStats, type LimitStats } from '../core/limits.js';
 import { DEFAULT_FRAUD } from '../core/program.js';
-import { executePrepared, type Tx } from './ledger-base.js';
-import { applyDisputeRow, applyRefundRow } from './ledger-reversals.js';
-import { disputes, refunds } from './schema.js';
+import { executePrepared, OUTBOX_INSERT, type Tx } from './ledger-base.js';
+import { applyWaitingRefunds } from './ledger-refunds.js';
+import { applyDisputeRow } from './ledger-reversals.js';
+import { disputes } from './schema.js';
 
-/**
- * The outbox rows of a write statement's `d.j->'outbox'`, for programs with an active subscription to
- * each event (as src/db/outbox.ts emit() decides, here inside the set-based statement).
- */
-export const OUTBOX_INSERT = sql.raw(`
-      insert into outbox (program_id, event, entity_key, detail)
-      select x.p, x.event, x.entity_key, x.detail
-      from d, jsonb_to_recordset(d.j->'outbox') as x(p uuid, event text, entity_key text, detail jsonb, ord bigint)
-      where exists (
-        select 1 from webhook_subscriptions s
-        where s.program_id = x.p and s.is_active and s.deleted_at is null and x.event = any(s.events)
-      )
-      order by x.ord
-      returning 1
-    `);
 
 
 /**
@@ -39,23 +25,17 @@ export async function applyPayments<T>(tx: Tx, list: PlanInput<T>[], now: Date):
   const plan = planPayments(snapshot, list, now, randomUUID);
   await write(tx, plan, now);
 
-  // refunds and disputes that arrived before their payment apply now, payment by payment
-  // (one in another currency stays waiting: it is not this payment's to take back)
+  // refunds and disputes that arrived before their payment apply now
+  // (a refund in another currency stays waiting: it is not this payment's to take back)
   if (plan.waitingRefs.size) {
-    for (const c of plan.created) {
-      const p = c.program.id;
-      if (!c.refs.some((r) => plan.waitingRefs.has(`${p}|${r}`))) continue;
+    const waited = plan.created.filter((c) => c.refs.some((r) => plan.waitingRefs.has(`${c.program.id}|${r}`)));
+    await applyWaitingRefunds(tx, waited.map((c) => ({ programId: c.program.id, refs: c.refs })), now);
+    for (const c of waited) {
       try {
-        const rs = await tx
-          .select()
-          .from(refunds)
-          .where(and(eq(refunds.programId, p), isNull(refunds.appliedAt), arrayOverlaps(refunds.paymentRefs, c.refs)))
-          .orderBy(asc(refunds.occurredAt));
-        for (const r of rs) await applyRefundRow(tx, r, now);
         const ds = await tx
           .select()
           .from(disputes)
-          .where(and(eq(disputes.programId, p), isNull(disputes.appliedAt), arrayOverlaps(disputes.paymentRefs, c.refs)));
+          .where(and(eq(disputes.programId, c.program.id), isNull(disputes.appliedAt), arrayOverlaps(disputes.paymentRefs, c.refs)));
         for (const d of ds) await applyDisputeRow(tx, d, now);
       } catch (error) {
         throw new PlanFailure(c.at, error);

@@ -1,86 +1,11 @@
-// Refunds and disputes, one event at a time: stored once by the gateway's id, applied to their payment
-// when it is stored (or when it arrives: ledger-payments.ts applies the ones waiting for it).
+// Disputes, one event at a time: stored once by the gateway's id, applied to their payment when it is
+// stored (or when it arrives: ledger-payments.ts applies the ones waiting for it). Refunds: ledger-refunds.ts.
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import type { DisputeFact, RefundFact } from '../core/payment-event.js';
+import type { DisputeFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
-import { reducedReward, refundedTotal } from '../core/refund.js';
-import { lock, lockNames, transactionByRefs, LedgerDataError, type EventOutcome, type Tx } from './ledger-base.js';
+import { lock, lockNames, transactionByRefs, type EventOutcome, type Tx } from './ledger-base.js';
 import { emit } from './outbox.js';
-import { disputes, refunds, rewards, transactions } from './schema.js';
-
-// ---- refunds ----
-
-type RefundApplied = { key: string; deleted: boolean } | { mismatch: string } | null;
-
-export async function applyRefundRow(tx: Tx, r: typeof refunds.$inferSelect, now: Date): Promise<RefundApplied> {
-  const t = await transactionByRefs(tx, r.programId, r.paymentRefs);
-  if (!t) return null;
-  if (r.currency && r.amountMinor !== null && r.currency !== t.currency) {
-    return { mismatch: `payload: refund ${r.refundId} is in ${r.currency}, its payment ${t.key} in ${t.currency}` };
-  }
-  await tx.update(refunds).set({ appliedAt: now, transactionId: t.id }).where(eq(refunds.id, r.id));
-  let deleted = t.deletedAt !== null;
-  if (!deleted) {
-    const applied = await tx
-      .select({ amountMinor: refunds.amountMinor, cumulative: refunds.cumulative })
-      .from(refunds)
-      .where(eq(refunds.transactionId, t.id));
-    const effect = refundedTotal(t.amountMinor, applied);
-    if (effect.full) {
-      await tx
-        .update(transactions)
-        .set({ refundedMinor: effect.refundedMinor, deletedAt: now, deletedReason: 'refunded', updatedAt: now })
-        .where(eq(transactions.id, t.id));
-      await tx
-        .update(rewards)
-        .set({ deletedAt: now, updatedAt: now })
-        .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
-      await emit(tx, t.programId, [{ event: 'transaction.deleted', entityKey: t.key, detail: { reason: 'refunded' } }]);
-      deleted = true;
-    } else if (effect.refundedMinor !== t.refundedMinor) {
-      await tx
-        .update(transactions)
-        .set({ refundedMinor: effect.refundedMinor, updatedAt: now })
-        .where(eq(transactions.id, t.id));
-      const live = await tx
-        .select()
-        .from(rewards)
-        .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
-      for (const w of live) {
-        const amount = reducedReward(
-          { amount: w.originalAmount, units: w.units, isCurrency: w.isCurrency },
-          t.amountMinor,
-          effect.refundedMinor,
-        );
-        await tx.update(rewards).set({ amount, updatedAt: now }).where(eq(rewards.id, w.id));
-      }
-    }
-  }
-  return { key: t.key, deleted };
-}
-
-export async function recordRefund(tx: Tx, program: ProgramRules, e: RefundFact, now: Date, locked = false): Promise<EventOutcome> {
-  if (!locked) await lock(tx, lockNames(program.id, e));
-  const [row] = await tx
-    .insert(refunds)
-    .values({
-      programId: program.id,
-      gateway: e.gateway,
-      refundId: e.refundId,
-      paymentRefs: e.paymentRefs,
-      amountMinor: e.amount ? BigInt(e.amount.minor) : null,
-      currency: e.amount?.currency ?? null,
-      cumulative: e.cumulative,
-      occurredAt: new Date(e.occurredAt),
-    })
-    .onConflictDoNothing({ target: [refunds.programId, refunds.gateway, refunds.refundId] })
-    .returning();
-  if (!row) return { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false };
-  const applied = await applyRefundRow(tx, row, now);
-  if (!applied) return { kind: 'refund', result: 'pending_payment', transactionKey: null, deleted: false };
-  if ('mismatch' in applied) throw new LedgerDataError(applied.mismatch);
-  return { kind: 'refund', result: 'applied', transactionKey: applied.key, deleted: applied.deleted };
-}
+import { disputes, rewards, transactions } from './schema.js';
 
 // ---- disputes ----
 

@@ -11,7 +11,8 @@ import type { Db, Queryable } from './client.js';
 import { lock, lockNames, LedgerDataError, type BatchResult, type EventOutcome, type JobEvents, type LedgerEvent, type Tx } from './ledger-base.js';
 import { applyBatchSetBased } from './ledger-batch.js';
 import { applyPayments } from './ledger-payments.js';
-import { recordDispute, recordRefund } from './ledger-reversals.js';
+import { applyRefundEvents } from './ledger-refunds.js';
+import { recordDispute } from './ledger-reversals.js';
 import { emit } from './outbox.js';
 import { customers, partners, rewards, transactions, webhookEvents } from './schema.js';
 
@@ -30,7 +31,7 @@ export {
   type LookupTrace,
   type Tx,
 } from './ledger-base.js';
-export { applyDisputeRow, applyRefundRow, recordDispute, recordRefund } from './ledger-reversals.js';
+export { applyDisputeRow, recordDispute } from './ledger-reversals.js';
 
 /** What a stored transaction's credited partner (or referring customer) is now, for a correction. */
 async function referrerOf(tx: Tx, programId: string, credited: { kind: Referrer['kind']; key: string }): Promise<Referrer | null> {
@@ -147,7 +148,14 @@ async function applyJob(tx: Tx, job: JobEvents, now: Date): Promise<EventOutcome
   const outcomes: EventOutcome[] = [];
   for (const e of job.events) {
     if (e.kind === 'payment') outcomes.push(await applyPayment(tx, job.program, e, now));
-    else if (e.kind === 'refund') outcomes.push(await recordRefund(tx, job.program, e, now, true));
+    else if (e.kind === 'refund') {
+      try {
+        const [[, outcome]] = (await applyRefundEvents(tx, [{ at: 0, programId: job.program.id, e }], now)) as [[number, EventOutcome]];
+        outcomes.push(outcome);
+      } catch (error) {
+        throw error instanceof PlanFailure ? error.error : error;
+      }
+    }
     else outcomes.push(await recordDispute(tx, job.program, e, now, true));
   }
   if (job.inboxId) {

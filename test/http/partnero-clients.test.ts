@@ -230,6 +230,29 @@ describe('n8n node (partnero/n8n-nodes-partnero)', () => {
     expect((await n8n('GET', '/partners/00000000-0000-4000-8000-000000000000/referral_links')).status).toBe(404);
   });
 
+  it('Partner: Add Reward by id — counted in the partner\'s earnings', async () => {
+    const r = accepted(await n8n('POST', `/partners/${partnerId}/reward`, { body: { amount: 15, note: 'Welcome bonus' } }), 201);
+    expect(r).toMatchObject({ kind: 'manual', partner: 'n8n-p', amount: 15, note: 'Welcome bonus' });
+    expect(accepted(await n8n('GET', `/partners/${partnerId}/earnings`))).toMatchObject({ earnings: [{ amount_units: 'USD', approved: 15, manual_rewards: 1 }] });
+  });
+
+  it('Lead operations and Get Sign In URL: a readable 404 not_supported, in the JSON the node shows', async () => {
+    const calls: [string, string, { qs?: Record<string, string | number>; body?: unknown }][] = [
+      ['POST', '/leads', { body: { partner: { key: 'n8n-p' }, name: 'Lena', email: 'lena@example.com' } }],
+      ['GET', '/leads', { qs: { limit: 50, sort: 'desc' } }],
+      ['GET', '/leads/12', {}],
+      ['DELETE', '/leads/12', {}],
+      ['POST', '/leads/convert', { body: { id: 12, commission_transaction_amount: 100 } }],
+      ['POST', '/leads/reject', { body: { id: 12 } }],
+      ['POST', '/partners:sign-in-url', { body: { key: 'n8n-p', expires_in: 120 } }],
+    ];
+    for (const [method, url, opts] of calls) {
+      const r = await n8n(method, url, opts);
+      expect({ status: r.status, type: r.type, code: r.body?.error?.code }, `${method} ${url}`).toEqual({ status: 404, type: 'application/json', code: 'not_supported' });
+      expect(r.body.message).toMatch(/^(leads|partner sign-in URLs) are not supported: \S/);
+    }
+  });
+
   it('Customer: create with blank optional fields and the partner by id or email; Get, Update, Archive by id', async () => {
     const c = accepted(await n8n('POST', '/customers', { body: { key: 'n8n-c', email: '', name: '', surname: '', partner: { id: partnerId } } }), 201);
     expect(c).toMatchObject({ key: 'n8n-c', email: null, name: null, partner: 'n8n-p' });

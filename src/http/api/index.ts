@@ -18,6 +18,7 @@ import { rewardsRouter } from './rewards.js';
 import { bodyParams } from './respond.js';
 import { createTransaction, transactionsRouter } from './transactions.js';
 import { integrationsRouter } from './integrations.js';
+import { unsupportedRouter } from './unsupported.js';
 import { webhooksRouter, type WebhooksDeps } from './webhooks.js';
 
 export function apiRouter(deps: {
@@ -47,5 +48,6 @@ export function apiRouter(deps: {
   router.use(integrationsRouter(deps));
   router.use(webhooksRouter(deps));
   router.use(apiKeysRouter(deps));
+  router.use(unsupportedRouter());
   return router;
 }

@@ -10,6 +10,7 @@ import { BulkRequest } from './bulk.js';
 import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
 import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { PatchProgram } from './program.js';
+import { UNSUPPORTED } from './unsupported.js';
 import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
 import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
@@ -490,6 +491,20 @@ export function openApiDocument() {
           responses: { '202': ok('WebhookDelivery', 'Queued'), ...errors(401, 404, 409, 503) },
         },
       },
+      // Partnero's resources with no meaning here: documented, so a client's author sees why they answer 404
+      ...Object.fromEntries(
+        UNSUPPORTED.flatMap((u) =>
+          Object.entries(u.openapi).map(([path, methods]) => [
+            path,
+            Object.fromEntries(
+              methods.map((m) => [
+                m,
+                { summary: `Not supported: ${u.why}`, description: `Answers 404 with error.code \`not_supported\` (Partnero's ${u.what}).`, responses: errors(401, 404) },
+              ]),
+            ),
+          ]),
+        ),
+      ),
       '/v1/api-keys': {
         post: {
           summary: 'Create another API key for the program; the answer shows the key (`key`) once',

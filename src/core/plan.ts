@@ -148,6 +148,8 @@ export type Snapshot = {
   /** Stored payment ids: program|ref → the transaction. */
   refs: Map<string, { id: string | null; key: string }>;
   partners: PartnerRow[];
+  /** program|referral link key → the link's partner id (a link's key names its partner). */
+  links: Map<string, string>;
   customers: Omit<CustomerRow, 'seq' | 'fresh' | 'touched' | 'linkedNow'>[];
   /** program|ref of the refunds and disputes waiting for their payment. */
   waitingRefs: Set<string>;
@@ -205,7 +207,9 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
   const refMap = new Map(snapshot.refs);
   const partnersByKey = new Map<string, PartnerRow>();
   const partnersByCode = new Map<string, PartnerRow>();
+  const partnersById = new Map<string, PartnerRow>();
   for (const row of snapshot.partners) {
+    partnersById.set(row.id, row);
     partnersByKey.set(`${row.programId}|${row.key}`, row);
     if (row.referralCode !== null) partnersByCode.set(`${row.programId}|${row.referralCode}`, row);
   }
@@ -219,9 +223,12 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       const c = store.anyByKey(program.id, key);
       return c && !c.perPartner && !c.deleted ? { kind: 'customer', id: c.id, key: c.key, archived: c.archived } : null;
     }
+    // the referral code (Chargebee's field), the partner key, then a referral link's key
+    const linked = snapshot.links.get(`${program.id}|${key}`);
     const p =
       (place === 'chargebee_cf_referral_code' ? partnersByCode.get(`${program.id}|${key}`) : undefined) ??
-      partnersByKey.get(`${program.id}|${key}`);
+      partnersByKey.get(`${program.id}|${key}`) ??
+      (linked ? partnersById.get(linked) : undefined);
     // an archived partner is found (the sale is its, and says why it earns nothing), a deleted one is not
     return p ? { kind: 'partner', id: p.id, key: p.key, archived: p.archived, email: p.email } : null;
   };

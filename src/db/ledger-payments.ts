@@ -51,6 +51,7 @@ type Loaded = {
   now: number;
   refs: [string, string, string, string][]; // program, ref, transaction id, transaction key
   partners: [string, string, string, string | null, boolean, string | null][]; // id, program, key, referral code, archived, email
+  links: [string, string, string][]; // program, referral link key, partner id
   customers: [
     string, // id
     string, // program
@@ -98,6 +99,17 @@ const LOAD = (probe: Probe) => {
     select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived, p.email
     from ${rows('partnerCodes', 'p uuid, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
+    union
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived, p.email
+    from ${rows('partnerKeys', 'p uuid, v text')}
+    join partner_referral_links l on l.program_id = x.p and l.key = x.v
+    join partners p on p.id = l.partner_id and p.deleted_at is null
+  ),
+  -- a referral link's key names its partner
+  found_links as (
+    select l.program_id, l.key, l.partner_id
+    from ${rows('partnerKeys', 'p uuid, v text')}
+    join partner_referral_links l on l.program_id = x.p and l.key = x.v
   ),
   customer_ids as (
     select c.id from ${rows('keys', 'p uuid, v text')}
@@ -105,6 +117,11 @@ const LOAD = (probe: Probe) => {
     union
     select c.id from ${rows('codeKeys', 'p uuid, base text, v text')}
     join partners p on p.program_id = x.p and p.referral_code = x.v and p.deleted_at is null
+    join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
+    union
+    select c.id from ${rows('linkKeys', 'p uuid, base text, v text')}
+    join partner_referral_links l on l.program_id = x.p and l.key = x.v
+    join partners p on p.id = l.partner_id and p.deleted_at is null
     join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
     union
     select c.id from ${rows('gatewayIds', 'p uuid, g text, v text')}
@@ -144,6 +161,7 @@ const LOAD = (probe: Probe) => {
     floor(extract(epoch from now()) * 1000)::float8 as now,
     (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
     (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code, archived, email)), '[]') from found_partners) as partners,
+    (select coalesce(json_agg(json_build_array(program_id, key, partner_id)), '[]') from found_links) as links,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
       from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key,
       archived, partner_archived, referring_archived, partner_email)), '[]') from found_customers) as customers,
@@ -151,7 +169,7 @@ const LOAD = (probe: Probe) => {
 };
 
 /** What a batch looks up, by kind: each a list of rows for jsonb_to_recordset. */
-type Probe = Record<'refs' | 'partnerKeys' | 'partnerCodes' | 'keys' | 'codeKeys' | 'gatewayIds' | 'emails' | 'waiting', unknown[]>;
+type Probe = Record<'refs' | 'partnerKeys' | 'partnerCodes' | 'keys' | 'codeKeys' | 'linkKeys' | 'gatewayIds' | 'emails' | 'waiting', unknown[]>;
 
 const byCode = (e: EnrichedPayment) => e.partnerKey?.place === 'chargebee_cf_referral_code';
 
@@ -165,6 +183,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
     now: loaded.now,
     refs,
     waitingRefs,
+    links: new Map(loaded.links.map(([p, key, partnerId]) => [`${p}|${key}`, partnerId])),
     partners: loaded.partners.map(([id, programId, key, referralCode, archived, email]) => ({ id, programId, key, referralCode, archived, email })),
     customers: loaded.customers.map((c) => {
       const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived, partnerEmail] = c;
@@ -195,7 +214,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
 }
 
 async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
-  const probe: Probe = { refs: [], partnerKeys: [], partnerCodes: [], keys: [], codeKeys: [], gatewayIds: [], emails: [], waiting: [] };
+  const probe: Probe = { refs: [], partnerKeys: [], partnerCodes: [], keys: [], codeKeys: [], linkKeys: [], gatewayIds: [], emails: [], waiting: [] };
   const waiting = new Map<string, Set<string>>();
   for (const { e, program } of list) {
     const p = program.id;
@@ -221,6 +240,7 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
         for (const base of bases) {
           probe.keys.push({ p, v: perPartnerKey(base, v) });
           if (program.type !== 'refer_a_friend' && byCode(e)) probe.codeKeys.push({ p, base, v });
+          if (program.type !== 'refer_a_friend') probe.linkKeys.push({ p, base, v });
         }
       }
     }

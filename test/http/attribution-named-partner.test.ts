@@ -81,6 +81,21 @@ describe('an unknown partner key is told as ignored on every branch', () => {
   });
 });
 
+describe("a referral link's key names its partner", () => {
+  it('in a signed webhook and a REST sale: the link\'s partner is credited, the key not ignored', async () => {
+    const link = await api('POST', '/v1/partner_referral_links', { partner: { key: 'NP_A' }, key: 'np-spring' });
+    expect(link.status).toBe(201);
+    const hook = await stripePaid({ id: 'np_link1', partnerKey: 'np-spring', customer: 9501 });
+    expect(hook).toMatchObject({ partner: 'NP_A', rewards: [{ partner: 'NP_A' }], attribution: { partner_key: 'np-spring', credited: { key: 'NP_A' }, ignored_partner_key: null } });
+    const rest = await sale({ customer: { key: 'np-link-c' }, partner: { key: 'np-spring' }, options: { create_customer: true } });
+    expect(rest.body.data).toMatchObject({ customer: 'np-link-c', partner: 'NP_A', attribution: { credited: { key: 'NP_A' }, ignored_partner_key: null } });
+    // a deleted link names nobody
+    await api('DELETE', '/v1/partner_referral_links/np-spring');
+    const after = await stripePaid({ id: 'np_link2', partnerKey: 'np-spring', customer: 9502 });
+    expect(after).toMatchObject({ partner: null, attribution: { ignored_partner_key: 'np-spring' } });
+  });
+});
+
 describe('archived partners and customers earn nothing from new sales, until restored', () => {
   it('a partner: REST and a signed webhook record the sale, credit it, pay nothing, say why', async () => {
     await createPartner(svc.db.db, svc.programId, 'NP_ARCH');

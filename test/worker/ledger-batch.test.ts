@@ -221,6 +221,28 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
     expect(s.customers.map((c) => c.key)).toEqual(['chargebee_cus_t__pkey_P2', 'cus_t', 'stripe_cus_t__pkey_P1', 'stripe_cus_t__pkey_P2']);
   });
 
+  it("a referral link's key names its partner: customer- and transaction-based, per-partner record shared with the partner key", async () => {
+    const withLink = async (p: ProgramRules) => {
+      await t.pool.query(
+        `insert into partner_referral_links (program_id, partner_id, key) select $1, id, 'LINK_P1' from partners where program_id = $1 and key = 'P1'`,
+        [p.id],
+      );
+    };
+    const customerBased = await twins({}, withLink);
+    const { one } = await compare(customerBased, [
+      [pay({ transactionKey: 'pi_l1', customer: { id: 'cus_l1' }, partnerKey: key('LINK_P1') })],
+      [pay({ transactionKey: 'pi_l2', customer: { id: 'cus_l2' }, partnerKey: key('LINK_NOBODY') })],
+    ]);
+    expect(one).toMatchObject([{ ok: true, outcomes: [{ rewards: 1 }] }, { ok: true, outcomes: [{ rewards: 0, reason: 'no_partner' }] }]);
+    const perSale = await twins({ attributionModel: 'transaction' }, withLink);
+    await compare(perSale, [
+      [pay({ transactionKey: 'pi_l3', customer: { id: 'cus_l' }, partnerKey: key('P1') })],
+      [pay({ transactionKey: 'pi_l4', customer: { id: 'cus_l' }, partnerKey: key('LINK_P1') })],
+    ]);
+    const s = await snapshot(perSale[1].id);
+    expect(s.customers.map((c) => c.key)).toEqual(['stripe_cus_l__pkey_P1']);
+  });
+
   it('transaction-based: a per-partner record under the older name (cus_o__pkey_P1) is found, not made again', async () => {
     const programs = await twins({ attributionModel: 'transaction' }, async (p) => {
       await t.pool.query(

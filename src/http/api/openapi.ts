@@ -87,7 +87,7 @@ const ReferralLink = {
   type: 'object',
   properties: {
     id: { type: 'string', description: "the link's key, as Partnero shows it; paths take it (or the link's uuid)" },
-    key: { type: 'string', description: 'unique in the program' },
+    key: { type: 'string', description: "unique in the program; a payment whose partner key is this key credits the link's partner" },
     url: { type: ['string', 'null'], description: 'the URL the merchant gave: this service hosts no redirects' },
     default: { type: 'boolean', description: 'always false: every link here is one the merchant created' },
     is_additional: { type: 'boolean' },

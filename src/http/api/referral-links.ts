@@ -1,7 +1,8 @@
 // A partner's referral links, in Partnero's shapes: GET /v1/partners/{key}/referral_links and the
 // /v1/partner_referral_links resource (list, create, get, update, delete, :search). A link is a key,
 // unique in the program, and the URL the merchant gave (this service hosts no redirects); Partnero
-// shows a link's key as its `id`, and so does this, the path taking either.
+// shows a link's key as its `id`, and so does this, the path taking either. A link's key names its
+// partner in attribution (src/db/ledger.ts referrerByKey, and the batch's LOAD).
 import { Router, type Request, type Response } from 'express';
 import { and, asc, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';

@@ -3,6 +3,7 @@
 import type { Job, Queue, Worker } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { GATEWAYS } from './core/payment-event.js';
+import { BALANCE_STATES, type ProgramBalance } from './db/balances.js';
 import type { LookupClient, LookupClients } from './gateways/gateway.js';
 import { PAYMENT_EVENTS_QUEUE } from './queue/queues.js';
 
@@ -183,6 +184,33 @@ export class Metrics {
         }
         for (const g of GATEWAYS) gauge.set({ gateway: g }, 0);
         for (const r of rows) gauge.inc({ gateway: gatewayLabel(r.gateway) }, r.count);
+      },
+    });
+  }
+
+  /**
+   * Partners' balance totals per program, currency and state (pending, available, in_payout, paid,
+   * clawback), read when Prometheus scrapes. The read aggregates every reward: it runs at most once
+   * every `everyMs` (scrapes in between see the last figures) and one at a time; a failed read keeps
+   * the last figures.
+   */
+  watchBalances(read: () => Promise<ProgramBalance[]>, everyMs = 60_000): void {
+    let last: { at: number; rows: ProgramBalance[] } | undefined;
+    let reading: Promise<void> | undefined;
+    const refresh = () =>
+      (reading ??= read()
+        .then((rows) => void (last = { at: Date.now(), rows }))
+        .catch(() => void (last = last && { ...last, at: Date.now() }))
+        .finally(() => (reading = undefined)));
+    const gauge = new Gauge({
+      name: 'partner_ledger_partner_balance',
+      help: "Sum of partners' balances by program, currency and state (pending, available, in_payout, paid, clawback), exact decimals as floats; read at most once a minute.",
+      labelNames: ['program', 'currency', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        if (!last || Date.now() - last.at >= everyMs) await refresh();
+        gauge.reset();
+        for (const b of last?.rows ?? []) for (const state of BALANCE_STATES) gauge.set({ program: b.program_id, currency: b.currency, state }, Number(b[state]));
       },
     });
   }

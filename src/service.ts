@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import type { DefaultProgramSettings } from './db/default-program.js';
 import { apiBasesFrom, gatewaySettingsFromEnv } from './gateways/settings.js';
+import { programBalanceTotals } from './db/balances.js';
 import { sealStoredSecrets } from './db/seal-stored.js';
 import { activeKeyring, Keyring, parseSecretKeys, useKeyring } from './db/secret-box.js';
 import { connect, runMigrations, type Database } from './db/client.js';
@@ -152,6 +153,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       closers.push(() => Promise.all(opsQueues.map((q) => q.close())));
       metrics.watchQueues(opsQueues);
       metrics.watchRetrying(() => countRetrying(database.db));
+      metrics.watchBalances(() => programBalanceTotals(database.db));
       const rejections = new RejectionRecorder(database.db, { onUnrecorded: (n) => metrics.rejectionsUnrecorded.inc(n) });
       closers.push(() => rejections.close());
 

@@ -13,6 +13,7 @@ import {
   numeric,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -540,4 +541,98 @@ export const webhookRejections = pgTable(
     receivedAt: ts('received_at').notNull().defaultNow(),
   },
   (t) => [index('webhook_rejections_program_received_idx').on(t.programId, t.gateway, t.receivedAt)],
+);
+
+// ---- balances and payouts ----
+
+/** Partnero's payout request states: requested → approved → finished, or rejected before it is paid. */
+export const payoutRequestStatus = pgEnum('payout_request_status', ['requested', 'approved', 'rejected', 'finished']);
+
+/** A partner's rewards in one currency, gathered to be paid (Partnero's payout requests). Moved only by db/payouts.ts. */
+export const payoutRequests = pgTable(
+  'payout_requests',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    partnerId: uuid('partner_id')
+      .notNull()
+      .references(() => partners.id),
+    status: payoutRequestStatus('status').notNull().default('requested'),
+    /** The sum of its rewards' amounts; fixed from approval on (later reductions are clawbacks). */
+    amount: numeric('amount').notNull(),
+    /** ISO 4217 code of its rewards. */
+    currency: text('currency').notNull(),
+    /** paypal, wise, bank, crypto or manual. */
+    gateway: text('gateway').notNull().default('manual'),
+    payoutSettings: jsonb('payout_settings').$type<Record<string, unknown>>().notNull().default({}),
+    note: text('note'),
+    /** The payment's reference once paid (a PayPal batch id, a bank reference ...). */
+    reference: text('reference'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    approvedAt: ts('approved_at'),
+    rejectedAt: ts('rejected_at'),
+    paidAt: ts('paid_at'),
+  },
+  (t) => [index('payout_requests_program_created_idx').on(t.programId, t.createdAt, t.id), index('payout_requests_partner_idx').on(t.partnerId, t.status)],
+);
+
+/** The rewards a payout request takes. A reward is in at most one request that is not rejected: the partial unique index says so. */
+export const payoutRequestRewards = pgTable(
+  'payout_request_rewards',
+  {
+    payoutRequestId: bigint('payout_request_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => payoutRequests.id, { onDelete: 'cascade' }),
+    rewardId: bigint('reward_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => rewards.id),
+    /** The reward's amount as the request takes it (brought up to date at approval). */
+    amount: numeric('amount').notNull(),
+    /** The request was rejected (or the reward was gone at approval): the reward is free again. */
+    released: boolean('released').notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ name: 'payout_request_rewards_pk', columns: [t.payoutRequestId, t.rewardId] }),
+    uniqueIndex('payout_request_rewards_taken_uq').on(t.rewardId).where(sql`not ${t.released}`),
+  ],
+);
+
+/**
+ * Money a partner owes back: a refund or lost dispute that reached a reward already in an approved or
+ * paid request. Balances read it (open: not cancelled, not settled by a request that stands); the
+ * ledger writes it.
+ */
+export const clawbacks = pgTable(
+  'clawbacks',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    partnerId: uuid('partner_id')
+      .notNull()
+      .references(() => partners.id),
+    kind: text('kind').$type<'clawback'>().notNull().default('clawback'),
+    /** Positive: what the partner owes. */
+    amount: numeric('amount').notNull(),
+    currency: text('currency').notNull(),
+    rewardId: bigint('reward_id', { mode: 'bigint' }).references(() => rewards.id),
+    refundId: bigint('refund_id', { mode: 'bigint' }).references(() => refunds.id),
+    disputeId: bigint('dispute_id', { mode: 'bigint' }).references(() => disputes.id),
+    /** The payout request whose money it takes back. */
+    payoutRequestId: bigint('payout_request_id', { mode: 'bigint' }).references(() => payoutRequests.id),
+    /** The later request that netted it, if any. */
+    settledPayoutRequestId: bigint('settled_payout_request_id', { mode: 'bigint' }).references(() => payoutRequests.id),
+    createdAt: createdAt(),
+    /** A restored refund or a won dispute cancels it. */
+    cancelledAt: ts('cancelled_at'),
+  },
+  (t) => [
+    index('clawbacks_partner_idx').on(t.partnerId, t.currency),
+    check('clawbacks_kind_check', sql`${t.kind} = 'clawback'`),
+    check('clawbacks_amount_check', sql`${t.amount} > 0`),
+  ],
 );

@@ -11,6 +11,7 @@ import { bulkRouter } from './bulk.js';
 import { docsRouter } from './openapi.js';
 import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
+import { balancesRouter } from './balances.js';
 import { partnersRouter } from './partners.js';
 import { programRouter } from './program.js';
 import { referralLinksRouter } from './referral-links.js';
@@ -42,6 +43,7 @@ export function apiRouter(deps: {
   router.use(transactionsRouter(deps));
   router.use(partnersRouter(deps));
   router.use(referralLinksRouter(deps));
+  router.use(balancesRouter(deps));
   router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));
   router.use(programRouter(deps));
   router.use(rewardsRouter(deps));

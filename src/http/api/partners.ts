@@ -8,9 +8,11 @@ import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
+import { partnerBalances } from '../../db/balances.js';
 import { emit } from '../../db/outbox.js';
 import { partners } from '../../db/schema.js';
 import { partnerView } from '../../views/partner.js';
+import { balancesView } from '../../views/balance.js';
 import { ApiError } from '../errors.js';
 import { MoneyError, decimalText, isCurrencyCode, minorToDecimal, toMinorOf, unitOrCurrency } from '../../core/money.js';
 import { addManualReward, listPartnerRewards, partnerEarnings } from '../../db/partner-rewards.js';
@@ -120,6 +122,11 @@ export function partnersRouter(deps: { db: Db }) {
     if (!row) throw new ApiError(404, 'not_found', `no partner with key, id or email "${said}"`);
     return row;
   };
+  /** A partner as a read shows it: with its balance per currency. */
+  const withBalance = async (row: PartnerRow) => {
+    const balances = await partnerBalances(db, row.programId, [row.id]);
+    return { ...partnerView(row), balance: balancesView(balances.get(row.id) ?? []) };
+  };
   const byPath = (req: Request, res: Response) => find(programId(res), pathRef(String(req.params.key)), String(req.params.key));
   // GET and DELETE read the body into the query already (bodyParams); a PUT names the partner in its body
   const lookup = (req: Request, res: Response) => {
@@ -209,8 +216,10 @@ export function partnersRouter(deps: { db: Db }) {
     ]);
     const served = rows.slice(0, q.limit);
     const last = served.at(-1);
+    // the page's balances in one grouped query
+    const balances = await partnerBalances(db, pid, served.map((r) => r.p.id));
     sendPage(req, res, {
-      data: served.map((r) => partnerView(r.p)),
+      data: served.map((r) => ({ ...partnerView(r.p), balance: balancesView(balances.get(r.p.id) ?? []) })),
       total: counted?.n ?? 0,
       limit: q.limit,
       page: q.page,
@@ -253,13 +262,13 @@ export function partnersRouter(deps: { db: Db }) {
   });
 
   // GET /v1/partner?key=|email=|id= (n8n's Get, the PHP SDK's Partner::get): one partner
-  router.get('/v1/partner', async (req, res) => ok(res, partnerView(await lookup(req, res))));
+  router.get('/v1/partner', async (req, res) => ok(res, await withBalance(await lookup(req, res))));
   router.put('/v1/partners', async (req, res) => update(res, await lookup(req, res), req.body));
   router.put('/v1/partner', async (req, res) => update(res, await lookup(req, res), req.body));
   router.delete('/v1/partners', async (req, res) => remove(res, await lookup(req, res)));
   router.delete('/v1/partner', async (req, res) => remove(res, await lookup(req, res)));
 
-  router.get('/v1/partners/:key', async (req, res) => ok(res, partnerView(await byPath(req, res))));
+  router.get('/v1/partners/:key', async (req, res) => ok(res, await withBalance(await byPath(req, res))));
   router.patch('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.put('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.delete('/v1/partners/:key', async (req, res) => remove(res, await byPath(req, res)));

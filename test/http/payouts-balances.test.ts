@@ -1,0 +1,119 @@
+// Partners' balances per currency through the REST API (GET /v1/partners/{key}/balance, the partner
+// read and list) and the Prometheus gauges, on the real PostgreSQL and Redis: rewards booked by
+// POST /v1/transactions.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProgram } from '../../src/db/programs.js';
+import { callApi } from '../support/api.js';
+import { payoutHelpers, zero } from '../support/payouts.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const KEY = 'pl_test_balances_key';
+let svc: TestService;
+let other: { id: string; apiKey: string };
+
+const api = (method: string, path: string, body?: unknown, key: string = KEY) => callApi(svc.url, method, path, body, key);
+const { sale, partner, balance } = payoutHelpers(api, KEY);
+
+beforeAll(async () => {
+  svc = await startTestService({ API_KEY: KEY });
+  other = await createProgram(svc.db.db, { name: 'Another merchant' });
+});
+afterAll(async () => {
+  await svc?.stop();
+});
+
+describe('balances', () => {
+  it('are kept per currency, never converted, in exact decimals; a partner without rewards has none', async () => {
+    await partner('BAL_A');
+    expect(await balance('BAL_A')).toEqual([]);
+    await sale('BAL_A', 99.99); // 19.998
+    await sale('BAL_A', 0.05); // 0.01
+    await sale('BAL_A', 50, 'EUR'); // 10
+    expect(await balance('BAL_A')).toEqual([
+      { currency: 'EUR', ...zero, available: '10' },
+      { currency: 'USD', ...zero, available: '20.008' },
+    ]);
+  });
+
+  it('a deleted (refunded) reward counts nowhere', async () => {
+    await partner('BAL_DEL');
+    await sale('BAL_DEL', 100);
+    const r = await api('POST', '/v1/transactions', { key: 'del_me', amount: 50, amount_units: 'USD', options: { create_customer: true }, customer: { key: 'c_del', partner: { key: 'BAL_DEL' } } });
+    expect(r.status).toBe(201);
+    expect(await balance('BAL_DEL')).toEqual([{ currency: 'USD', ...zero, available: '30' }]);
+    expect((await api('DELETE', '/v1/transactions/del_me')).status).toBe(200);
+    expect(await balance('BAL_DEL')).toEqual([{ currency: 'USD', ...zero, available: '20' }]);
+  });
+
+  it('the partner read and the partners list carry the balance; the balance path takes the id or the email too', async () => {
+    const p = await partner('BAL_READ');
+    await sale('BAL_READ', 10);
+    const expected = [{ currency: 'USD', ...zero, available: '2' }];
+    expect((await api('GET', '/v1/partners/BAL_READ')).body.data).toMatchObject({ key: 'BAL_READ', balance: expected });
+    expect((await api('GET', `/v1/partners/${p.id}`)).body.data.balance).toEqual(expected);
+    expect((await api('GET', '/v1/partner?key=BAL_READ')).body.data.balance).toEqual(expected);
+    expect((await api('GET', `/v1/partners/${p.id}/balance`)).body.data.balances).toEqual(expected);
+    expect((await api('GET', '/v1/partners/bal_read@partners.example.com/balance')).body.data.balances).toEqual(expected);
+    const listed = (await api('GET', '/v1/partners?limit=250')).body.data as { key: string; balance: unknown[] }[];
+    expect(listed.find((x) => x.key === 'BAL_READ')?.balance).toEqual(expected);
+    expect(listed.find((x) => x.key === 'BAL_A')?.balance).toHaveLength(2);
+    expect((await api('GET', '/v1/partners/NOBODY/balance')).status).toBe(404);
+  });
+  it('rewards in their review period are pending; rejected ones count nowhere', async () => {
+    await partner('BAL_PENDING');
+    expect((await api('PATCH', '/v1/program', { review_period_days: 30 })).status).toBe(200);
+    try {
+      expect((await sale('BAL_PENDING', 200)).status).toBe('review_period');
+    } finally {
+      await api('PATCH', '/v1/program', { review_period_days: 0 });
+    }
+    await sale('BAL_PENDING', 5);
+    expect(await balance('BAL_PENDING')).toEqual([{ currency: 'USD', ...zero, pending: '40', available: '1' }]);
+    // a merchant rejected the held one (the ledger's own column; no API here rejects rewards)
+    await svc.db.pool.query(`update rewards set status = 'rejected' where amount = 40 and partner_id = (select id from partners where key = 'BAL_PENDING')`);
+    expect(await balance('BAL_PENDING')).toEqual([{ currency: 'USD', ...zero, available: '1' }]);
+  });
+
+  it('money owed back (a clawback the ledger records) shows until it is cancelled', async () => {
+    const p = await partner('BAL_CLAW');
+    await sale('BAL_CLAW', 10);
+    const { rows } = await svc.db.pool.query(
+      `insert into clawbacks (program_id, partner_id, amount, currency) values ($1, $2, 7.5, 'USD'), ($1, $2, 1.25, 'EUR') returning id`,
+      [svc.programId, p.id],
+    );
+    expect(await balance('BAL_CLAW')).toEqual([
+      { currency: 'EUR', ...zero, clawback: '1.25' },
+      { currency: 'USD', ...zero, available: '2', clawback: '7.5' },
+    ]);
+    await svc.db.pool.query(`update clawbacks set cancelled_at = now() where id = $1`, [rows[0].id]);
+    expect(await balance('BAL_CLAW')).toEqual([
+      { currency: 'EUR', ...zero, clawback: '1.25' },
+      { currency: 'USD', ...zero, available: '2' },
+    ]);
+    await expect(svc.db.pool.query(`insert into clawbacks (program_id, partner_id, amount, currency) values ($1, $2, -1, 'USD')`, [svc.programId, p.id])).rejects.toMatchObject({
+      code: '23514',
+    });
+  });
+
+  it("a program never sees another program's balances", async () => {
+    await partner('BAL_ISO');
+    await partner('BAL_ISO', other.apiKey);
+    await sale('BAL_ISO', 1000, 'USD', other.apiKey);
+    expect(await balance('BAL_ISO')).toEqual([]);
+    expect(await balance('BAL_ISO', other.apiKey)).toEqual([{ currency: 'USD', ...zero, available: '200' }]);
+  });
+
+  it('Prometheus gets the totals per program, currency and state', async () => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const line = (program: string, currency: string, state: string) =>
+      text.split('\n').find((l) => l.startsWith(`partner_ledger_partner_balance{program="${program}",currency="${currency}",state="${state}"}`));
+    const { rows } = await svc.db.pool.query(
+      `select units, sum(amount)::float8 as n from rewards where program_id = $1 and deleted_at is null and status = 'ok' group by units`,
+      [svc.programId],
+    );
+    for (const r of rows) expect(line(svc.programId, r.units, 'available')).toBe(`partner_ledger_partner_balance{program="${svc.programId}",currency="${r.units}",state="available"} ${r.n}`);
+    expect(line(other.id, 'USD', 'available')).toMatch(/ 200$/);
+    expect(line(svc.programId, 'EUR', 'clawback')).toMatch(/ 1\.25$/);
+  });
+});
+

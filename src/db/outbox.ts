@@ -16,6 +16,10 @@ export const OUTBOUND_EVENTS = [
   'partner.deleted',
   'partner.archived',
   'reward.status_changed',
+  'payout_request.created',
+  'payout_request.approved',
+  'payout_request.rejected',
+  'payout_request.paid',
   // Partnero's other event names: a subscription accepts them (clients subscribe to them unchanged),
   // this service has nothing that produces them (NEVER_EMITTED)
   'partner.approved',

@@ -6,8 +6,10 @@ import type { OutboundEvent } from '../db/outbox.js';
 import { partners, rewards, transactions, type outbox } from '../db/schema.js';
 import { transactionByKey } from '../db/transaction-reads.js';
 import { customerByKey } from '../db/customer-reads.js';
+import { payoutRequestById } from '../db/payouts.js';
 import { customerView } from '../views/customer.js';
 import { partnerView } from '../views/partner.js';
+import { payoutRequestView } from '../views/payout-request.js';
 import { timestamp } from '../views/time.js';
 import { transactionView } from '../views/transaction.js';
 
@@ -60,6 +62,13 @@ export async function eventData(db: Db, row: OutboxRow, programType: 'affiliate'
       const t = transactionKey ? await transactionData(db, row.programId, programType, transactionKey) : null;
       const reward = t?.rewards.find((w) => w.key === row.entityKey) ?? { key: row.entityKey };
       return { ...reward, transaction_key: transactionKey, ...change };
+    }
+    case 'payout_request.created':
+    case 'payout_request.approved':
+    case 'payout_request.rejected':
+    case 'payout_request.paid': {
+      const r = /^\d{1,19}$/.test(row.entityKey) ? await payoutRequestById(db, row.programId, BigInt(row.entityKey)) : null;
+      return r ? payoutRequestView(r) : { id: Number(row.entityKey), ...detail };
     }
     default:
       return { key: row.entityKey, ...detail };

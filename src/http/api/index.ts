@@ -13,6 +13,7 @@ import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
 import { balancesRouter } from './balances.js';
 import { partnersRouter } from './partners.js';
+import { payoutsRouter } from './payouts.js';
 import { programRouter } from './program.js';
 import { referralLinksRouter } from './referral-links.js';
 import { rewardsRouter } from './rewards.js';
@@ -44,6 +45,7 @@ export function apiRouter(deps: {
   router.use(partnersRouter(deps));
   router.use(referralLinksRouter(deps));
   router.use(balancesRouter(deps));
+  router.use(payoutsRouter(deps));
   router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));
   router.use(programRouter(deps));
   router.use(rewardsRouter(deps));

@@ -10,6 +10,7 @@ import { ensureDatabase } from './db/ensure-database.js';
 import { chooseDatabase, type DatabaseChoice } from './embedded-database.js';
 import { usageOf, wantsHelp, type CliCommand } from './cli/command.js';
 import { keysCreate, keysList, keysRevoke } from './cli/keys.js';
+import { payoutsExport, payoutsRun } from './cli/payouts.js';
 import { programsCreate } from './cli/programs-create.js';
 import { secretsRotate } from './cli/secrets-rotate.js';
 import { sendTestWebhook } from './cli/send-test-webhook.js';
@@ -25,6 +26,8 @@ export const COMMANDS: Record<string, CliCommand> = {
   'keys:list': keysList,
   'keys:revoke': keysRevoke,
   'send-test-webhook': sendTestWebhook,
+  'payouts:run': payoutsRun,
+  'payouts:export': payoutsExport,
   reconcile: {
     summary: 'queue what no webhook delivered: [--gateway stripe|paddle|chargebee|woocommerce (default)] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run]',
     usage:

@@ -9,6 +9,7 @@ import { BulkItem } from '../../views/bulk.js';
 import { BulkRequest } from './bulk.js';
 import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
 import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
+import { CreatePayoutRequest, ListPayoutRequests, MarkAsPaid } from './payouts.js';
 import { PatchProgram } from './program.js';
 import { UNSUPPORTED } from './unsupported.js';
 import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
@@ -197,6 +198,44 @@ const ApiKey = {
   },
 };
 
+const decimalText = (what: string) => ({ type: 'string', pattern: '^-?\\d+(\\.\\d+)?$', description: `${what}: an exact decimal as text ("19.998"), never a float` });
+
+const Balance = {
+  type: 'object',
+  description: 'What a partner holds in one currency (never converted). Each reward counts in one place: pending (ok rewards are available) while in no standing payout request; in_payout while in a requested or approved one; paid once its request is finished. Rejected and deleted rewards count nowhere; clawback is money owed back (a refund or lost dispute after approval).',
+  required: ['currency', 'pending', 'available', 'in_payout', 'paid', 'clawback'],
+  properties: {
+    currency: { type: 'string', description: 'ISO 4217 code' },
+    pending: decimalText('rewards in their review period'),
+    available: decimalText('ok rewards in no payout request'),
+    in_payout: decimalText('rewards in a requested or approved, unpaid payout request'),
+    paid: decimalText('what finished payout requests paid'),
+    clawback: decimalText('money owed back, not yet netted'),
+  },
+};
+
+const PayoutRequest = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    status: { enum: ['requested', 'approved', 'rejected', 'finished'] },
+    amount: decimalText("the rewards' sum: as they stand while requested, fixed from approval on"),
+    amount_units: { type: 'string', description: 'ISO 4217 code' },
+    partner: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, key: { type: 'string' }, email: { type: ['string', 'null'] }, name: { type: ['string', 'null'] }, surname: { type: ['string', 'null'] } } },
+    gateway: { enum: ['paypal', 'wise', 'bank', 'crypto', 'manual'] },
+    payout_settings: { type: 'object', description: "how to pay: username (a PayPal email), email, name, wallet_address, … as Partnero's clients send them" },
+    note: { type: ['string', 'null'] },
+    reference: { type: ['string', 'null'], description: 'set by mark_as_paid' },
+    reward_ids: { type: 'array', items: { type: 'integer' } },
+    rewards: { type: 'array', items: { type: 'object', properties: { id: { type: 'integer' }, key: { type: 'string' }, amount: { type: 'string' }, transaction_key: { type: 'string' } } } },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    approved_at: { type: ['string', 'null'], format: 'date-time' },
+    rejected_at: { type: ['string', 'null'], format: 'date-time' },
+    paid_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
 const envelope = (ref: string) => ({
   type: 'object',
   required: ['data', 'status'],
@@ -248,7 +287,12 @@ export function openApiDocument() {
         UpdateCustomerByBody: schema(z.object({ key: z.string().optional(), email: z.string().optional(), id: z.string().optional(), update: UpdateCustomer })),
         Settings: schema(z.object({ settings: PatchProgram })),
         UpdateProgram: schema(PatchProgram),
-        Partner: { type: 'object' },
+        Partner: { type: 'object', description: 'GET reads (one partner, the lists) add `balance`: a Balance per currency' },
+        Balance,
+        Balances: { type: 'object', properties: { balances: { type: 'array', items: { $ref: '#/components/schemas/Balance' } } } },
+        PayoutRequest,
+        CreatePayoutRequest: schema(CreatePayoutRequest),
+        MarkAsPaid: schema(MarkAsPaid),
         Customer: { type: 'object' },
         Program: { type: 'object' },
         Run: { type: 'object' },
@@ -379,6 +423,49 @@ export function openApiDocument() {
       },
       '/v1/partners/{key}/revoke-archive': {
         post: { summary: 'Bring an archived partner back: it earns again from its next sale', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+      },
+      '/v1/partners/{key}/balance': {
+        get: { summary: "A partner's balances per currency (the partner by key, id or email)", parameters: [keyParam()], responses: { '200': ok('Balances'), ...errors(401, 404) } },
+      },
+      '/v1/payout_requests': {
+        post: {
+          summary: "Request a payout: the partner's available rewards (all, or reward_ids: ids or keys) in one currency",
+          description:
+            'The partner by `partner: {key|id|email}`; `amount_units` is needed only when rewards are available in several currencies. A reward is in at most one request that is not rejected. 422 `nothing_available`, `currency_required`, `reward_not_available`, `mixed_currencies`; 409 `partner_not_active` (archived or deleted). Announces payout_request.created.',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePayoutRequest' }) },
+          responses: { '201': ok('PayoutRequest', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+        get: {
+          summary: 'List payout requests, newest first; follow links.next (a keyset cursor) to read everything',
+          description: '`amount_units` filters by currency; `partner.key`, `partner.email` and `partner.id` are other names of the partner filters.',
+          parameters: queryParams(ListPayoutRequests),
+          responses: { '200': { description: 'A page: { data: PayoutRequest[], links, meta, status }' }, ...errors(401, 422) },
+        },
+      },
+      '/v1/payout_requests:search': {
+        get: { summary: 'As GET /v1/payout_requests (the form Partnero\'s clients call for search)', parameters: queryParams(ListPayoutRequests), responses: { '200': { description: 'A page: { data, links, meta, status }' }, ...errors(401, 422) } },
+      },
+      '/v1/payout_requests/{id}': {
+        get: { summary: 'Get a payout request', parameters: [keyParam('id')], responses: { '200': ok('PayoutRequest'), ...errors(401, 404) } },
+      },
+      '/v1/payout_requests/{id}/approve': {
+        post: {
+          summary: 'Approve a requested payout: its amounts are fixed (rewards as they stand; deleted or rejected ones drop out); announces payout_request.approved',
+          parameters: [keyParam('id')],
+          responses: { '200': ok('PayoutRequest'), ...errors(401, 404, 409) },
+        },
+      },
+      '/v1/payout_requests/{id}/reject': {
+        post: { summary: 'Reject a requested or approved payout: its rewards are available again; announces payout_request.rejected', parameters: [keyParam('id')], responses: { '200': ok('PayoutRequest'), ...errors(401, 404, 409) } },
+      },
+      '/v1/payout_requests/{id}/mark_as_paid': {
+        post: {
+          summary: 'Record that an approved payout was paid (paid_at, default now; reference): status finished; announces payout_request.paid',
+          description: 'Any move its status does not allow (requested → approved | rejected; approved → finished | rejected) is a 409 `invalid_status_transition`.',
+          parameters: [keyParam('id')],
+          requestBody: json({ $ref: '#/components/schemas/MarkAsPaid' }),
+          responses: { '200': ok('PayoutRequest'), ...errors(401, 404, 409, 422) },
+        },
       },
       '/v1/customers': {
         post: {

@@ -1,6 +1,5 @@
 // Partnero resources its clients call that this service has no meaning for: leads (it records
-// payments, not form submissions), a partner portal's sign-in URLs (there is no partner portal) and
-// payout requests (payouts are made outside it). Each answers 404 with the stable code `not_supported`
+// payments, not form submissions) and a partner portal's sign-in URLs (there is no partner portal). Each answers 404 with the stable code `not_supported`
 // and a message saying so, which the PHP SDK raises as its not-found exception and n8n shows as the
 // error's description, instead of the "no route" a mistyped path gets.
 import { Router } from 'express';
@@ -19,12 +18,6 @@ export const UNSUPPORTED: { paths: string[]; openapi: Record<string, string[]>; 
     openapi: { '/v1/partners:sign-in-url': ['post'] },
     what: 'partner sign-in URLs',
     why: 'this service has no partner portal to sign in to',
-  },
-  {
-    paths: ['/v1/payout_requests', '/v1/payout_requests/*rest', '/v1/payout_requests\\:search'],
-    openapi: { '/v1/payout_requests': ['get', 'post'], '/v1/payout_requests/{id}': ['get'], '/v1/payout_requests:search': ['get'] },
-    what: 'payout requests',
-    why: "payouts are made outside this service: read what a partner earned at GET /v1/partners/{key}/earnings",
   },
 ];
 

@@ -141,6 +141,30 @@ describe('payout requests', () => {
     expect(await api('POST', `/v1/payout_requests/${first.id}/approve`)).toMatchObject({ status: 409, body: { error: { code: 'invalid_status_transition' } } });
   });
 
+  it('a requested payout follows its rewards as they stand; approval fixes what is left', async () => {
+    await partner('PAY_DROP');
+    await sale('PAY_DROP', 10);
+    await sale('PAY_DROP', 20);
+    const request = (await api('POST', '/v1/payout_requests', { partner: { key: 'PAY_DROP' } })).body.data;
+    expect(request.amount).toBe('6');
+    // the 4.00 reward's payment is deleted (refunded) before approval: it is just gone
+    const gone = request.rewards.find((w: { amount: string }) => w.amount === '4');
+    expect((await api('DELETE', `/v1/transactions/${gone.transaction_key}`)).status).toBe(200);
+    expect((await api('GET', `/v1/payout_requests/${request.id}`)).body.data.amount).toBe('2');
+    expect(await balance('PAY_DROP')).toEqual([{ currency: 'USD', ...zero, in_payout: '2' }]);
+    const approved = await api('POST', `/v1/payout_requests/${request.id}/approve`);
+    expect(approved).toMatchObject({ status: 200, body: { data: { status: 'approved', amount: '2' } } });
+    expect(approved.body.data.rewards).toHaveLength(1);
+    expect(await balance('PAY_DROP')).toEqual([{ currency: 'USD', ...zero, in_payout: '2' }]);
+
+    // every reward gone: nothing to approve
+    await sale('PAY_DROP', 50);
+    const empty = (await api('POST', '/v1/payout_requests', { partner: { key: 'PAY_DROP' } })).body.data;
+    expect((await api('DELETE', `/v1/transactions/${empty.rewards[0].transaction_key}`)).status).toBe(200);
+    expect(await api('POST', `/v1/payout_requests/${empty.id}/approve`)).toMatchObject({ status: 409, body: { error: { code: 'nothing_to_pay' } } });
+    expect((await api('POST', `/v1/payout_requests/${empty.id}/reject`)).status).toBe(200);
+  });
+
   it('takes only the listed rewards (by id or key), in one currency; several currencies need amount_units', async () => {
     await partner('PAY_SOME');
     const a = await sale('PAY_SOME', 10);

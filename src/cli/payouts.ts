@@ -21,8 +21,9 @@ const EXPORT_USAGE = `usage: npm run cli -- payouts:export --id <id> [--id <id> 
 Writes approved payout requests (--id repeated, or a comma list: --id 12,13) as one batch file:
   paypal  PayPal Payouts' payment file: no header row; recipient email, amount, currency, customer id
           (PR<id>), note, wallet (PAYPAL). One currency per file, as PayPal requires.
-  wise    Wise's "send by email" batch template: name, recipientEmail, paymentReference, receiverType,
-          amountCurrency, amount, sourceCurrency, targetCurrency.
+  wise    Wise's "send by email" batch template: name, recipientEmail, paymentReference (PR<id>: short,
+          as some routes allow only a few characters), receiverType (PERSON), amountCurrency (target),
+          amount, sourceCurrency, targetCurrency.
   csv     every field of the requests, with a header row.
 Amounts are rounded half to even to the currency's minor units (the ledger keeps the exact amount).
 The recipient is payout_settings.username or .email, else the partner's email. Without --out the file
@@ -128,7 +129,7 @@ function lines(format: (typeof EXPORT_FORMATS)[number], r: PayoutRequestRow): st
     case 'paypal':
       return [line([recipientEmail(r)!, amount, r.currency, `PR${r.id}`, (r.note ?? `Partner payout ${r.id}`).slice(0, 400), 'PAYPAL'])];
     case 'wise':
-      return [line([recipientName(r), recipientEmail(r)!, `Payout ${r.id}`, 'PERSON', 'target', amount, r.currency, r.currency])];
+      return [line([recipientName(r), recipientEmail(r)!, `PR${r.id}`, 'PERSON', 'target', amount, r.currency, r.currency])];
     case 'csv':
       return [
         line([r.id, r.partner_id, r.partner_key, r.partner_email ?? '', recipientName(r), amount, r.amount, r.currency, r.gateway, recipientEmail(r) ?? '', r.note ?? '', r.approved_at ?? ''].map(defused)),

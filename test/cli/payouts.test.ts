@@ -128,8 +128,8 @@ describe('payouts:export', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual([
       'name,recipientEmail,paymentReference,receiverType,amountCurrency,amount,sourceCurrency,targetCurrency',
-      `Ada Lovelace,ada@paypal.example.com,Payout ${usd[0]},PERSON,target,20.00,USD,USD`,
-      `EXP_B,exp_b@partners.example.com,Payout ${eur},PERSON,target,6.00,EUR,EUR`,
+      `Ada Lovelace,ada@paypal.example.com,PR${usd[0]},PERSON,target,20.00,USD,USD`,
+      `EXP_B,exp_b@partners.example.com,PR${eur},PERSON,target,6.00,EUR,EUR`,
     ]);
     expect(r.stderr).toContain('exported 2 payout requests (USD 20, EUR 6) as wise');
   });

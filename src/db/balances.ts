@@ -9,7 +9,9 @@
 //   - in an `approved` request: `in_payout`, at the amount the approval fixed;
 //   - in a `finished` request: `paid`, at the amount paid.
 // A reduction after approval is the ledger's business: it records a clawback, which `clawback` sums
-// (open: not cancelled, and not netted by a request that stands).
+// while open; once a later request nets it, it lowers that request's in_payout (then paid) instead.
+// So for every partner and currency: pending + available + in_payout + paid − clawback is the sum of
+// the live rewards as they stand, once the ledger records each reduction after approval as a clawback.
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from './client.js';
 
@@ -32,11 +34,17 @@ const rewardStates = (where: SQL) => sql`
   left join payout_requests pr on pr.id = i.payout_request_id
   where r.is_currency and r.partner_id is not null and ${where}`;
 
+/**
+ * Clawbacks not cancelled: open ones count as `clawback`; one a later request netted (paid less by it)
+ * counts against that request's state instead, so in_payout and paid are what the partner gets.
+ */
 const openClawbacks = (where: SQL) => sql`
-  select c.program_id, c.partner_id, c.currency, 'clawback' as state, c.amount
+  select c.program_id, c.partner_id, c.currency,
+    case when s.id is null or s.status = 'rejected' then 'clawback' when s.status = 'finished' then 'paid' else 'in_payout' end as state,
+    case when s.id is null or s.status = 'rejected' then c.amount else -c.amount end as amount
   from clawbacks c
   left join payout_requests s on s.id = c.settled_payout_request_id
-  where c.cancelled_at is null and (s.id is null or s.status = 'rejected') and ${where}`;
+  where c.cancelled_at is null and ${where}`;
 
 const totals = sql`
   trim_scale(coalesce(sum(amount) filter (where state = 'pending'), 0))::text as pending,

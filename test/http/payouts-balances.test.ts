@@ -95,6 +95,30 @@ describe('balances', () => {
     });
   });
 
+  it('a clawback a payout request nets lowers what that request pays, until the request is rejected', async () => {
+    const p = await partner('BAL_NET');
+    await sale('BAL_NET', 10);
+    const { rows } = await svc.db.pool.query(`insert into clawbacks (program_id, partner_id, amount, currency) values ($1, $2, 0.5, 'USD') returning id`, [svc.programId, p.id]);
+    const request = (await api('POST', '/v1/payout_requests', { partner: { key: 'BAL_NET' } })).body.data;
+    expect(await balance('BAL_NET')).toEqual([{ currency: 'USD', ...zero, in_payout: '2', clawback: '0.5' }]);
+    // the ledger's netting (its hook): the request pays 0.5 less
+    await svc.db.pool.query(`update clawbacks set settled_payout_request_id = $1 where id = $2`, [request.id, rows[0].id]);
+    expect(await balance('BAL_NET')).toEqual([{ currency: 'USD', ...zero, in_payout: '1.5' }]);
+    expect((await api('POST', `/v1/payout_requests/${request.id}/approve`)).status).toBe(200);
+    expect((await api('POST', `/v1/payout_requests/${request.id}/mark_as_paid`, {})).status).toBe(200);
+    expect(await balance('BAL_NET')).toEqual([{ currency: 'USD', ...zero, paid: '1.5' }]);
+  });
+
+  it('a rejected request no longer nets its clawback: it is owed again', async () => {
+    const p = await partner('BAL_NET_REJ');
+    await sale('BAL_NET_REJ', 10);
+    const request = (await api('POST', '/v1/payout_requests', { partner: { key: 'BAL_NET_REJ' } })).body.data;
+    await svc.db.pool.query(`insert into clawbacks (program_id, partner_id, amount, currency, settled_payout_request_id) values ($1, $2, 0.5, 'USD', $3)`, [svc.programId, p.id, request.id]);
+    expect(await balance('BAL_NET_REJ')).toEqual([{ currency: 'USD', ...zero, in_payout: '1.5' }]);
+    expect((await api('POST', `/v1/payout_requests/${request.id}/reject`)).status).toBe(200);
+    expect(await balance('BAL_NET_REJ')).toEqual([{ currency: 'USD', ...zero, available: '2', clawback: '0.5' }]);
+  });
+
   it("a program never sees another program's balances", async () => {
     await partner('BAL_ISO');
     await partner('BAL_ISO', other.apiKey);
@@ -107,11 +131,13 @@ describe('balances', () => {
     const text = await (await fetch(`${svc.url}/metrics`)).text();
     const line = (program: string, currency: string, state: string) =>
       text.split('\n').find((l) => l.startsWith(`partner_ledger_partner_balance{program="${program}",currency="${currency}",state="${state}"}`));
-    const { rows } = await svc.db.pool.query(
-      `select units, sum(amount)::float8 as n from rewards where program_id = $1 and deleted_at is null and status = 'ok' group by units`,
-      [svc.programId],
-    );
-    for (const r of rows) expect(line(svc.programId, r.units, 'available')).toBe(`partner_ledger_partner_balance{program="${svc.programId}",currency="${r.units}",state="available"} ${r.n}`);
+    // the gauge is the sum of the partners' balances the API shows, per currency
+    const partners = (await api('GET', '/v1/partners?status=all&limit=250')).body.data as { balance: { currency: string; available: string }[] }[];
+    const micros = (v: string) => BigInt(Math.round(Number(v) * 1e6));
+    const available = new Map<string, bigint>();
+    for (const b of partners.flatMap((x) => x.balance)) available.set(b.currency, (available.get(b.currency) ?? 0n) + micros(b.available));
+    expect([...available.keys()].sort()).toEqual(['EUR', 'USD']);
+    for (const [cur, n] of available) expect(micros(line(svc.programId, cur, 'available')!.split(' ').at(-1)!)).toBe(n);
     expect(line(other.id, 'USD', 'available')).toMatch(/ 200$/);
     expect(line(svc.programId, 'EUR', 'clawback')).toMatch(/ 1\.25$/);
   });

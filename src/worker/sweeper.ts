@@ -1,6 +1,11 @@
 // The inbox sweeper: an event kept in PostgreSQL whose job the queue does not have (Redis was down
 // when it arrived, or lost it) is normalized again from its raw body and queued.
-import { and, inArray, lt, sql } from 'drizzle-orm';
+//
+// Every row waiting longer than SWEEP_AFTER_SECONDS is looked at, however many there are: the inbox
+// is read in pages by (received_at, id) keyset, one status at a time (each an ordered walk of the
+// (status, received_at) index), and the queue is asked about each page's rows together. A backlog of
+// queued rows whose jobs are waiting is walked past, not stopped at, so a lost row behind it is found.
+import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { webhookEvents } from '../db/schema.js';
 import { adapterFor } from '../gateways/registry.js';
@@ -8,72 +13,101 @@ import { normalize } from '../ingest/normalize.js';
 import type { PaymentProducer } from '../queue/producer.js';
 import { paymentJobId } from '../queue/queues.js';
 
+/** Rows read (and jobs looked up) at a time. */
+export const SWEEP_PAGE_SIZE = 500;
+
+type Row = typeof webhookEvents.$inferSelect;
+
 export async function sweepInbox(
   db: Db,
   producer: PaymentProducer,
-  opts: { olderThanSeconds: number; limit?: number; now?: Date },
-): Promise<{ checked: number; requeued: number; failed: number }> {
+  opts: { olderThanSeconds: number; pageSize?: number; now?: Date },
+): Promise<{ checked: number; requeued: number; failed: number; pages: number }> {
   const now = opts.now ?? new Date();
-  const rows = await db
-    .select()
-    .from(webhookEvents)
-    .where(
-      and(
-        inArray(webhookEvents.status, ['received', 'queued']),
-        lt(webhookEvents.receivedAt, new Date(now.getTime() - opts.olderThanSeconds * 1000)),
-      ),
-    )
-    .orderBy(webhookEvents.receivedAt)
-    .limit(opts.limit ?? 500);
+  const cutoff = new Date(now.getTime() - opts.olderThanSeconds * 1000);
+  const pageSize = opts.pageSize ?? SWEEP_PAGE_SIZE;
+  let checked = 0;
   let requeued = 0;
   let failed = 0;
-  for (const row of rows) {
-    const job = await producer.queue.getJob(paymentJobId(row.programId, row.gateway, row.eventId));
-    if (job) continue;
-    const adapter = adapterFor(row.gateway);
-    let normalized;
-    try {
-      // (bodies are dropped only from settled rows, never from these; a null is a row altered by hand)
-      normalized = !adapter
-        ? ({ status: 'failed', reason: `no receiver for ${row.gateway}` } as const)
-        : row.rawBody === null
-          ? ({ status: 'failed', reason: 'its body is gone' } as const)
-          : normalize(adapter, JSON.parse(row.rawBody), { livemode: null }, row.livemode ?? undefined);
-    } catch (err) {
-      normalized = { status: 'failed', reason: `payload: ${(err as Error).message}` } as const;
-    }
-    if (normalized.status !== 'queued') {
-      failed++;
-      await db
-        .update(webhookEvents)
-        .set({
-          status: normalized.status,
-          lastError: normalized.status === 'failed' ? normalized.reason : null,
-          outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-          processedAt: now,
-        })
-        .where(sql`${webhookEvents.id} = ${row.id}`);
-      if (normalized.status === 'failed') {
-        // as the receiver does: seen in the dashboard's failed set, with its reason
-        await producer
-          .addUnreadable({ programId: row.programId, inboxId: row.id.toString(), source: 'webhook' }, normalized.reason, {
-            gateway: row.gateway,
-            eventId: row.eventId,
-            eventType: row.eventType ?? undefined,
-          })
-          .catch(() => {});
+  let pages = 0;
+  for (const status of ['received', 'queued'] as const) {
+    // received_at in PostgreSQL's own text: a JS Date would drop its microseconds and loop
+    let after: { at: string; id: bigint } | null = null;
+    for (;;) {
+      const found: { row: Row; at: string }[] = await db
+        .select({ row: webhookEvents, at: sql<string>`${webhookEvents.receivedAt}::text` })
+        .from(webhookEvents)
+        .where(
+          and(
+            eq(webhookEvents.status, status),
+            lt(webhookEvents.receivedAt, cutoff),
+            after ? sql`(${webhookEvents.receivedAt}, ${webhookEvents.id}) > (${after.at}::timestamptz, ${after.id})` : undefined,
+          ),
+        )
+        .orderBy(asc(webhookEvents.receivedAt), asc(webhookEvents.id))
+        .limit(pageSize);
+      const rows = found.map((f) => f.row);
+      pages++;
+      checked += rows.length;
+      // one round trip for the page: ioredis pipelines the concurrent lookups
+      const jobs = await Promise.all(rows.map((row) => producer.queue.getJob(paymentJobId(row.programId, row.gateway, row.eventId))));
+      for (const [i, row] of rows.entries()) {
+        if (jobs[i]) continue;
+        const outcome = await requeue(db, producer, row, now);
+        if (outcome === 'failed') failed++;
+        else requeued++;
       }
-      continue;
+      const last = found.at(-1);
+      if (!last || rows.length < pageSize) break;
+      after = { at: last.at, id: last.row.id };
     }
-    await producer.add(
-      { programId: row.programId, inboxId: row.id.toString(), source: 'webhook', events: normalized.events },
-      { gateway: row.gateway, eventId: row.eventId, eventType: row.eventType ?? undefined },
-    );
+  }
+  return { checked, requeued, failed, pages };
+}
+
+async function requeue(db: Db, producer: PaymentProducer, row: Row, now: Date): Promise<'queued' | 'failed'> {
+  const adapter = adapterFor(row.gateway);
+  let normalized;
+  try {
+    // (bodies are dropped only from settled rows, never from these; a null is a row altered by hand)
+    normalized = !adapter
+      ? ({ status: 'failed', reason: `no receiver for ${row.gateway}` } as const)
+      : row.rawBody === null
+        ? ({ status: 'failed', reason: 'its body is gone' } as const)
+        : normalize(adapter, JSON.parse(row.rawBody), { livemode: null }, row.livemode ?? undefined);
+  } catch (err) {
+    normalized = { status: 'failed', reason: `payload: ${(err as Error).message}` } as const;
+  }
+  if (normalized.status !== 'queued') {
     await db
       .update(webhookEvents)
-      .set({ status: 'queued' })
-      .where(sql`${webhookEvents.id} = ${row.id} and ${webhookEvents.status} = 'received'`);
-    requeued++;
+      .set({
+        status: normalized.status,
+        lastError: normalized.status === 'failed' ? normalized.reason : null,
+        outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
+        processedAt: now,
+      })
+      .where(sql`${webhookEvents.id} = ${row.id}`);
+    if (normalized.status === 'failed') {
+      // as the receiver does: seen in the dashboard's failed set, with its reason
+      await producer
+        .addUnreadable({ programId: row.programId, inboxId: row.id.toString(), source: 'webhook' }, normalized.reason, {
+          gateway: row.gateway,
+          eventId: row.eventId,
+          eventType: row.eventType ?? undefined,
+        })
+        .catch(() => {});
+    }
+    return 'failed';
   }
-  return { checked: rows.length, requeued, failed };
+  const source = (row.headers as { source?: unknown } | null)?.source === 'reconcile' ? 'reconcile' : 'webhook';
+  await producer.add(
+    { programId: row.programId, inboxId: row.id.toString(), source, events: normalized.events },
+    { gateway: row.gateway, eventId: row.eventId, eventType: row.eventType ?? undefined },
+  );
+  await db
+    .update(webhookEvents)
+    .set({ status: 'queued' })
+    .where(sql`${webhookEvents.id} = ${row.id} and ${webhookEvents.status} = 'received'`);
+  return 'queued';
 }

@@ -67,6 +67,8 @@ const Env = z.object({
   SWEEP_AFTER_SECONDS: intInRange(60, 5, 86_400),
   /** Requests a second reconcile sends to one gateway's API at most (429s are waited out besides). */
   RECONCILE_RPS: z.coerce.number().positive().max(100).default(4),
+  /** Minutes between scheduled reconciles of every configured gateway of every program (0: off). */
+  RECONCILE_EVERY_MINUTES: intInRange(60, 0, 10_080),
   /** Browser tracking requests allowed per client address and minute. */
   JS_RATE_LIMIT_PER_MINUTE: intInRange(60, 1, 100_000),
   /** Days a failed job stays in Redis (dashboard, replay) before BullMQ removes it. */

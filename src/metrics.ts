@@ -101,6 +101,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reconcileMissing = new Counter({
+    name: 'partner_ledger_reconcile_missing_total',
+    help: "Events (WooCommerce: order states) the scheduled reconcile found in a gateway's own record that no webhook had delivered, by gateway; each was queued.",
+    labelNames: ['gateway'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileLastSuccess = new Gauge({
+    name: 'partner_ledger_reconcile_last_success_timestamp_seconds',
+    help: 'When a scheduled reconcile of the gateway last completed (Unix seconds), by gateway.',
+    labelNames: ['gateway'] as const,
+    registers: [this.registry],
+  });
+
+  /** A scheduled reconcile run completed. */
+  reconciled(gateway: string, missing: number, at = new Date()): void {
+    const label = gatewayLabel(gateway);
+    // the series exists from the first run, at 0 while nothing was missing
+    this.reconcileMissing.inc({ gateway: label }, missing);
+    this.reconcileLastSuccess.set({ gateway: label }, Math.floor(at.getTime() / 1000));
+  }
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

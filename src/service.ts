@@ -30,6 +30,7 @@ import { webhooksRouter } from './http/webhooks.js';
 import { inboxGroup } from './ingest/grouped-writes.js';
 import { apiRouter } from './http/api/index.js';
 import { startMaintenance } from './worker/maintenance.js';
+import { SCHEDULE_DEFAULTS } from './worker/reconcile.js';
 import { paymentProcessor } from './worker/process-payment.js';
 import { LedgerBatcher } from './worker/batcher.js';
 import { processBulkRun } from './worker/bulk.js';
@@ -67,6 +68,8 @@ export type ServiceOptions = {
   clockCheckIntervalMs?: number;
   /** How the start-up summary names the database when it is not DATABASE_URL's (the embedded one). */
   databaseDescription?: string;
+  /** The scheduled reconcile's timing other than RECONCILE_EVERY_MINUTES and its defaults (tests run it every few seconds). */
+  reconcile?: { everyMs?: number; lagMs?: number; firstRunBackMs?: number; maxWindowMs?: number };
 };
 
 /** The default program as the environment describes it (start-up brings the stored one in line). */
@@ -247,6 +250,15 @@ export async function startService(config: Config, logger: Logger, options: Serv
         producer: sweepProducer,
         sweepAfterSeconds: config.SWEEP_AFTER_SECONDS,
         inboxRetentionDays: config.INBOX_RETENTION_DAYS,
+        reconcile: {
+          ...SCHEDULE_DEFAULTS,
+          ...options.reconcile,
+          everyMs: options.reconcile?.everyMs ?? config.RECONCILE_EVERY_MINUTES * 60_000,
+          apiBases: apiBasesFrom(config),
+          rps: config.RECONCILE_RPS,
+          allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK,
+          onRun: (run) => metrics.reconciled(run.gateway, run.missing),
+        },
       });
       closers.push(() => maintenance.close());
 

@@ -636,3 +636,33 @@ export const clawbacks = pgTable(
     check('clawbacks_amount_check', sql`${t.amount} > 0`),
   ],
 );
+
+/**
+ * One reconcile of a program's gateway over [range_from, range_to): the scheduled ones (and their
+ * outcome) say where the next one starts, and the integration status shows what they found missing.
+ */
+export const reconcileRuns = pgTable(
+  'reconcile_runs',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    gateway: text('gateway').notNull(),
+    rangeFrom: ts('range_from').notNull(),
+    rangeTo: ts('range_to').notNull(),
+    /** `schedule` (RECONCILE_EVERY_MINUTES: its completed runs are where the next one starts) or `cli`. */
+    trigger: text('trigger').notNull().default('schedule'),
+    /** `running`, `completed` or `failed` (then `error` says why). */
+    status: text('status').notNull().default('running'),
+    startedAt: ts('started_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+    /** Records the gateway listed in the range. */
+    found: integer('found').notNull().default(0),
+    /** Of those, the ones the inbox did not have (no webhook delivered them). */
+    missing: integer('missing').notNull().default(0),
+    queued: integer('queued').notNull().default(0),
+    error: text('error'),
+  },
+  (t) => [index('reconcile_runs_program_gateway_idx').on(t.programId, t.gateway, t.startedAt)],
+);

@@ -26,7 +26,7 @@ const DESCRIPTIONS: Record<string, string> = {
     'One job per gateway event (named "gateway event-type"): enrich from the gateway API, attribute, book. Retrying is safe: the ledger books a payment once.',
   [BULK_RUNS_QUEUE]: 'Bulk transaction runs from POST /v1/transactions/bulk.',
   [CALLBACKS_QUEUE]: 'Completion callbacks of bulk runs.',
-  [MAINTENANCE_QUEUE]: 'Periodic work: rewards leaving review, the inbox sweeper, pruning.',
+  [MAINTENANCE_QUEUE]: 'Periodic work: rewards leaving review, the inbox sweeper, the scheduled reconcile, pruning.',
   [OUTBOUND_WEBHOOKS_QUEUE]: "One job per delivery of a commission event to a merchant's webhook subscription.",
 };
 

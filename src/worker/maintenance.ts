@@ -9,6 +9,8 @@ import { matureRewards } from '../db/ledger.js';
 import { webhookRejections } from '../db/schema.js';
 import type { PaymentProducer } from '../queue/producer.js';
 import { MAINTENANCE_QUEUE } from '../queue/queues.js';
+import { pruneRuns } from '../db/reconcile-runs.js';
+import { RECONCILE_GATEWAYS, scheduledRun, scheduledTargets, type ReconcileGateway, type ScheduledRun, type ScheduleOptions } from './reconcile.js';
 import { sweepInbox } from './sweeper.js';
 
 export { MAINTENANCE_QUEUE };
@@ -35,7 +37,9 @@ export async function startMaintenance(opts: {
   /** Raw webhook bodies are dropped this many days after receipt (INBOX_RETENTION_DAYS). */
   inboxRetentionDays: number;
   everyMs?: number;
-}): Promise<{ close(): Promise<void> }> {
+  /** The scheduled reconcile (RECONCILE_EVERY_MINUTES); absent or everyMs 0: off. */
+  reconcile?: Omit<ScheduleOptions, 'db' | 'producer'> & { everyMs: number; onRun?: (run: ScheduledRun) => void };
+}): Promise<{ close(): Promise<void>; queue: Queue }> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
   queue.on('error', () => {});
   await queue.upsertJobScheduler(
@@ -58,16 +62,61 @@ export async function startMaintenance(opts: {
     { every: Math.max(opts.everyMs ?? 60_000, 86_400_000 / 4) },
     { name: 'drop-expired-bodies', opts: { removeOnComplete: 10, removeOnFail: 50 } },
   );
+  const reconcile = opts.reconcile && opts.reconcile.everyMs > 0 ? opts.reconcile : null;
+  if (reconcile) {
+    await queue.upsertJobScheduler(
+      'reconcile',
+      { every: reconcile.everyMs },
+      { name: 'reconcile', opts: { removeOnComplete: 10, removeOnFail: 50 } },
+    );
+  } else await queue.removeJobScheduler('reconcile');
+  // one job a program and gateway: never two at once (the deduplication id), and one added while it
+  // runs waits for it to end (keepLastIfActive), so a gateway behind by several windows catches up
+  // one window a job, between the other maintenance jobs
+  const reconcileGatewayJob = (programId: string, gateway: ReconcileGateway) =>
+    queue.add(
+      'reconcile-gateway',
+      { programId, gateway },
+      {
+        deduplication: { id: `reconcile-${programId}-${gateway}`, keepLastIfActive: true },
+        removeOnComplete: 100,
+        removeOnFail: 100,
+      },
+    );
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     async (job) => {
+      if ((job.name === 'reconcile' || job.name === 'reconcile-gateway') && !reconcile) return { skipped: 'RECONCILE_EVERY_MINUTES is 0' };
+      if (job.name === 'reconcile' && reconcile) {
+        const targets = await scheduledTargets(opts.db, reconcile);
+        for (const t of targets) await reconcileGatewayJob(t.programId, t.gateway);
+        return { queued: targets.length };
+      }
+      if (job.name === 'reconcile-gateway' && reconcile) {
+        const { programId, gateway } = job.data as { programId: string; gateway: ReconcileGateway };
+        if (!RECONCILE_GATEWAYS.includes(gateway)) return { skipped: 'unknown gateway' };
+        const lines: string[] = [];
+        const run = await scheduledRun(
+          { ...reconcile, db: opts.db, producer: opts.producer, out: (line) => lines.length < 200 && lines.push(line) },
+          programId,
+          gateway,
+        );
+        if (!run) return { skipped: 'nothing to reconcile' };
+        reconcile.onRun?.(run);
+        const summary = { programId, gateway, from: run.from.toISOString(), to: run.to.toISOString(), found: run.found, missing: run.missing, queued: run.queued, failed: run.failed };
+        if (run.missing) opts.logger.warn(summary, 'reconcile found events no webhook delivered, and queued them');
+        else opts.logger.info(summary, 'reconcile: nothing missing');
+        for (const line of lines.slice(0, 50)) await job.log(line);
+        if (!run.caughtUp) await reconcileGatewayJob(programId, gateway);
+        return summary;
+      }
       if (job.name === 'drop-expired-bodies') {
         const dropped = await dropExpiredBodies(opts.db, new Date(Date.now() - opts.inboxRetentionDays * 86_400_000));
         if (dropped) opts.logger.info({ dropped, days: opts.inboxRetentionDays }, 'raw webhook bodies past the inbox retention dropped');
         return { dropped };
       }
       if (job.name === 'prune-rejections') {
-        const pruned = await pruneRejections(opts.db);
+        const pruned = (await pruneRejections(opts.db)) + (await pruneRuns(opts.db));
         if (pruned) opts.logger.info({ pruned }, 'old webhook rejections pruned');
         return { pruned };
       }
@@ -88,5 +137,6 @@ export async function startMaintenance(opts: {
       await worker.close();
       await queue.close();
     },
+    queue,
   };
 }

@@ -13,7 +13,7 @@ import { programs, transactions, webhookEvents } from '../../src/db/schema.js';
 import { RequestPacer, retryAfterMs } from '../../src/gateways/event-source.js';
 import { apiBasesFrom } from '../../src/gateways/settings.js';
 import { eventSourceFor } from '../../src/cli/reconcile.js';
-import { eventsSummaryLines, reconcileEvents } from '../../src/cli/reconcile-events.js';
+import { eventsSummaryLines, reconcileEvents } from '../../src/worker/reconcile-events.js';
 import { chargebeeRateLimited, fakeChargebeeEventsApi } from '../support/fake-chargebee-api.js';
 import { fakeStripeEventsApi, stripeRateLimited, type FakeGatewayApi, type FakeResponse } from '../support/fake-gateway-api.js';
 import { fakePaddleEventsApi, paddleRateLimited } from '../support/fake-paddle-api.js';

@@ -7,6 +7,7 @@ import { and, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import { PARTNER_KEY_PLACES } from '../../core/payment-event.js';
 import type { Db } from '../../db/client.js';
 import { retryingByGateway } from '../../db/inbox.js';
+import { reconcileStatus } from '../../db/reconcile-runs.js';
 import { programs, webhookSubscriptions, type GatewaySettings } from '../../db/schema.js';
 import { adapters } from '../../gateways/registry.js';
 import { ok, programId, timestamp } from './respond.js';
@@ -152,7 +153,7 @@ export async function integrationStatus(
   const retryingP = retryingByGateway(db, pid, names, RECENT);
   const attributionP = attributionIssues(db, pid, new Date(now.getTime() - ATTRIBUTION_WINDOW_DAYS * 86_400_000));
   // each query uses the (program, gateway, received_at) indexes: cheap however large the inbox
-  const [program, last, lastProcessed, counts, rejectionCounts, rejections, failures, places, disabled] = await Promise.all([
+  const [program, last, lastProcessed, counts, rejectionCounts, rejections, failures, places, disabled, reconciles] = await Promise.all([
     db.select({ gateways: programs.gateways }).from(programs).where(eq(programs.id, pid)),
     db.execute<{ gateway: string; event_id: string; event_type: string | null; status: string; received_at: unknown }>(sql`
       select g.gateway, w.event_id, w.event_type, w.status, w.received_at
@@ -203,6 +204,7 @@ export async function integrationStatus(
       .from(webhookSubscriptions)
       .where(and(eq(webhookSubscriptions.programId, pid), isNotNull(webhookSubscriptions.disabledAt), isNull(webhookSubscriptions.deletedAt)))
       .orderBy(desc(webhookSubscriptions.disabledAt)),
+    reconcileStatus(db, pid, now),
   ]);
 
   const retryingAll = await retryingP;
@@ -259,6 +261,15 @@ export async function integrationStatus(
           'they retry by themselves for about two hours, or now with `replay --status retrying --retry-now`',
       );
     }
+    const rec = reconciles.get(gateway);
+    if (rec?.missingBetween && rec.missingLast7Days > 0) {
+      const n = rec.missingLast7Days;
+      warnings.push(
+        `${gateway}: ${n} ${n === 1 ? 'event was' : 'events were'} not delivered between ${timestamp(rec.missingBetween.from)} and ${timestamp(rec.missingBetween.to)} ` +
+          '(reconcile found and booked them): check the endpoint and its secret',
+      );
+    }
+    if (rec?.lastRunStatus === 'failed') warnings.push(`${gateway}: the last reconcile failed: ${rec.lastRunError ?? 'no reason recorded'}`);
 
     const placeCounts: Record<string, number> = {};
     for (const p of PARTNER_KEY_PLACES.filter((p) => p.startsWith(`${gateway}_`))) placeCounts[p] = 0;
@@ -318,6 +329,14 @@ export async function integrationStatus(
           last_error: e.lastError,
           received_at: timestamp(e.receivedAt),
         })),
+      },
+      // what the reconciles (scheduled and from the CLI) found in the gateway's own record that no webhook delivered
+      reconcile: {
+        last_reconciled_to: timestamp(rec?.lastReconciledTo ?? null),
+        last_run_at: timestamp(rec?.lastRunAt ?? null),
+        last_run_status: rec?.lastRunStatus ?? null,
+        missing_last_run: rec?.missingLastRun ?? null,
+        missing_last_7_days: rec?.missingLast7Days ?? 0,
       },
     };
   });

@@ -511,7 +511,7 @@ export function openApiDocument() {
       },
       '/v1/integrations': {
         get: {
-          summary: 'Per gateway: configured or not, last events, 24 h outcomes, refusals, where partner_key was found, silence',
+          summary: 'Per gateway: configured or not, last events, 24 h outcomes, refusals, where partner_key was found, silence, reconcile (last_reconciled_to, last_run_at, missing_last_run, missing_last_7_days)',
           responses: { '200': { description: '{ data: { gateways, outbound_webhooks, warnings }, status: 1 }' }, ...errors(401) },
         },
       },

@@ -69,6 +69,8 @@ const Env = z.object({
   RECONCILE_RPS: z.coerce.number().positive().max(100).default(4),
   /** Minutes between scheduled reconciles of every configured gateway of every program (0: off). */
   RECONCILE_EVERY_MINUTES: intInRange(60, 0, 10_080),
+  /** Seconds the scheduled reconcile leaves to webhooks: events younger than this wait for its next run. */
+  RECONCILE_LAG_SECONDS: intInRange(300, 0, 86_400),
   /** Browser tracking requests allowed per client address and minute. */
   JS_RATE_LIMIT_PER_MINUTE: intInRange(60, 1, 100_000),
   /** Days a failed job stays in Redis (dashboard, replay) before BullMQ removes it. */

@@ -252,6 +252,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         inboxRetentionDays: config.INBOX_RETENTION_DAYS,
         reconcile: {
           ...SCHEDULE_DEFAULTS,
+          lagMs: config.RECONCILE_LAG_SECONDS * 1000,
           ...options.reconcile,
           everyMs: options.reconcile?.everyMs ?? config.RECONCILE_EVERY_MINUTES * 60_000,
           apiBases: apiBasesFrom(config),

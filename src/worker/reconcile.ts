@@ -105,7 +105,7 @@ export type ScheduleOptions = SourceOptions & {
 
 export type ScheduledRun = RunResult & { programId: string; gateway: ReconcileGateway; from: Date; to: Date; caughtUp: boolean };
 
-/** Defaults of the schedule: first run one day back, 5 minutes' lag, at most one day a run. */
+/** Defaults of the schedule: first run one day back, 5 minutes' lag (RECONCILE_LAG_SECONDS), at most one day a run. */
 export const SCHEDULE_DEFAULTS = { firstRunBackMs: 86_400_000, lagMs: 5 * 60_000, maxWindowMs: 86_400_000 };
 
 /**

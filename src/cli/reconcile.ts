@@ -24,7 +24,7 @@ import { pingRedis, producerConnection } from '../queue/redis.js';
 import { wooCommerceClient } from '../gateways/woocommerce/client.js';
 import { RequestPacer } from '../gateways/event-source.js';
 import { apiBasesFrom } from '../gateways/settings.js';
-import { STRIPE_EVENT_RETENTION_DAYS } from '../gateways/stripe/events.js';
+import { STRIPE_EVENT_RETENTION_DAYS, STRIPE_OBJECTS_BEFORE_DAYS } from '../gateways/stripe/events.js';
 import { eventsSummaryLines, reconcileEvents } from '../worker/reconcile-events.js';
 import { reconcileOrders, summaryLine, type ReconcileProgress } from '../worker/reconcile-orders.js';
 import { eventSourceFor, fromEvents, fromOrders, RECONCILE_GATEWAYS, recordedRun, type ReconcileGateway } from '../worker/reconcile.js';
@@ -116,8 +116,11 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
   out(
     `${dryRun ? 'dry run: ' : ''}${gateway} events of ${source.types.join(', ')} from ${range.from.toISOString()} to ${range.to.toISOString()} (program ${program.id})`,
   );
-  if (gateway === 'stripe' && range.from.getTime() < Date.now() - STRIPE_EVENT_RETENTION_DAYS * 86_400_000) {
-    out(`warning: Stripe keeps events for ${STRIPE_EVENT_RETENTION_DAYS} days: events before that are not listed`);
+  if (gateway === 'stripe' && range.from.getTime() < Date.now() - STRIPE_OBJECTS_BEFORE_DAYS * 86_400_000) {
+    out(
+      `Stripe keeps events for ${STRIPE_EVENT_RETENTION_DAYS} days: the range before ${new Date(Date.now() - STRIPE_OBJECTS_BEFORE_DAYS * 86_400_000).toISOString()} ` +
+        'is read from its charges, refunds and disputes instead (each made into the event its webhook carried)',
+    );
   }
   try {
     const run = () =>

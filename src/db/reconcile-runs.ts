@@ -1,9 +1,9 @@
 // The reconcile runs of each program's gateways: where the scheduled reconcile stands (the end of its
 // last completed range is where the next starts) and what the runs found missing, for the integration
 // status. One owner writes them: the reconcile (scheduled or from the CLI) through start/finish.
-import { and, desc, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { reconcileRuns } from './schema.js';
+import { disputes, reconcileRuns, refunds, transactionRefs } from './schema.js';
 
 export type RunTrigger = 'schedule' | 'cli';
 export type RunCounts = { found: number; missing: number; queued: number };
@@ -97,4 +97,47 @@ export async function reconcileStatus(db: Db, programId: string, now = new Date(
 export async function pruneRuns(db: Db, now = new Date(), days = RECONCILE_RUN_RETENTION_DAYS): Promise<number> {
   const gone = await db.delete(reconcileRuns).where(lt(reconcileRuns.startedAt, new Date(now.getTime() - days * 86_400_000)));
   return gone.rowCount ?? 0;
+}
+
+/**
+ * Whether the ledger already holds what an event made from a gateway object says: a payment known
+ * by any of its refs, a refund by its id, a dispute by its id in that status. Such an event was
+ * delivered by webhook under another event id.
+ */
+export async function ledgerHas(
+  db: Db,
+  programId: string,
+  gateway: string,
+  made: { kind: 'payment' | 'refund' | 'dispute'; refs: string[]; status?: string },
+): Promise<boolean> {
+  if (!made.refs.length) return false;
+  if (made.kind === 'payment') {
+    const rows = await db
+      .select({ ref: transactionRefs.ref })
+      .from(transactionRefs)
+      .where(and(eq(transactionRefs.programId, programId), inArray(transactionRefs.ref, made.refs)))
+      .limit(1);
+    return rows.length > 0;
+  }
+  if (made.kind === 'refund') {
+    const rows = await db
+      .select({ id: refunds.id })
+      .from(refunds)
+      .where(and(eq(refunds.programId, programId), eq(refunds.gateway, gateway), eq(refunds.refundId, made.refs[0]!)))
+      .limit(1);
+    return rows.length > 0;
+  }
+  const rows = await db
+    .select({ id: disputes.id })
+    .from(disputes)
+    .where(
+      and(
+        eq(disputes.programId, programId),
+        eq(disputes.gateway, gateway),
+        eq(disputes.disputeId, made.refs[0]!),
+        made.status ? eq(disputes.status, made.status) : undefined,
+      ),
+    )
+    .limit(1);
+  return rows.length > 0;
 }

@@ -13,6 +13,12 @@ export type ListedEvent = {
   livemode?: boolean;
   /** The event exactly as a webhook would carry it (what the adapter's toEvents reads). */
   payload: unknown;
+  /**
+   * Set when the gateway no longer lists the event and it was made from the object (Stripe older than
+   * 30 days): a webhook delivered it under another event id, so reconcile skips it when the ledger
+   * already knows the object (a payment by any of its refs, a refund by id, a dispute by id and status).
+   */
+  madeFrom?: { kind: 'payment' | 'refund' | 'dispute'; refs: string[]; status?: 'opened' | 'won' | 'lost' };
 };
 
 export type EventRange = {

@@ -4,6 +4,7 @@
 // webhook arriving meanwhile, a duplicate: nothing is booked twice.
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { ledgerHas } from '../db/reconcile-runs.js';
 import { webhookEvents } from '../db/schema.js';
 import type { EventRange, EventSource, ListedEvent } from '../gateways/event-source.js';
 import { adapterFor } from '../gateways/registry.js';
@@ -77,6 +78,8 @@ export async function reconcileEvents(deps: ReconcileEventsDeps, opts: Reconcile
   const one = async (e: ListedEvent) => {
     count(e.type, 'found');
     if (await inInbox(e.id)) return;
+    // made from an object (Stripe older than its events): its webhook may have brought it under another id
+    if (e.madeFrom && (await ledgerHas(deps.db, opts.program.id, gateway, e.madeFrom))) return;
     const normalized = normalize(adapter, e.payload, { livemode: opts.program.livemode }, e.livemode);
     const label = `${e.type} ${e.id} (${e.occurredAt.toISOString()})`;
     if (dryRun) {

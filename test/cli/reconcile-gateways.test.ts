@@ -37,14 +37,20 @@ type Case = {
   booked: { partnerKey: string };
 };
 
+// Stripe lists events of the last 30 days only (older ranges are read from the objects, tested in
+// reconcile-stripe-objects.test.ts): its events here occurred in the last ten days
+const STRIPE_FROM = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 10 * 86_400_000);
+const recent = (gateway: string, e: Record<string, unknown>, i: number) =>
+  gateway === 'stripe' ? { ...e, created: STRIPE_FROM.getTime() / 1000 + 3600 * (i + 1) } : e;
+
 const CASES: Case[] = [
   {
     gateway: 'stripe',
     delivered: 'payment_intent.succeeded.json',
     listed: ['checkout.session.completed.payment.json', 'payment_intent.succeeded.krw.json'],
     other: 'payment_method.attached.ignore.json',
-    from: new Date('2025-06-01T00:00:00Z'),
-    to: new Date('2025-08-01T00:00:00Z'),
+    from: STRIPE_FROM,
+    to: new Date(STRIPE_FROM.getTime() + 11 * 86_400_000),
     rateLimited: stripeRateLimited,
     booked: { partnerKey: 'ptn_seoul_91ac' },
   },
@@ -88,7 +94,7 @@ async function sourceOf(gateway: Case['gateway'], pacer: RequestPacer) {
 
 beforeAll(async () => {
   for (const c of CASES) {
-    const events = [c.delivered, ...c.listed, c.other].map((f) => fixtureJson(c.gateway, f));
+    const events = [c.delivered, ...c.listed, c.other].map((f, i) => recent(c.gateway, fixtureJson(c.gateway, f), i));
     const api = c.gateway === 'stripe' ? fakeStripeEventsApi(events) : c.gateway === 'paddle' ? fakePaddleEventsApi(events) : fakeChargebeeEventsApi(events);
     apis.set(c.gateway, await api.start());
   }

@@ -103,6 +103,46 @@ export function fakeStripeEventsApi(events: Record<string, unknown>[], objects: 
   return new FakeGatewayApi((req) => listed(req) ?? rest(req));
 }
 
+/**
+ * `GET /v1/charges`, `/v1/refunds`, `/v1/disputes` as Stripe answers them: newest first, filtered by
+ * `created[gte|gt|lte|lt]`, `limit` and `starting_after`; `expand[]=data.payment_intent` puts the
+ * payment intent (from `objects`, by id) in each charge.
+ */
+export function stripeObjectListsRoute(lists: { charges?: Record<string, unknown>[]; refunds?: Record<string, unknown>[]; disputes?: Record<string, unknown>[] }, objects: Map<string, Record<string, unknown>> = new Map()): FakeRoute {
+  return ({ method, path, query }: FakeRequest) => {
+    const m = /^\/v1\/(charges|refunds|disputes)$/.exec(path);
+    if (method !== 'GET' || !m) return undefined;
+    const name = m[1] as 'charges' | 'refunds' | 'disputes';
+    const num = (k: string) => (query.has(k) ? Number(query.get(k)) : null);
+    const [gte, gt, lte, lt] = [num('created[gte]'), num('created[gt]'), num('created[lte]'), num('created[lt]')];
+    const limit = num('limit') ?? 10;
+    const expand = [...query].filter(([k]) => /^expand\[\d*\]$/.test(k)).map(([, v]) => v);
+    let list = (lists[name] ?? [])
+      .filter((o) => {
+        const c = o.created as number;
+        return (gte === null || c >= gte) && (gt === null || c > gt) && (lte === null || c <= lte) && (lt === null || c < lt);
+      })
+      .sort((a, b) => (b.created as number) - (a.created as number) || String(b.id).localeCompare(String(a.id)));
+    const after = query.get('starting_after');
+    if (after) list = list.slice(list.findIndex((o) => o.id === after) + 1);
+    const page = list.slice(0, limit).map((o) =>
+      expand.includes('data.payment_intent') && typeof o.payment_intent === 'string' ? { ...o, payment_intent: objects.get(o.payment_intent) ?? o.payment_intent } : o,
+    );
+    return { status: 200, body: { object: 'list', data: page, has_more: list.length > limit, url: `/v1/${name}` } };
+  };
+}
+
+/** The Stripe API with its events and its charge, refund and dispute lists, besides the objects of `fakeStripeApi`. */
+export function fakeStripeListsApi(
+  lists: { events?: Record<string, unknown>[]; charges?: Record<string, unknown>[]; refunds?: Record<string, unknown>[]; disputes?: Record<string, unknown>[] },
+  objects: Map<string, Record<string, unknown>> = new Map(),
+) {
+  const events = stripeEventsRoute(lists.events ?? []);
+  const objectLists = stripeObjectListsRoute(lists, objects);
+  const rest = stripeObjectsRoute(objects);
+  return new FakeGatewayApi((req) => events(req) ?? objectLists(req) ?? rest(req));
+}
+
 /** Stripe's 429: `rate_limit_error`, with Retry-After in seconds. */
 export function stripeRateLimited(retryAfterSeconds: number): FakeResponse {
   return {

@@ -73,10 +73,12 @@ async function findProgram(db: Db, id: string | undefined) {
 }
 
 export const USAGE =
-  'usage: npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run]\n' +
+  'usage: npm run cli -- reconcile [--gateway stripe|paddle|chargebee|woocommerce] --from YYYY-MM-DD [--to YYYY-MM-DD] [--program <id>] [--dry-run] [--ask-gateway-to-resend]\n' +
   '  reads the gateway\'s own record (Stripe, Paddle, Chargebee: its events; WooCommerce: orders modified) of whole UTC days\n' +
   '  --from .. --to (default: today), and queues what no webhook delivered, as a webhook would be (source: reconcile).\n' +
-  '  --gateway defaults to woocommerce. Requests are paced at RECONCILE_RPS a second; a 429 is waited out (Retry-After).';
+  '  --gateway defaults to woocommerce. Requests are paced at RECONCILE_RPS a second; a 429 is waited out (Retry-After).\n' +
+  '  Paddle: its notifications with status failed are listed too; --ask-gateway-to-resend has Paddle replay those\n' +
+  '  (POST /notifications/{id}/replay) instead of queueing them here.';
 
 const NOT_CONFIGURED: Record<Exclude<ReconcileGateway, 'woocommerce'>, string> = {
   stripe: 'a Stripe secret key (STRIPE_API_KEY for the default program, or api_key in PATCH /v1/program)',
@@ -97,6 +99,7 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
       to: { type: 'string' },
       program: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      'ask-gateway-to-resend': { type: 'boolean', default: false },
     },
     allowPositionals: false,
     strict: true,
@@ -105,12 +108,14 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
   if (!RECONCILE_GATEWAYS.includes(gateway)) throw new Error(`--gateway must be one of ${RECONCILE_GATEWAYS.join(', ')}, not "${o.gateway}"\n${USAGE}`);
   if (!o.from) throw new Error(USAGE);
   const range = dayRange(o.from, o.to ?? today());
+  const askGatewayToResend = o['ask-gateway-to-resend'] ?? false;
+  if (askGatewayToResend && gateway !== 'paddle') throw new Error(`--ask-gateway-to-resend is for --gateway paddle only (Paddle can replay a failed notification)\n${USAGE}`);
   const program = await findProgram(database.db, o.program);
   if (gateway === 'woocommerce') return wooCommerceCommand(ctx, program, range, o['dry-run'] ?? false);
 
   const dryRun = o['dry-run'] ?? false;
   const pacer = new RequestPacer({ rps: config.RECONCILE_RPS, onWait: out });
-  const source = eventSourceFor(gateway, program.gateways, apiBasesFrom(config), pacer);
+  const source = eventSourceFor(gateway, program.gateways, apiBasesFrom(config), pacer, out);
   if (!source) throw new Error(`the ${gateway} API is not configured for program ${program.id}: reconcile needs ${NOT_CONFIGURED[gateway]}`);
   const queue = dryRun ? undefined : await openProducer(config);
   out(
@@ -124,7 +129,7 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
   }
   try {
     const run = () =>
-      reconcileEvents({ db: database.db, source, producer: queue?.producer, out }, { program: { id: program.id, livemode: program.livemode }, ...range, dryRun });
+      reconcileEvents({ db: database.db, source, producer: queue?.producer, out }, { program: { id: program.id, livemode: program.livemode }, ...range, dryRun, askGatewayToResend });
     let summary!: Awaited<ReturnType<typeof run>>;
     // a run that writes is recorded (GET /v1/integrations shows what it found missing); a dry run is not
     if (dryRun) summary = await run();

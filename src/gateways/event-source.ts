@@ -19,6 +19,12 @@ export type ListedEvent = {
    * already knows the object (a payment by any of its refs, a refund by id, a dispute by id and status).
    */
   madeFrom?: { kind: 'payment' | 'refund' | 'dispute'; refs: string[]; status?: 'opened' | 'won' | 'lost' };
+  /**
+   * Set when the gateway itself records this delivery as failed for good (a Paddle notification with
+   * status `failed`): `resend` asks the gateway to deliver it again (--ask-gateway-to-resend) instead
+   * of queueing it here.
+   */
+  failedDelivery?: { notificationId: string; destination: string; resend: () => Promise<void> };
 };
 
 export type EventRange = {

@@ -23,6 +23,10 @@ export type EventCounts = {
   failed: number;
   /** Stored, but the queue was unavailable: the inbox sweeper queues these. */
   deferred: number;
+  /** Deliveries the gateway records as failed for good (Paddle notifications with status failed). */
+  failedDeliveries: number;
+  /** Of the missing ones, those the gateway was asked to deliver again (--ask-gateway-to-resend). */
+  resent: number;
 };
 
 export type EventsSummary = EventCounts & {
@@ -47,9 +51,11 @@ export type ReconcileEventsDeps = {
 export type ReconcileEventsOptions = EventRange & {
   program: { id: string; livemode: boolean | null };
   dryRun?: boolean;
+  /** A delivery the gateway records as failed is asked of the gateway again, not queued here. */
+  askGatewayToResend?: boolean;
 };
 
-const zero = (): EventCounts => ({ found: 0, missing: 0, queued: 0, ignored: 0, failed: 0, deferred: 0 });
+const zero = (): EventCounts => ({ found: 0, missing: 0, queued: 0, ignored: 0, failed: 0, deferred: 0, failedDeliveries: 0, resent: 0 });
 
 export async function reconcileEvents(deps: ReconcileEventsDeps, opts: ReconcileEventsOptions): Promise<EventsSummary> {
   const now = deps.now ?? Date.now;
@@ -77,7 +83,19 @@ export async function reconcileEvents(deps: ReconcileEventsDeps, opts: Reconcile
 
   const one = async (e: ListedEvent) => {
     count(e.type, 'found');
+    const fd = e.failedDelivery;
+    if (fd) {
+      count(e.type, 'failedDeliveries');
+      deps.out(`  ${gateway} gave up delivering ${e.type} ${e.id} to ${fd.destination} (notification ${fd.notificationId})`);
+    }
     if (await inInbox(e.id)) return;
+    if (fd && opts.askGatewayToResend) {
+      count(e.type, 'missing');
+      if (!dryRun) await fd.resend();
+      count(e.type, 'resent');
+      deps.out(`  ${dryRun ? 'would ask' : 'asked'} ${gateway} to deliver ${e.type} ${e.id} again (notification ${fd.notificationId})`);
+      return;
+    }
     // made from an object (Stripe older than its events): its webhook may have brought it under another id
     if (e.madeFrom && (await ledgerHas(deps.db, opts.program.id, gateway, e.madeFrom))) return;
     const normalized = normalize(adapter, e.payload, { livemode: opts.program.livemode }, e.livemode);
@@ -147,6 +165,8 @@ const countsText = (c: EventCounts, dryRun: boolean) => {
   if (c.ignored) parts.push(`${c.ignored} ignored`);
   if (c.failed) parts.push(`${c.failed} failed`);
   if (c.deferred) parts.push(`${c.deferred} left for the sweeper (queue unavailable)`);
+  if (c.failedDeliveries) parts.push(`${c.failedDeliveries} deliveries the gateway gave up on`);
+  if (c.resent) parts.push(`${c.resent} ${dryRun ? 'would be asked' : 'asked'} of the gateway again`);
   return parts.join(', ');
 };
 

@@ -26,9 +26,10 @@ export function eventSourceFor(
   settings: GatewaySettings,
   apiBases: ApiBases,
   pacer: RequestPacer,
+  say?: (line: string) => void,
 ): EventSource | null {
   if (gateway === 'stripe') return stripeEventSource(settings.stripe, apiBases.stripe, pacer);
-  if (gateway === 'paddle') return paddleEventSource(settings.paddle, apiBases.paddle, pacer);
+  if (gateway === 'paddle') return paddleEventSource(settings.paddle, apiBases.paddle, pacer, say);
   return chargebeeEventSource(settings.chargebee, apiBases.chargebee, pacer);
 }
 
@@ -44,7 +45,7 @@ export function reconcileSource(
     const orders = wooCommerceClient(settings.woocommerce, { apiBase: opts.apiBases.woocommerce, policy: { allowLoopback: opts.allowLoopback } });
     return orders ? { kind: 'orders', orders } : null;
   }
-  const source = eventSourceFor(gateway, settings, opts.apiBases, new RequestPacer({ rps: opts.rps, onWait: opts.onWait }));
+  const source = eventSourceFor(gateway, settings, opts.apiBases, new RequestPacer({ rps: opts.rps, onWait: opts.onWait }), opts.onWait);
   return source ? { kind: 'events', source } : null;
 }
 

@@ -89,3 +89,73 @@ export function fakePaddleEventsApi(
 export function paddleRateLimited(retryAfterSeconds: number): FakeResponse {
   return { ...paddleError(429, 'too_many_requests', 'Too many requests'), headers: { 'retry-after': String(retryAfterSeconds) } };
 }
+
+/** A Paddle notification destination and its notifications, as `GET /notifications` lists them. */
+export type FakePaddleNotifications = {
+  settings: Record<string, unknown>[];
+  notifications: Record<string, unknown>[];
+  /** Ids of the notifications `POST /notifications/{id}/replay` was called for, in order. */
+  replayed: string[];
+};
+
+/**
+ * `GET /notification-settings` (`active`), `GET /notifications` (`notification_setting_id`, `status`,
+ * `from`/`to` on occurred_at, `per_page`, `after`) and `POST /notifications/{id}/replay`, which
+ * Paddle answers 202 with a new notification id (only a `delivered` or `failed` one can be replayed).
+ */
+export function paddleNotificationsRoute(n: FakePaddleNotifications, base: () => string): FakeRoute {
+  return ({ method, path, query }) => {
+    if (method === 'GET' && path === '/notification-settings') {
+      const active = query.get('active');
+      const data = n.settings.filter((s) => active === null || String(s.active) === active);
+      return { status: 200, body: { data, meta: { request_id: 'req_fake_paddle' } } };
+    }
+    if (method === 'GET' && path === '/notifications') {
+      const settings = query.get('notification_setting_id')?.split(',').filter(Boolean) ?? [];
+      const statuses = query.get('status')?.split(',').filter(Boolean) ?? [];
+      const from = query.get('from');
+      const to = query.get('to');
+      const perPage = Number(query.get('per_page') ?? 50);
+      const after = query.get('after');
+      const list = n.notifications
+        .filter((x) => settings.length === 0 || settings.includes(x.notification_setting_id as string))
+        .filter((x) => statuses.length === 0 || statuses.includes(x.status as string))
+        .filter((x) => (!from || String(x.occurred_at) >= from) && (!to || String(x.occurred_at) < to))
+        .sort((a, b) => String(a.id).localeCompare(String(b.id)))
+        .filter((x) => !after || String(x.id) > after);
+      const page = list.slice(0, perPage);
+      const next = new URLSearchParams(query);
+      if (page.length) next.set('after', String(page.at(-1)!.id));
+      return {
+        status: 200,
+        body: {
+          data: page,
+          meta: { request_id: 'req_fake_paddle', pagination: { per_page: perPage, next: `${base()}/notifications?${next}`, has_more: list.length > perPage, estimated_total: list.length } },
+        },
+      };
+    }
+    const m = /^\/notifications\/([^/]+)\/replay$/.exec(path);
+    if (method === 'POST' && m) {
+      const id = decodeURIComponent(m[1]!);
+      const found = n.notifications.find((x) => x.id === id);
+      if (!found) return paddleError(404, 'not_found', `Entity ${id} not found`);
+      if (found.status !== 'failed' && found.status !== 'delivered') return paddleError(400, 'notification_cannot_replay');
+      n.replayed.push(id);
+      return { status: 202, body: { data: { notification_id: `ntf_replay${String(n.replayed.length).padStart(17, '0')}` }, meta: { request_id: 'req_fake_paddle' } } };
+    }
+    return undefined;
+  };
+}
+
+/** The Paddle API with its event stream, its notification destinations and notifications, and the objects of `fakePaddleApi`. */
+export function fakePaddleNotificationsApi(
+  events: Record<string, unknown>[],
+  notifications: FakePaddleNotifications,
+  objects: Map<string, Record<string, unknown>> = new Map(),
+): FakeGatewayApi {
+  const listed = paddleEventsRoute(events, () => api.url);
+  const notified = paddleNotificationsRoute(notifications, () => api.url);
+  const rest = paddleObjectsRoute(objects, new Map());
+  const api: FakeGatewayApi = new FakeGatewayApi((req) => listed(req) ?? notified(req) ?? rest(req));
+  return api;
+}

@@ -3,7 +3,15 @@
 // collection along `meta.pagination.next` (the `after` cursor). The stream takes no date filter, so
 // the range is applied to each event's `occurred_at`, and paging stops at the first page entirely
 // after it. Paddle keeps 90 days of events.
-import type { EventEntity, Paddle } from '@paddle/paddle-node-sdk';
+//
+// Before the stream, the notifications Paddle itself marks `failed` (every retry used up) are listed
+// for each of its active URL destinations that point at this service's Paddle receiver
+// (`GET /notification-settings`, then `GET /notifications?notification_setting_id=…&status=failed`
+// with `from`/`to`), so the operator sees which deliveries Paddle gave up on, and
+// `--ask-gateway-to-resend` can have Paddle send them again (`POST /notifications/{id}/replay`)
+// instead of queueing them here. An API key without the notification permissions only loses that
+// part: the stream still finds every event.
+import type { EventEntity, Notification, Paddle } from '@paddle/paddle-node-sdk';
 import type { GatewaySettings } from '../settings.js';
 import { retryAfterMs, type CallFailure, type EventRange, type EventSource, type ListedEvent, type RequestPacer } from '../event-source.js';
 import { paddleSdk, STATUS_OF_CODE } from './client.js';
@@ -34,10 +42,71 @@ export class PaddleEventSource implements EventSource {
     private readonly paddle: () => Promise<Paddle>,
     private readonly pacer: RequestPacer,
     private readonly pageSize = PADDLE_PAGE_SIZE,
+    /** Told what could not be read (no permission for notifications), for the output. */
+    private readonly say: (line: string) => void = () => {},
   ) {}
 
   async *pages(range: EventRange): AsyncIterable<ListedEvent[]> {
     const paddle = await this.paddle();
+    // an event found among the failed notifications is not listed again from the stream
+    const seen = new Set<string>();
+    for await (const page of this.failedNotifications(paddle, range)) {
+      for (const e of page) seen.add(e.id);
+      yield page;
+    }
+    for await (const page of this.stream(paddle, range)) yield page.filter((e) => !seen.has(e.id));
+  }
+
+  /** Failed notifications of the destinations that deliver to a Paddle receiver of this service. */
+  private async *failedNotifications(paddle: Paddle, range: EventRange): AsyncIterable<ListedEvent[]> {
+    let destinations;
+    try {
+      const all = await this.pacer.run('GET /notification-settings', () => paddle.notificationSettings.list({ active: true }), failure);
+      destinations = all.filter((d) => d.type === 'url' && d.trafficSource !== 'simulation' && RECEIVER_PATH.test(urlPath(d.destination)));
+    } catch (err) {
+      this.say(`  failed notifications not listed (${(err as Error).message}): the event stream is read all the same`);
+      return;
+    }
+    for (const d of destinations) {
+      const collection = paddle.notifications.list({
+        notificationSettingId: [d.id],
+        status: ['failed'],
+        from: range.from.toISOString(),
+        to: range.to.toISOString(),
+        perPage: this.pageSize,
+      });
+      // the raw JSON: the payload is read as the receiver reads it (snake_case)
+      collection.fromJson = (raw) => raw as unknown as Notification;
+      for (let page = 1; collection.hasMore; page++) {
+        const items = (await this.pacer.run(`GET /notifications (${d.id}, failed) page ${page}`, () => collection.next(), failure)) as unknown[];
+        const events: ListedEvent[] = [];
+        for (const raw of items) {
+          const n = raw as { id?: unknown; payload?: unknown };
+          const e = Envelope.safeParse(n.payload);
+          if (!e.success || typeof n.id !== 'string') continue;
+          const occurredAt = new Date(e.data.occurred_at);
+          if (occurredAt < range.from || occurredAt >= range.to) continue;
+          const notificationId = n.id;
+          events.push({
+            id: e.data.event_id,
+            type: e.data.event_type,
+            occurredAt,
+            payload: n.payload,
+            failedDelivery: {
+              notificationId,
+              destination: d.destination,
+              resend: async () => {
+                await this.pacer.run(`POST /notifications/${notificationId}/replay`, () => paddle.notifications.replay(notificationId), failure);
+              },
+            },
+          });
+        }
+        yield events;
+      }
+    }
+  }
+
+  private async *stream(paddle: Paddle, range: EventRange): AsyncIterable<ListedEvent[]> {
     const collection = paddle.events.list({ orderBy: 'id[ASC]', perPage: this.pageSize, eventType: [...this.types] as never });
     // the receiver reads the notification as Paddle sends it (snake_case); the SDK's entities are
     // camelCase copies that drop fields, so each page keeps the raw JSON instead
@@ -60,9 +129,24 @@ export class PaddleEventSource implements EventSource {
   }
 }
 
+/** This service's Paddle receiver: `/webhooks/paddle`, or a program's `/webhooks/paddle/<id>`. */
+const RECEIVER_PATH = /\/webhooks\/paddle(\/[0-9a-f-]{36})?\/?$/i;
+const urlPath = (u: string) => {
+  try {
+    return new URL(u).pathname;
+  } catch {
+    return '';
+  }
+};
+
 /** The source for a program's settings; null when it has no Paddle API key. */
-export function paddleEventSource(settings: Settings | undefined, apiBase: string | undefined, pacer: RequestPacer): PaddleEventSource | null {
+export function paddleEventSource(
+  settings: Settings | undefined,
+  apiBase: string | undefined,
+  pacer: RequestPacer,
+  say?: (line: string) => void,
+): PaddleEventSource | null {
   if (!settings?.apiKey) return null;
   const { apiKey } = settings;
-  return new PaddleEventSource(() => paddleSdk(apiKey, apiBase), pacer);
+  return new PaddleEventSource(() => paddleSdk(apiKey, apiBase), pacer, PADDLE_PAGE_SIZE, say);
 }

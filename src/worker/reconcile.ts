@@ -51,7 +51,14 @@ export function reconcileSource(
 
 /** The gateways of a program whose API reconcile can read. */
 export function reconcilableGateways(settings: GatewaySettings, opts: SourceOptions): ReconcileGateway[] {
-  return RECONCILE_GATEWAYS.filter((g) => reconcileSource(g, settings, opts) !== null);
+  return RECONCILE_GATEWAYS.filter((g) => {
+    try {
+      return reconcileSource(g, settings, opts) !== null;
+    } catch {
+      // settings a client cannot be made from: that gateway's run would fail; the others still run
+      return false;
+    }
+  });
 }
 
 /** One run's figures, the same for every gateway. */

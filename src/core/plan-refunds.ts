@@ -53,12 +53,13 @@ export type RefundPlan<T> = {
   /** Refund rows now applied to their transaction. */
   applied: { id: string; tid: string }[];
   transactions: { id: string; refunded: string; deleted: boolean }[];
-  rewards: { id: string; amount: string | null; deleted: boolean }[];
+  /** Rewards reduced or deleted, with the refund (its row id) that last changed them. */
+  rewards: { id: string; amount: string | null; deleted: boolean; refundRowId: string }[];
   outbox: { p: string; event: string; entity_key: string; detail: Record<string, unknown>; ord: number }[];
 };
 
 export function planRefunds<T>(snapshot: RefundSnapshot, list: RefundInput<T>[]): RefundPlan<T> {
-  type State = RefundTarget & { dirty: boolean; deletedNow: boolean; changed: Map<string, { amount: string | null; deleted: boolean }> };
+  type State = RefundTarget & { dirty: boolean; deletedNow: boolean; changed: Map<string, { amount: string | null; deleted: boolean; refundRowId: string }> };
   const state = new Map<string, State>();
   const target = (tid: string) => {
     let s = state.get(tid);
@@ -92,13 +93,13 @@ export function planRefunds<T>(snapshot: RefundSnapshot, list: RefundInput<T>[])
       if (effect.full) {
         t.refunded = effect.refundedMinor;
         t.deleted = t.deletedNow = t.dirty = true;
-        for (const w of t.rewards) t.changed.set(w.id, { amount: t.changed.get(w.id)?.amount ?? null, deleted: true });
+        for (const w of t.rewards) t.changed.set(w.id, { amount: t.changed.get(w.id)?.amount ?? null, deleted: true, refundRowId: r.rowId });
         plan.outbox.push({ p: t.programId, event: 'transaction.deleted', entity_key: t.key, detail: { reason: 'refunded' }, ord: plan.outbox.length });
       } else if (effect.refundedMinor !== t.refunded) {
         t.refunded = effect.refundedMinor;
         t.dirty = true;
         for (const w of t.rewards) {
-          t.changed.set(w.id, { amount: reducedReward({ amount: w.original, units: w.units, isCurrency: w.isCurrency }, t.amount, effect.refundedMinor), deleted: false });
+          t.changed.set(w.id, { amount: reducedReward({ amount: w.original, units: w.units, isCurrency: w.isCurrency }, t.amount, effect.refundedMinor), deleted: false, refundRowId: r.rowId });
         }
       }
     }

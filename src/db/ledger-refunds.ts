@@ -5,6 +5,7 @@
 import { sql } from 'drizzle-orm';
 import { planRefunds, type RefundInput, type RefundOutcome, type RefundPlan, type RefundSnapshot } from '../core/plan-refunds.js';
 import type { RefundFact } from '../core/payment-event.js';
+import { recordClawbacks } from './clawbacks.js';
 import { executePrepared, OUTBOX_INSERT, type Tx } from './ledger-base.js';
 
 type TargetsLoad = {
@@ -170,5 +171,8 @@ async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date): Promise<void
     ),
     new_outbox as (${OUTBOX_INSERT})
     select 1`);
+  // a reward already in an approved or paid payout: the partner owes the difference back
+  const cause = new Map(plan.rewards.map((w) => [w.id, w.refundRowId]));
+  await recordClawbacks(tx, [...cause.keys()], {}, (id) => ({ refundId: cause.get(id) ?? null }));
 }
 

@@ -4,6 +4,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { DisputeFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import { lock, lockNames, transactionByRefs, type EventOutcome, type Tx } from './ledger-base.js';
+import { recordClawbacks } from './clawbacks.js';
 import { emit } from './outbox.js';
 import { disputes, rewards, transactions } from './schema.js';
 
@@ -48,7 +49,8 @@ export async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, n
         .update(transactions)
         .set({ disputeStatus: 'lost', deletedAt: now, deletedReason: 'dispute_lost', updatedAt: now })
         .where(eq(transactions.id, t.id));
-      await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(live);
+      const gone = await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(live).returning({ id: rewards.id });
+      await recordClawbacks(tx, gone.map((g) => g.id.toString()), { disputeId: d.id.toString() });
       await emit(tx, t.programId, [{ event: 'transaction.deleted', entityKey: t.key, detail: { reason: 'dispute_lost' } }]);
     }
   }

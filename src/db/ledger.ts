@@ -8,6 +8,7 @@ import { PlanFailure } from '../core/plan.js';
 import type { ProgramRules } from '../core/program.js';
 import { reducedReward } from '../core/refund.js';
 import type { Db, Queryable } from './client.js';
+import { recordClawbacks } from './clawbacks.js';
 import { lock, lockNames, LedgerDataError, type BatchResult, type EventOutcome, type JobEvents, type LedgerEvent, type Tx } from './ledger-base.js';
 import { applyBatchSetBased } from './ledger-batch.js';
 import { applyPayments } from './ledger-payments.js';
@@ -114,6 +115,8 @@ export async function correctPaymentAmount(
         });
       }
     }
+    // a reward already in an approved or paid payout that is now worth less: the partner owes the difference
+    await recordClawbacks(tx, live.map((w) => w.id.toString()));
     return { kind: 'payment', result: 'corrected', transactionKey: key, rewards: draft ? 1 : 0, reason: commission.reason };
   });
 }

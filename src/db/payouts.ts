@@ -52,12 +52,14 @@ export type PayoutRequestRow = {
 
 const iso = (col: SQL) => sql`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-/** A request as the API shows it: a `requested` one's amount follows its rewards as they stand. */
+/** A request as the API shows it: a `requested` one's amount follows its rewards as they stand, less the clawbacks it nets. */
 const SELECT = sql`
   select pr.id::text as id, pr.program_id, pr.status,
-    case when pr.status = 'requested' then coalesce((
-      select trim_scale(sum(r.amount))::text from payout_request_rewards i join rewards r on r.id = i.reward_id
-      where i.payout_request_id = pr.id and not i.released and r.deleted_at is null and r.status <> 'rejected'), '0')
+    case when pr.status = 'requested' then trim_scale(coalesce((
+      select sum(r.amount) from payout_request_rewards i join rewards r on r.id = i.reward_id
+      where i.payout_request_id = pr.id and not i.released and r.deleted_at is null and r.status <> 'rejected'), 0)
+      -- less what the partner owed back and this request nets
+      - coalesce((select sum(c.amount) from clawbacks c where c.settled_payout_request_id = pr.id and c.cancelled_at is null), 0))::text
     else trim_scale(pr.amount)::text end as amount,
     pr.currency, pr.gateway, pr.payout_settings, pr.note, pr.reference,
     p.id as partner_id, p.key as partner_key, p.email as partner_email, p.name as partner_name, p.surname as partner_surname,
@@ -67,7 +69,7 @@ const SELECT = sql`
     coalesce((
       select json_agg(json_build_object('id', r.id::text, 'key', r.key,
                'amount', trim_scale(case when pr.status = 'requested' then r.amount else i.amount end)::text, 'transaction_key', t.key) order by r.id)
-      from payout_request_rewards i join rewards r on r.id = i.reward_id join transactions t on t.id = r.transaction_id
+      from payout_request_rewards i join rewards r on r.id = i.reward_id left join transactions t on t.id = r.transaction_id
       where i.payout_request_id = pr.id and (not i.released or pr.status = 'rejected')), '[]'::json) as rewards
   from payout_requests pr join partners p on p.id = pr.partner_id`;
 
@@ -182,7 +184,26 @@ export async function createPayoutRequest(db: Db, r: NewPayoutRequest): Promise<
       on conflict (reward_id) where not released do nothing
       returning reward_id::text`);
     if (!inserted.length) throw new PayoutRefused(422, 'nothing_available', `partner "${r.partner.key}" has no available rewards in ${currency}`);
-    await tx.execute(sql`update payout_requests set amount = (select sum(amount) from payout_request_rewards where payout_request_id = ${id}::bigint) where id = ${id}::bigint`);
+    // what the partner owes back in this currency (clawbacks no standing request netted) is netted here
+    const { rows: net } = await tx.execute<{ rewards: string; owed: string; net: string; owes: boolean; covered: boolean; clawbacks: string[] | null }>(sql`
+      with owed as (
+        select c.id, c.amount from clawbacks c left join payout_requests s on s.id = c.settled_payout_request_id
+        where c.program_id = ${r.programId}::uuid and c.partner_id = ${r.partner.id}::uuid and c.currency = ${currency}
+          and c.cancelled_at is null and (c.settled_payout_request_id is null or s.status = 'rejected')
+      ),
+      t as (
+        select (select sum(amount) from payout_request_rewards where payout_request_id = ${id}::bigint) as rewards,
+          coalesce((select sum(amount) from owed), 0) as owed
+      )
+      select trim_scale(rewards)::text as rewards, trim_scale(owed)::text as owed, trim_scale(rewards - owed)::text as net,
+        owed > 0 as owes, rewards - owed > 0 as covered, (select array_agg(id::text) from owed) as clawbacks
+      from t`);
+    const { rewards: gross, owed, owes, covered, clawbacks: netted } = net[0]!;
+    if (owes) {
+      if (!covered) throw new PayoutRefused(422, 'nothing_available', `partner "${r.partner.key}" owes ${owed} ${currency} back (clawbacks), more than its ${gross} ${currency} available`);
+      await tx.execute(sql`update clawbacks set settled_payout_request_id = ${id}::bigint where id = any(${`{${(netted ?? []).join(',')}}`}::bigint[])`);
+    }
+    await tx.execute(sql`update payout_requests set amount = ${net[0]!.net}::numeric where id = ${id}::bigint`);
     await emit(tx, r.programId, [{ event: 'payout_request.created', entityKey: id, detail: { partner_key: r.partner.key, currency } }]);
     return BigInt(id);
   });
@@ -223,7 +244,7 @@ export async function movePayoutRequest(
         from rewards r where r.id = i.reward_id and i.payout_request_id = ${req} and not i.released`);
       const { rows: sum } = await tx.execute<{ amount: string | null }>(sql`select sum(amount)::text as amount from payout_request_rewards where payout_request_id = ${req} and not released`);
       if (!sum[0]?.amount) throw new PayoutRefused(409, 'nothing_to_pay', `every reward of payout request ${id} was deleted or rejected since it was requested: reject it`);
-      await tx.execute(sql`update payout_requests set status = 'approved', amount = ${sum[0].amount}::numeric, approved_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz where id = ${req}`);
+      await tx.execute(sql`update payout_requests set status = 'approved', amount = ${sum[0].amount}::numeric - coalesce((select sum(amount) from clawbacks where settled_payout_request_id = ${req} and cancelled_at is null), 0), approved_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz where id = ${req}`);
     } else if (action === 'reject') {
       await tx.execute(sql`update payout_request_rewards set released = true where payout_request_id = ${req} and not released`);
       await tx.execute(sql`update payout_requests set status = 'rejected', rejected_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz where id = ${req}`);

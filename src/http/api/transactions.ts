@@ -14,6 +14,7 @@ import { customers, rewards, transactions } from '../../db/schema.js';
 import { listTransactions, transactionByKey, type Cursor } from '../../db/transaction-reads.js';
 import { ApiError } from '../errors.js';
 import { dateTimeInput, LATEST_DAY, notFound, ok, pagination, parse, parseQuery, queryDate, queryText } from './respond.js';
+import { recordClawbacks } from '../../db/clawbacks.js';
 import { customerByRef } from '../../db/customer-reads.js';
 import { sendPage, UUID } from './list-page.js';
 import { partnerByRef, pathRef } from './partners.js';
@@ -315,7 +316,13 @@ export function transactionsRouter(deps: { db: Db }) {
         .where(and(eq(transactions.programId, p.id), eq(transactions.key, key), isNull(transactions.deletedAt)))
         .returning({ id: transactions.id });
       if (!t) return;
-      await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
+      const gone = await tx
+        .update(rewards)
+        .set({ deletedAt: now, updatedAt: now })
+        .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)))
+        .returning({ id: rewards.id });
+      // a reward already in an approved or paid payout: the partner owes it back
+      await recordClawbacks(tx, gone.map((g) => g.id.toString()));
       await emit(tx, p.id, [{ event: 'transaction.deleted', entityKey: key, detail: { reason: 'deleted_via_api' } }]);
     });
     await respondWith(res, key);

@@ -272,7 +272,8 @@ describe('failed jobs in the dashboard', () => {
     event.data.object.currency = 'zzz';
     // stored as received (the queue was down when it came), never normalized since
     await svc.db.db.insert(webhookEvents).values({ programId: svc.programId, gateway: 'stripe', eventId: event.id, eventType: event.type, rawBody: JSON.stringify(event), status: 'received' });
-    const swept = await sweepInbox(svc.db.db, svc.service.producer!, { olderThanSeconds: 0 });
+    // (a second ahead: the row's received_at has microseconds, the sweeper's clock milliseconds)
+    const swept = await sweepInbox(svc.db.db, svc.service.producer!, { olderThanSeconds: 0, now: new Date(Date.now() + 1000) });
     expect(swept).toMatchObject({ failed: 1, requeued: 0 });
     expect(await svc.settled('stripe', event.id)).toMatchObject({ status: 'failed', lastError: 'payload: unknown currency code "zzz"' });
     const job = await svc.service.producer!.queue.getJob(paymentJobId(svc.programId, 'stripe', event.id));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseSecretKeys } from './db/secret-box.js';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/partner_ledger';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 const optional = z
   .string()
@@ -36,7 +37,14 @@ const Env = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'embedded').default(DEFAULT_DATABASE_URL),
   /** Where the embedded PostgreSQL keeps its data (in DATA_DIR/postgres). */
   DATA_DIR: z.string().trim().min(1).default('.data'),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** Unset: the default address (REDIS_URL_SET tells the two apart, for QUEUE_BACKEND's default). */
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /**
+   * Where the queues live: `redis`, or `postgres` (BullMQ's PostgreSQL backend, schema bullmq of
+   * DATABASE_URL). Unset: redis when REDIS_URL is set or a Redis answers at the default address,
+   * postgres otherwise (decided at start).
+   */
+  QUEUE_BACKEND: optional.pipe(z.enum(['redis', 'postgres']).optional()),
   PROCESS_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** pretty (one human line a record) or json (one JSON object a line); unset: pretty on a terminal, else json. */
@@ -151,7 +159,7 @@ const Env = z.object({
       message: 'required when NODE_ENV=production: stored gateway secrets and keys are sealed with it (openssl rand -base64 32)',
     });
   }
-});
+}).transform(({ REDIS_URL, ...c }) => ({ ...c, REDIS_URL: REDIS_URL ?? DEFAULT_REDIS_URL, REDIS_URL_SET: REDIS_URL !== undefined }));
 
 export type Config = z.infer<typeof Env>;
 

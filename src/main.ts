@@ -67,9 +67,9 @@ async function main() {
     database = await chooseDatabase(config, process.env, 'service', (fields, msg) => logger.info(fields, msg));
     config = database.config;
     // asked before the rest of the service (gateway SDKs, BullMQ, express) is loaded: a missing store is named sooner
-    await checkStores(config, logger);
+    const queues = await checkStores(config, logger);
     const { startService } = await import('./service.js');
-    service = await startService(config, logger, { storesChecked: true, databaseDescription: database.description });
+    service = await startService({ ...config, QUEUE_BACKEND: queues.backend }, logger, { storesChecked: true, databaseDescription: database.description });
   } catch (err) {
     await stopDatabase();
     if (err instanceof StartupError || err instanceof EmbeddedPostgresError) fail(err.message);

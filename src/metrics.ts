@@ -122,6 +122,14 @@ export class Metrics {
     this.reconcileLastSuccess.set({ gateway: label }, Math.floor(at.getTime() / 1000));
   }
 
+  /** 1 for the store the queues live in (QUEUE_BACKEND, decided at start): redis or postgres. */
+  readonly queueBackend = new Gauge({
+    name: 'partner_ledger_queue_backend',
+    help: 'The store BullMQ keeps the queues in (QUEUE_BACKEND): 1 for the backend in use (redis or postgres).',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -174,7 +182,7 @@ export class Metrics {
     });
     const up = new Gauge({
       name: 'partner_ledger_queue_up',
-      help: '1 when the queue counts could be read from Redis at scrape time, 0 when not.',
+      help: '1 when the queue counts could be read from the queue backend (Redis or PostgreSQL) at scrape time, 0 when not.',
       labelNames: ['queue'] as const,
       registers: [this.registry],
       async collect() {

@@ -1,10 +1,11 @@
-// Start-up's first question: do PostgreSQL and Redis answer? Asked with pg and ioredis alone, before
+// Start-up's first question: do PostgreSQL and Redis (when the queues live there) answer? Asked with pg and ioredis alone, before
 // the rest of the service (gateway SDKs, BullMQ, express, drizzle) is loaded, so that `npm start`
 // names what is missing in the time it takes to start Node, not to load everything first.
 import { Redis } from 'ioredis';
 import { redactUrl, type Config } from './config.js';
 import { ensureDatabase } from './db/ensure-database.js';
 import type { Logger } from './logger.js';
+import { chooseQueueBackend, type QueueBackendChoice } from './queue/backend-choice.js';
 import { pingRedis } from './queue/redis.js';
 import { readEvictionPolicy, REQUIRED_POLICY, type EvictionPolicy } from './redis-policy.js';
 
@@ -22,22 +23,31 @@ export function reason(err: unknown): string {
 }
 
 /**
- * The database exists (created when missing) and Redis answers, with maxmemory-policy noeviction (or
- * a loud warning outside production); a StartupError naming what is wrong.
+ * The database exists (created when missing), the queue backend is chosen (QUEUE_BACKEND), and on
+ * Redis, Redis answers with maxmemory-policy noeviction (or a loud warning outside production); a
+ * StartupError naming what is wrong. On the PostgreSQL backend Redis is not asked at all.
  */
-export async function checkStores(config: Config, logger: Logger): Promise<void> {
+export async function checkStores(config: Config, logger: Logger): Promise<QueueBackendChoice> {
   try {
     const created = await ensureDatabase(config.DATABASE_URL);
     if (created) logger.info({ database: redactUrl(config.DATABASE_URL) }, 'database created');
   } catch (err) {
     throw new StartupError(`cannot reach PostgreSQL at ${redactUrl(config.DATABASE_URL)} (${reason(err)}); ${HOW_TO_START}`);
   }
+  const choice = await chooseQueueBackend(config);
+  if (choice.backend === 'postgres') {
+    logger.info({ queueBackend: 'postgres', why: choice.why }, 'queues on PostgreSQL (BullMQ PostgreSQL backend, schema bullmq): Redis is not used');
+    return choice;
+  }
   try {
     await pingRedis(config.REDIS_URL);
   } catch (err) {
-    throw new StartupError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}`);
+    throw new StartupError(
+      `cannot reach Redis at ${redactUrl(config.REDIS_URL)} (${reason(err)}); ${HOW_TO_START}, or keep the queues in PostgreSQL with QUEUE_BACKEND=postgres`,
+    );
   }
   await checkRedisPolicy(config, logger);
+  return choice;
 }
 
 /**

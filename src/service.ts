@@ -1,6 +1,6 @@
 // Starting and stopping the service: checks the stores, applies migrations, starts API and/or worker.
 import type { Server } from 'node:http';
-import { Queue, Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import type { DefaultProgramSettings } from './db/default-program.js';
@@ -21,6 +21,8 @@ import { CREATE_KEY_HINT, startupLine } from './startup-summary.js';
 import type { Logger } from './logger.js';
 import { PaymentProducer } from './queue/producer.js';
 import { producerConnection, workerConnection } from './queue/redis.js';
+import { openQueue, openWorker, POSTGRES_LISTENERS_PER_WORKER_PROCESS, PostgresQueues, type QueueConnection } from './queue/backend.js';
+import { chooseQueueBackend } from './queue/backend-choice.js';
 import { createPaymentWorker } from './queue/worker.js';
 import { cachedProgramRules } from './db/programs.js';
 import type { LookupClients } from './gateways/gateway.js';
@@ -83,7 +85,10 @@ export function defaultProgramFrom(config: Config): DefaultProgramSettings {
 }
 
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
-  if (!options.storesChecked) await checkStores(config, logger);
+  // the queue backend is decided once, here or by main.ts's checkStores, and kept in QUEUE_BACKEND
+  if (!options.storesChecked) config = { ...config, QUEUE_BACKEND: (await checkStores(config, logger)).backend };
+  else if (!config.QUEUE_BACKEND) config = { ...config, QUEUE_BACKEND: (await chooseQueueBackend(config)).backend };
+  const onPostgres = config.QUEUE_BACKEND === 'postgres';
 
   const database = connect(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS });
   const closers: (() => Promise<unknown>)[] = [];
@@ -109,8 +114,18 @@ export async function startService(config: Config, logger: Logger, options: Serv
     );
   }
 
+  // QUEUE_BACKEND=postgres: every Queue and Worker of this process shares one pool on the bullmq schema:
+  // a LISTEN client per worker, and half the service's own pool size for the queries
+  const pgQueues = onPostgres
+    ? new PostgresQueues(config.DATABASE_URL, {
+        max: (config.PROCESS_ROLE === 'api' ? 0 : POSTGRES_LISTENERS_PER_WORKER_PROCESS) + Math.max(4, Math.ceil(config.DATABASE_POOL_SIZE / 2)),
+      })
+    : undefined;
+  if (pgQueues) closers.push(() => pgQueues.close());
+
   try {
     await runMigrations(database);
+    await pgQueues?.migrate();
     service.defaultProgramId = await ensureDefaultProgram(database.db, defaultProgramFrom(config));
     const keyring = activeKeyring();
     if (keyring) {
@@ -120,6 +135,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
     const directory = new ProgramDirectory(database.db);
     const programRules = cachedProgramRules(database.db);
     const metrics = new Metrics();
+    metrics.queueBackend.set({ backend: onPostgres ? 'postgres' : 'redis' }, 1);
     // this host's clock against PostgreSQL's, now and every minute: signatures are refused beyond 300 s
     const clock = new ClockSkewMonitor({
       pool: database.pool,
@@ -133,26 +149,29 @@ export async function startService(config: Config, logger: Logger, options: Serv
     const producerOptions = { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS, ...options.paymentJobs };
 
     if (config.PROCESS_ROLE !== 'worker') {
-      const redis: Redis = producerConnection(config.REDIS_URL);
-      redis.on('error', () => {}); // readiness reports it; ioredis reconnects by itself
-      closers.push(async () => redis.disconnect());
-      const producer = new PaymentProducer(redis, config.QUEUE_PREFIX, producerOptions);
+      let redis: Redis | undefined;
+      if (!pgQueues) {
+        redis = producerConnection(config.REDIS_URL);
+        redis.on('error', () => {}); // readiness reports it; ioredis reconnects by itself
+        const opened = redis;
+        closers.push(async () => opened.disconnect());
+      }
+      const queues: QueueConnection = pgQueues ?? redis!;
+      const producer = new PaymentProducer(queues, config.QUEUE_PREFIX, producerOptions);
       closers.push(() => producer.close());
       await producer.queue.waitUntilReady();
       service.producer = producer;
-      const bulkQueue = new Queue<BulkJobData>(BULK_RUNS_QUEUE, {
-        connection: redis,
-        prefix: config.QUEUE_PREFIX,
+      const bulkQueue = openQueue<BulkJobData>(BULK_RUNS_QUEUE, queues, config.QUEUE_PREFIX, {
         defaultJobOptions: queueDefaults(config.FAILED_JOB_RETENTION_DAYS),
       });
       bulkQueue.on('error', () => {});
       closers.push(() => bulkQueue.close());
-      const outboundQueue = new Queue<OutboundJobData>(OUTBOUND_WEBHOOKS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      const outboundQueue = openQueue<OutboundJobData>(OUTBOUND_WEBHOOKS_QUEUE, queues, config.QUEUE_PREFIX);
       outboundQueue.on('error', () => {});
       closers.push(() => outboundQueue.close());
 
       // the dashboard and the queue metrics see every queue in src/queue/queues.ts
-      const opsQueues = openQueues(redis, config.QUEUE_PREFIX, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
+      const opsQueues = openQueues(queues, config.QUEUE_PREFIX, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
       closers.push(() => Promise.all(opsQueues.map((q) => q.close())));
       metrics.watchQueues(opsQueues);
       metrics.watchRetrying(() => countRetrying(database.db));
@@ -184,7 +203,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
             redisUrl: config.REDIS_URL,
             dashboardUser: config.DASHBOARD_USER,
             dashboardPassword: config.DASHBOARD_PASSWORD,
-            redisPolicy: evictionPolicyReader(redis),
+            // no Redis memory policy to check on the PostgreSQL backend: nothing there is evicted
+            redisPolicy: redis ? evictionPolicyReader(redis) : undefined,
             requireNoEviction: config.NODE_ENV === 'production',
           }),
           apiRouter({
@@ -222,9 +242,14 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
 
     if (config.PROCESS_ROLE !== 'api') {
-      const connection = workerConnection(config.REDIS_URL);
-      connection.on('error', () => {});
-      closers.push(async () => connection.disconnect());
+      let connection: QueueConnection;
+      if (pgQueues) connection = pgQueues;
+      else {
+        const redis = workerConnection(config.REDIS_URL);
+        redis.on('error', () => {});
+        closers.push(async () => redis.disconnect());
+        connection = redis;
+      }
       const worker = createPaymentWorker({
         connection,
         prefix: config.QUEUE_PREFIX,
@@ -263,24 +288,22 @@ export async function startService(config: Config, logger: Logger, options: Serv
       });
       closers.push(() => maintenance.close());
 
-      const callbacks = new Queue(CALLBACKS_QUEUE, {
-        connection,
-        prefix: config.QUEUE_PREFIX,
+      const callbacks = openQueue(CALLBACKS_QUEUE, connection, config.QUEUE_PREFIX, {
         defaultJobOptions: queueDefaults(config.FAILED_JOB_RETENTION_DAYS),
       });
       callbacks.on('error', () => {});
       closers.push(() => callbacks.close());
       const side = [
-        new Worker(BULK_RUNS_QUEUE, (job) => processBulkRun({ db: database.db, programs: programRules, callbacks }, BulkJobData.parse(job.data)), {
-          connection,
-          prefix: config.QUEUE_PREFIX,
+        openWorker(BULK_RUNS_QUEUE, (job) => processBulkRun({ db: database.db, programs: programRules, callbacks }, BulkJobData.parse(job.data)), connection, config.QUEUE_PREFIX, {
           concurrency: 2,
         }),
-        new Worker(CALLBACKS_QUEUE, (job) => deliverBulkCallback(database.db, BulkJobData.parse(job.data), job, { policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK } }), {
+        openWorker(
+          CALLBACKS_QUEUE,
+          (job) => deliverBulkCallback(database.db, BulkJobData.parse(job.data), job, { policy: { allowLoopback: config.WEBHOOKS_ALLOW_LOOPBACK } }),
           connection,
-          prefix: config.QUEUE_PREFIX,
-          concurrency: 5,
-        }),
+          config.QUEUE_PREFIX,
+          { concurrency: 5 },
+        ),
       ];
       for (const w of side) {
         w.on('error', (err) => logger.error({ err: err.message, queue: w.name }, 'worker connection error'));

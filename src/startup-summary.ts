@@ -31,6 +31,11 @@ export function startupLine(f: StartupFacts): string {
   } else if (f.metricsPort) {
     parts.push(`metrics http://127.0.0.1:${f.metricsPort}/metrics`);
   }
-  parts.push(`stores: ${f.database ?? `PostgreSQL ${redactUrl(c.DATABASE_URL)}`}, Redis ${redactUrl(c.REDIS_URL)} (BullMQ queues, prefix ${c.QUEUE_PREFIX})`);
+  const database = f.database ?? `PostgreSQL ${redactUrl(c.DATABASE_URL)}`;
+  parts.push(
+    c.QUEUE_BACKEND === 'postgres'
+      ? `stores: ${database} (ledger, and the BullMQ queues in schema bullmq: QUEUE_BACKEND=postgres, no Redis)`
+      : `stores: ${database}, Redis ${redactUrl(c.REDIS_URL)} (BullMQ queues, prefix ${c.QUEUE_PREFIX}; QUEUE_BACKEND=redis)`,
+  );
   return parts.join('; ');
 }

@@ -19,8 +19,7 @@ import { progressLine as sharedProgressLine, terminalProgress as sharedTerminalP
 import type { Db } from '../db/client.js';
 import { DEFAULT_PROGRAM_SLUG } from '../db/default-program.js';
 import { programs } from '../db/schema.js';
-import { PaymentProducer } from '../queue/producer.js';
-import { pingRedis, producerConnection } from '../queue/redis.js';
+import { openPaymentProducer } from './producer.js';
 import { wooCommerceClient } from '../gateways/woocommerce/client.js';
 import { RequestPacer } from '../gateways/event-source.js';
 import { apiBasesFrom } from '../gateways/settings.js';
@@ -117,7 +116,7 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
   const pacer = new RequestPacer({ rps: config.RECONCILE_RPS, onWait: out });
   const source = eventSourceFor(gateway, program.gateways, apiBasesFrom(config), pacer, out);
   if (!source) throw new Error(`the ${gateway} API is not configured for program ${program.id}: reconcile needs ${NOT_CONFIGURED[gateway]}`);
-  const queue = dryRun ? undefined : await openProducer(config);
+  const queue = dryRun ? undefined : await openPaymentProducer(config);
   out(
     `${dryRun ? 'dry run: ' : ''}${gateway} events of ${source.types.join(', ')} from ${range.from.toISOString()} to ${range.to.toISOString()} (program ${program.id})`,
   );
@@ -141,21 +140,6 @@ export async function reconcileCommand(ctx: CliContext): Promise<number> {
   }
 }
 
-async function openProducer(config: CliContext['config']) {
-  await pingRedis(config.REDIS_URL);
-  const redis = producerConnection(config.REDIS_URL);
-  redis.on('error', () => {});
-  const producer = new PaymentProducer(redis, config.QUEUE_PREFIX);
-  await producer.queue.waitUntilReady();
-  return {
-    producer,
-    close: async () => {
-      await producer.close();
-      redis.disconnect();
-    },
-  };
-}
-
 type Program = Awaited<ReturnType<typeof findProgram>>;
 
 /** WooCommerce: the orders modified in the range, through the store's REST API. */
@@ -170,7 +154,7 @@ async function wooCommerceCommand({ config, database, out }: CliContext, program
         '(WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET for the default program, applied at start-up)',
     );
   }
-  const queue = dryRun ? undefined : await openProducer(config);
+  const queue = dryRun ? undefined : await openPaymentProducer(config);
   out(
     `${dryRun ? 'dry run: ' : ''}WooCommerce orders modified from ${range.from.toISOString()} to ${range.to.toISOString()} (program ${program.id})`,
   );

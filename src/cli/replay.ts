@@ -22,9 +22,9 @@ import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
 import { apiBasesFrom, type GatewaySettings } from '../gateways/settings.js';
 import { normalize, type Normalized } from '../ingest/normalize.js';
-import { PaymentProducer } from '../queue/producer.js';
+import type { PaymentProducer } from '../queue/producer.js';
 import { paymentJobId } from '../queue/queues.js';
-import { pingRedis, producerConnection } from '../queue/redis.js';
+import { openPaymentProducer } from './producer.js';
 import { processPayment } from '../worker/process-payment.js';
 import { options, type CliCommand } from './command.js';
 import { duration, terminalProgress, type Progress } from './progress.js';
@@ -543,13 +543,10 @@ export const replayCommand: CliCommand = {
       return 2;
     }
     let producer: PaymentProducer | undefined;
-    let redis: ReturnType<typeof producerConnection> | undefined;
+    let queue: Awaited<ReturnType<typeof openPaymentProducer>> | undefined;
     if (!dryRun) {
-      await pingRedis(config.REDIS_URL);
-      redis = producerConnection(config.REDIS_URL);
-      redis.on('error', () => {});
-      producer = new PaymentProducer(redis, config.QUEUE_PREFIX, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
-      await producer.queue.waitUntilReady();
+      queue = await openPaymentProducer(config, { failedRetentionDays: config.FAILED_JOB_RETENTION_DAYS });
+      producer = queue.producer;
     }
     out(`${dryRun ? 'dry run (nothing is written): ' : ''}replaying ${selectionText(selection)}`);
     const progress = terminalProgress(process.stderr, 'events');
@@ -586,8 +583,7 @@ export const replayCommand: CliCommand = {
       progress?.end();
       throw err;
     } finally {
-      await producer?.close();
-      redis?.disconnect();
+      await queue?.close();
     }
   },
 };

@@ -4,9 +4,9 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Router, type Request, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import { openQueue, type QueueConnection } from '../queue/backend.js';
 import {
   BULK_RUNS_QUEUE,
   CALLBACKS_QUEUE,
@@ -35,12 +35,12 @@ const DESCRIPTIONS: Record<string, string> = {
  * the metrics. They share the given connection and only read or retry: adding is the producers' job.
  */
 export function openQueues(
-  connection: Redis,
+  connection: QueueConnection,
   prefix: string,
   opts: { names?: readonly string[]; failedRetentionDays?: number } = {},
 ): Queue[] {
   return (opts.names ?? QUEUE_NAMES).map((name) => {
-    const q = new Queue(name, { connection, prefix, defaultJobOptions: queueDefaults(opts.failedRetentionDays) });
+    const q = openQueue(name, connection, prefix, { defaultJobOptions: queueDefaults(opts.failedRetentionDays) });
     q.on('error', () => {}); // surfaces in the dashboard's answers and in /readyz
     return q;
   });

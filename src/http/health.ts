@@ -1,5 +1,6 @@
 // Liveness and readiness. /readyz is 200 only when both Postgres and Redis answer (and, in production,
-// Redis does not evict keys when full: checks.redis_policy).
+// Redis does not evict keys when full: checks.redis_policy). On the PostgreSQL queue backend there is
+// no Redis: Postgres alone. The answer names the backend (queue_backend).
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -19,9 +20,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export function healthRouter(deps: {
   pool: pg.Pool;
-  redis: Redis;
+  /** The queues' Redis; absent on the PostgreSQL queue backend (the queues live behind `pool`'s database). */
+  redis?: Redis;
   databaseUrl: string;
-  redisUrl: string;
+  redisUrl?: string;
   /** The dashboard's credentials: a caller presenting them is told which host is down. */
   dashboardUser?: string;
   dashboardPassword?: string;
@@ -38,18 +40,19 @@ export function healthRouter(deps: {
   router.get('/readyz', async (req, res) => {
     const [postgres, redis, policy] = await Promise.allSettled([
       withTimeout(deps.pool.query('select 1'), 2000, 'postgres'),
-      withTimeout(deps.redis.ping(), 2000, 'redis'),
+      deps.redis ? withTimeout(deps.redis.ping(), 2000, 'redis') : Promise.resolve(null),
       deps.redisPolicy ? withTimeout(deps.redisPolicy(), 2000, 'redis') : Promise.resolve(null),
     ]);
     const checks: Record<string, string> = {
       postgres: postgres.status === 'fulfilled' ? 'ok' : 'down',
-      redis: redis.status === 'fulfilled' ? 'ok' : 'down',
     };
+    if (deps.redis) checks.redis = redis.status === 'fulfilled' ? 'ok' : 'down';
+    const queueBackend = deps.redis ? 'redis' : 'postgres';
     if (deps.redisPolicy) checks.redis_policy = (policy.status === 'fulfilled' ? policy.value?.policy : null) ?? 'unknown';
     // an evicting Redis drops queued jobs when full; a policy nobody may read is not held against it
     const evicting = !!deps.requireNoEviction && checks.redis_policy !== undefined && !['unknown', REQUIRED_POLICY].includes(checks.redis_policy);
-    if (checks.postgres === 'ok' && checks.redis === 'ok' && !evicting) {
-      res.json({ status: 'ready', checks });
+    if (checks.postgres === 'ok' && checks.redis !== 'down' && !evicting) {
+      res.json({ status: 'ready', queue_backend: queueBackend, checks });
       return;
     }
     // where the stores live (host, port, database) is for operators: anyone else gets their names only
@@ -57,7 +60,7 @@ export function healthRouter(deps: {
     const name = (store: string, url: string) => (operator ? `${store} (${redactUrl(url)})` : store);
     const down = [
       checks.postgres === 'down' ? name('postgres', deps.databaseUrl) : null,
-      checks.redis === 'down' ? name('redis', deps.redisUrl) : null,
+      checks.redis === 'down' ? name('redis', deps.redisUrl ?? '') : null,
     ].filter(Boolean);
     const problems = [
       down.length ? `not answering: ${down.join(', ')}` : null,
@@ -66,6 +69,7 @@ export function healthRouter(deps: {
     res.status(503).json({
       status: 0,
       error: { code: 'not_ready', message: problems.join('; ') },
+      queue_backend: queueBackend,
       checks,
     });
   });

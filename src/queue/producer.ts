@@ -1,6 +1,8 @@
-// Puts payment events on the queue. With the offline queue off, a Redis outage is an immediate error.
-import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+// Puts payment events on the queue. With the offline queue off, a Redis outage is an immediate error
+// (on the PostgreSQL backend, a refused or timed-out connection is).
+import type { JobsOptions, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { openQueue, type QueueConnection } from './backend.js';
 import { fromMinorUnits } from '../core/money.js';
 import { Group } from '../write-group.js';
 import type { PaymentEvent } from '../core/payment-event.js';
@@ -72,11 +74,11 @@ export class PaymentProducer {
   private readonly adds: Group<BulkJob, true>;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: QueueConnection,
     prefix: string,
     options: ProducerOptions = {},
   ) {
-    this.queue = new Queue<PaymentJobInput>(PAYMENT_EVENTS_QUEUE, { connection, prefix });
+    this.queue = openQueue<PaymentJobInput>(PAYMENT_EVENTS_QUEUE, connection, prefix);
     // errors surface on each add; an unhandled 'error' event would crash the process
     this.queue.on('error', () => {});
     this.adds = new Group(async (jobs) => {
@@ -98,7 +100,7 @@ export class PaymentProducer {
   async add(data: PaymentJobInput, dedupeKey: DedupeKey): Promise<string> {
     const jobId = paymentJobId(data.programId, dedupeKey.gateway, dedupeKey.eventId);
     // BullMQ would wait for a reconnect; a webhook sender must hear "try again" now instead
-    if (this.connection.status !== 'ready') {
+    if (this.connection instanceof Redis && this.connection.status !== 'ready') {
       throw new QueueUnavailableError(`queue unavailable: Redis connection is ${this.connection.status}`);
     }
     const summary = jobSummary(data, dedupeKey);

@@ -1,7 +1,7 @@
 // The BullMQ worker: validates each job against the queue contract, hands it to the processor,
 // and closes gracefully (stop taking jobs, finish the ones in flight).
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { openWorker, type QueueConnection } from './backend.js';
 import type { Logger } from 'pino';
 import { PAYMENT_EVENTS_QUEUE, PaymentJobData } from './queues.js';
 
@@ -53,7 +53,7 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal, graceMs = 0)
 }
 
 export function createPaymentWorker(opts: {
-  connection: Redis;
+  connection: QueueConnection;
   prefix: string;
   concurrency: number;
   logger: Logger;
@@ -65,7 +65,7 @@ export function createPaymentWorker(opts: {
   stalledIntervalMs?: number;
 }): Worker {
   const deadlineMs = opts.deadlineMs ?? DEFAULT_JOB_DEADLINE_MS;
-  const worker = new Worker(
+  const worker = openWorker(
     PAYMENT_EVENTS_QUEUE,
     async (job, _token, cancelled) => {
       const parsed = PaymentJobData.safeParse(job.data);
@@ -91,9 +91,9 @@ export function createPaymentWorker(opts: {
         cancelled?.removeEventListener('abort', cancel);
       }
     },
+    opts.connection,
+    opts.prefix,
     {
-      connection: opts.connection,
-      prefix: opts.prefix,
       concurrency: opts.concurrency,
       autorun: false,
       // A job whose worker died (SIGKILL, OOM, a deploy past its grace period) comes back when its lock

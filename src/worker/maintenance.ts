@@ -1,7 +1,7 @@
 // Periodic work, scheduled through BullMQ so that one worker runs it however many are deployed.
-import { Queue, Worker } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { lt } from 'drizzle-orm';
-import type { Redis } from 'ioredis';
+import { openQueue, openWorker, type QueueConnection } from '../queue/backend.js';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { dropExpiredBodies } from '../db/inbox.js';
@@ -28,7 +28,7 @@ export async function pruneRejections(db: Db, now = new Date(), days = REJECTION
 
 export async function startMaintenance(opts: {
   db: Db;
-  connection: Redis;
+  connection: QueueConnection;
   prefix: string;
   logger: Logger;
   /** Queue access for the inbox sweeper. */
@@ -40,7 +40,7 @@ export async function startMaintenance(opts: {
   /** The scheduled reconcile (RECONCILE_EVERY_MINUTES); absent or everyMs 0: off. */
   reconcile?: Omit<ScheduleOptions, 'db' | 'producer'> & { everyMs: number; onRun?: (run: ScheduledRun) => void };
 }): Promise<{ close(): Promise<void>; queue: Queue }> {
-  const queue = new Queue(MAINTENANCE_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  const queue = openQueue(MAINTENANCE_QUEUE, opts.connection, opts.prefix);
   queue.on('error', () => {});
   await queue.upsertJobScheduler(
     'mature-rewards',
@@ -83,7 +83,7 @@ export async function startMaintenance(opts: {
         removeOnFail: 100,
       },
     );
-  const worker = new Worker(
+  const worker = openWorker(
     MAINTENANCE_QUEUE,
     async (job) => {
       if ((job.name === 'reconcile' || job.name === 'reconcile-gateway') && !reconcile) return { skipped: 'RECONCILE_EVERY_MINUTES is 0' };
@@ -129,7 +129,9 @@ export async function startMaintenance(opts: {
       if (matured) opts.logger.info({ matured }, 'review period ended for rewards');
       return { matured };
     },
-    { connection: opts.connection, prefix: opts.prefix, concurrency: 1 },
+    opts.connection,
+    opts.prefix,
+    { concurrency: 1 },
   );
   worker.on('error', (err) => opts.logger.error({ err: err.message }, 'maintenance worker error'));
   return {

@@ -1,7 +1,7 @@
 // The outbound webhooks side of a worker process: the delivery worker (retrying on the schedule
 // through a custom BullMQ backoff strategy) and the outbox dispatcher loop.
-import { Queue, Worker, type BackoffStrategy } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { BackoffStrategy, Queue, Worker } from 'bullmq';
+import { openQueue, openWorker, type QueueConnection } from '../queue/backend.js';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import {
@@ -27,7 +27,7 @@ export function outboundBackoffStrategy(schedule: readonly number[] = OUTBOUND_R
 
 export type OutboundOptions = {
   db: Db;
-  connection: Redis;
+  connection: QueueConnection;
   prefix: string;
   logger: Logger;
   policy: UrlPolicy;
@@ -40,14 +40,14 @@ export type OutboundOptions = {
 
 export async function startOutbound(opts: OutboundOptions): Promise<{ worker: Worker; queue: Queue<OutboundJobData>; close(): Promise<void> }> {
   const schedule = opts.schedule ?? OUTBOUND_RETRY_SCHEDULE_MS;
-  const queue = new Queue<OutboundJobData>(OUTBOUND_WEBHOOKS_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  const queue = openQueue<OutboundJobData>(OUTBOUND_WEBHOOKS_QUEUE, opts.connection, opts.prefix);
   queue.on('error', () => {});
-  const worker = new Worker<OutboundJobData>(
+  const worker = openWorker<OutboundJobData>(
     OUTBOUND_WEBHOOKS_QUEUE,
     (job) => processDelivery({ db: opts.db, policy: opts.policy, schedule, resolver: opts.resolver }, job),
+    opts.connection,
+    opts.prefix,
     {
-      connection: opts.connection,
-      prefix: opts.prefix,
       concurrency: opts.concurrency,
       settings: { backoffStrategy: outboundBackoffStrategy(schedule) },
     },

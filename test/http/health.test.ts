@@ -74,6 +74,7 @@ describe('health endpoints', () => {
       expect(res.body).toEqual({
         status: 0,
         error: { code: 'not_ready', message: 'not answering: redis' },
+        queue_backend: 'redis',
         checks: { postgres: 'ok', redis: 'down' },
       });
     }

@@ -98,6 +98,14 @@ function ageOnlyOptions<T extends { removeOnComplete?: Keep; removeOnFail?: Keep
   return out;
 }
 
+/** Custom job ids first, in code-point order (the same in every process); generated ones after. */
+function byJobId(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return 1;
+  if (b === undefined) return -1;
+  return a < b ? -1 : 1;
+}
+
 /** BullMQ's Queue on the PostgreSQL backend, retention made affordable there (see ageOnlyRetention). */
 class PostgresQueue extends Queue {
   constructor(name: string, opts: QueueOptions<pg.Pool>) {
@@ -107,8 +115,18 @@ class PostgresQueue extends Queue {
   override add(...[name, data, opts]: Parameters<Queue['add']>) {
     return super.add(name, data, ageOnlyOptions(opts));
   }
-  override addBulk(...[jobs]: Parameters<Queue['addBulk']>) {
-    return super.addBulk(jobs.map((j) => ({ ...j, opts: ageOnlyOptions(j.opts) })));
+  /**
+   * Two batches adding the same job ids (a delivery and its copy, sent at once) in different orders
+   * deadlock on the job table's unique index, where Redis would simply dedupe: the batch goes in job id
+   * order, so the second waits for the first and then skips the ids it already holds. The jobs come back
+   * in the order given.
+   */
+  override async addBulk(...[jobs]: Parameters<Queue['addBulk']>) {
+    const order = jobs.map((_, i) => i).sort((a, b) => byJobId(jobs[a]!.opts?.jobId, jobs[b]!.opts?.jobId) || a - b);
+    const added = await super.addBulk(order.map((i) => ({ ...jobs[i]!, opts: ageOnlyOptions(jobs[i]!.opts) })));
+    const out = new Array<(typeof added)[number]>(jobs.length);
+    order.forEach((original, sorted) => (out[original] = added[sorted]!));
+    return out;
   }
   override upsertJobScheduler(...[id, repeat, template]: Parameters<Queue['upsertJobScheduler']>) {
     return super.upsertJobScheduler(id, repeat, template && { ...template, opts: ageOnlyOptions(template.opts) });

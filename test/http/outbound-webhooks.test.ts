@@ -4,15 +4,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
 import { eq } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEvents, matureRewards } from '../../src/db/ledger.js';
 import { createProgram, loadProgramRules } from '../../src/db/programs.js';
 import { outbox, webhookDeliveries, webhookSubscriptions } from '../../src/db/schema.js';
 import { OUTBOUND_WEBHOOKS_QUEUE } from '../../src/queue/queues.js';
-import { TEST_REDIS_URL } from '../support/env.js';
 import { dispute, payment } from '../support/ledger.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { callApi } from '../support/api.js';
@@ -292,8 +289,7 @@ describe('delivery', () => {
     expect((await api('GET', `/v1/webhooks/${key}/deliveries?status=delivered`)).body.meta.total).toBe(0);
     expect(inbox.get('/down')).toHaveLength(4);
 
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const queue = new Queue(OUTBOUND_WEBHOOKS_QUEUE, { connection: redis, prefix: svc.service.config.QUEUE_PREFIX });
+    const { queue, close } = await svc.openQueue(OUTBOUND_WEBHOOKS_QUEUE);
     try {
       const job = await queue.getJob(`whd-${d.id}`);
       expect(await job?.getState()).toBe('failed');
@@ -312,8 +308,7 @@ describe('delivery', () => {
       expect((await api('POST', `/v1/webhooks/${key}/deliveries/${d.id}/retry`)).status).toBe(202);
       await receivedAt('/down', 6);
     } finally {
-      await queue.close();
-      redis.disconnect();
+      await close();
     }
     expect((await api('POST', `/v1/webhooks/${key}/deliveries/999999/retry`)).status).toBe(404);
     expect((await api('POST', `/v1/webhooks/${key}/deliveries/abc/retry`)).status).toBe(404);

@@ -77,7 +77,7 @@ async function storm(workers: number) {
     rewardTotals: Object.fromEntries(Object.entries(ledger.rewardTotals).map(([k, v]) => [k, fromMicro(v)])),
     expectedTotals: Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, fromMicro(v)])),
   };
-  report(`duplicate-storm-${workers}-worker${workers > 1 ? 's' : ''}`, figures);
+  report(`duplicate-storm-${workers}-worker${workers > 1 ? 's' : ''}${d.backend === 'postgres' ? '-queue-postgres' : ''}`, figures);
 
   expect(statuses).toEqual({ 200: events.length * COPIES });
   expect(drain.inbox).toEqual({ processed: SALES + REFUNDED });

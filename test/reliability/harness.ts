@@ -1,16 +1,19 @@
 // What the reliability scenarios share: a deployment (one API process, N worker processes) on its own
 // database and queue prefix, the ledger's figures read straight from PostgreSQL and Redis, and the
-// figures each scenario prints (and keeps in test/artifacts/reliability/ for RELIABILITY.md).
+// figures each scenario prints (and keeps in test/artifacts/reliability/ for RELIABILITY.md). The queues
+// live on TEST_QUEUE_BACKEND: Redis, or the deployment's own database (QUEUE_BACKEND=postgres).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
+import { createPostgresBackend, Queue, QueueEvents } from 'bullmq';
 import { sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import { connect, type Db } from '../../src/db/client.js';
+import { openQueue, PostgresQueues } from '../../src/queue/backend.js';
 import { PAYMENT_EVENTS_QUEUE } from '../../src/queue/queues.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { EXPONENT, gatewayEnv, type Sale } from '../support/deliveries.js';
-import { TEST_REDIS_URL } from '../support/env.js';
+import { TEST_QUEUE_BACKEND, TEST_REDIS_URL } from '../support/env.js';
 import { createPartner } from '../support/ledger.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { removePrefix, testPrefix } from '../support/redis.js';
@@ -41,7 +44,16 @@ export type Deployment = {
   db: TestDatabase;
   prefix: string;
   redisUrl: string;
+  /** Where the queues live (TEST_QUEUE_BACKEND unless the scenario's env names QUEUE_BACKEND). */
+  backend: 'redis' | 'postgres';
+  /** The payment queue, opened from outside on that backend. */
   queue: Queue;
+  /** Its events (stalled jobs ...), opened on that backend; closed with the deployment. */
+  queueEvents(): Promise<QueueEvents>;
+  /** The ids of the payment jobs active right now, read straight from the backend's store. */
+  activeJobIds(): Promise<string[]>;
+  /** How many times each of these payment jobs came back from a dead worker (BullMQ's stalled counter). */
+  stallCounts(ids: string[]): Promise<number[]>;
   programId: string;
   env: Record<string, string>;
   /** Start one more worker process (after a crash). */
@@ -65,9 +77,17 @@ export async function deploy(opts: {
   const db: TestDatabase = opts.databaseUrl ? external(opts.databaseUrl) : await createTestDatabase();
   const prefix = testPrefix();
   const redisUrl = opts.redisUrl ?? TEST_REDIS_URL;
-  const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, ...gatewayEnv(), ...opts.env };
-  const queue = new Queue(PAYMENT_EVENTS_QUEUE, { connection: { url: redisUrl }, prefix });
+  const env: Record<string, string> = { DATABASE_URL: db.url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, QUEUE_BACKEND: TEST_QUEUE_BACKEND, ...gatewayEnv(), ...opts.env };
+  const backend = env.QUEUE_BACKEND === 'postgres' ? 'postgres' : 'redis';
+  // on PostgreSQL: the bullmq schema made ready before the API process starts, as the service would
+  const pgQueues = backend === 'postgres' ? new PostgresQueues(db.url, { max: 4 }) : undefined;
+  await pgQueues?.migrate();
+  const queue = pgQueues ? openQueue(PAYMENT_EVENTS_QUEUE, pgQueues, prefix) : new Queue(PAYMENT_EVENTS_QUEUE, { connection: { url: redisUrl }, prefix });
   queue.on('error', () => {});
+  const opened: QueueEvents[] = [];
+  let redis: Redis | undefined;
+  const redisClient = () => (redis ??= new Redis(redisUrl));
+  const jobKey = (id: string) => `${prefix}:${PAYMENT_EVENTS_QUEUE}:${id}`;
   const workers: ServiceProcess[] = [];
   let api: ServiceProcess | undefined;
   const d: Deployment = {
@@ -78,7 +98,36 @@ export async function deploy(opts: {
     db,
     prefix,
     redisUrl,
+    backend,
     queue,
+    async queueEvents() {
+      const events = pgQueues
+        ? new QueueEvents(PAYMENT_EVENTS_QUEUE, { connection: pgQueues.pool }, createPostgresBackend as never)
+        : new QueueEvents(PAYMENT_EVENTS_QUEUE, { connection: { url: redisUrl }, prefix });
+      opened.push(events);
+      await events.waitUntilReady();
+      return events;
+    },
+    async activeJobIds() {
+      if (pgQueues) {
+        const { rows } = await pgQueues.pool.query<{ id: string }>(`select id from job where queue = $1 and state = 'active'`, [PAYMENT_EVENTS_QUEUE]);
+        return rows.map((r) => r.id);
+      }
+      return redisClient().lrange(`${prefix}:${PAYMENT_EVENTS_QUEUE}:active`, 0, -1);
+    },
+    async stallCounts(ids) {
+      if (pgQueues) {
+        const { rows } = await pgQueues.pool.query<{ id: string; n: number }>(
+          `select id, stalled_count as n from job where queue = $1 and id = any($2)`,
+          [PAYMENT_EVENTS_QUEUE, ids],
+        );
+        const byId = new Map(rows.map((r) => [r.id, Number(r.n)]));
+        return ids.map((id) => byId.get(id) ?? 0);
+      }
+      const pipeline = redisClient().pipeline();
+      for (const id of ids) pipeline.hget(jobKey(id), 'stc');
+      return ((await pipeline.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+    },
     programId: '',
     env,
     async startWorker(name) {
@@ -88,8 +137,11 @@ export async function deploy(opts: {
     },
     async stop() {
       await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
+      for (const events of opened) await events.close().catch(() => {});
+      redis?.disconnect();
       await queue.close().catch(() => {});
-      if (redisUrl === TEST_REDIS_URL) await removePrefix(prefix).catch(() => {});
+      await pgQueues?.close().catch(() => {});
+      if (backend === 'redis' && redisUrl === TEST_REDIS_URL) await removePrefix(prefix).catch(() => {});
       await db.drop().catch(() => {});
     },
   };

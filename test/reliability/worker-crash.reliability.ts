@@ -3,10 +3,8 @@
 // started again each time. A killed worker's active jobs come back when their lock expires (BullMQ's
 // stalled-job check); the ledger's unique keys make a job that had already committed a no-op.
 // Every event is persisted exactly once, and nothing is left active, waiting or failed.
-import { QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { QueueEvents } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { PAYMENT_EVENTS_QUEUE } from '../../src/queue/queues.js';
 import { makeSales, paymentDelivery, pool, prng, send } from '../support/deliveries.js';
 import type { ServiceProcess } from '../support/processes.js';
 import { deploy, drained, expectedRewards, inboxCounts, ledgerFigures, PARTNERS, queueCounts, report, type Deployment } from './harness.js';
@@ -19,7 +17,6 @@ async function crash(workers: number) {
   const random = prng(seed);
   let d: Deployment | undefined;
   let events: QueueEvents | undefined;
-  let redis: Redis | undefined;
   try {
     d = await deploy({ workers, startWorkers: false });
     const sales = makeSales(EVENTS, { tag: `c${workers}${seed.toString(36)}`, random, partners: PARTNERS, customers: 1000 });
@@ -31,8 +28,7 @@ async function crash(workers: number) {
     });
     const ingestSeconds = (Date.now() - started) / 1000;
 
-    events = new QueueEvents(PAYMENT_EVENTS_QUEUE, { connection: { url: d.redisUrl }, prefix: d.prefix });
-    await events.waitUntilReady();
+    events = await d.queueEvents();
     let stalled = 0;
     let firstStalledAt = 0;
     events.on('stalled', () => {
@@ -80,18 +76,11 @@ async function crash(workers: number) {
     }
     await Promise.all(restarts);
     // once more while a job a crash left behind is being run again: that job stalls a second time
-    const jobKey = (id: string) => `${d!.prefix}:${PAYMENT_EVENTS_QUEUE}:${id}`;
-    redis = new Redis(d.redisUrl);
-    const client = redis;
-    const stalls = async (ids: string[]) => {
-      const pipeline = client.pipeline();
-      for (const id of ids) pipeline.hget(jobKey(id), 'stc');
-      return ((await pipeline.exec()) ?? []).map(([, v]) => Number(v ?? 0));
-    };
+    const stalls = (ids: string[]) => d!.stallCounts(ids);
     let recoveryKill = false;
     const recoveryDeadline = Date.now() + 100_000;
     while (!recoveryKill && Date.now() < recoveryDeadline) {
-      const active = await client.lrange(`${d.prefix}:${PAYMENT_EVENTS_QUEUE}:active`, 0, -1);
+      const active = await d.activeJobIds();
       const recovered = active.length ? (await stalls(active)).filter((n) => n >= 1).length : 0;
       // a recovered job that is active again holds a live worker's lock
       if (stalled > 0 && recovered > 0) {
@@ -134,7 +123,7 @@ async function crash(workers: number) {
       transactions: ledger.transactions,
       rewards: ledger.rewards,
     };
-    report(`worker-crash-${workers}-worker${workers > 1 ? 's' : ''}`, figures);
+    report(`worker-crash-${workers}-worker${workers > 1 ? 's' : ''}${d.backend === 'postgres' ? '-queue-postgres' : ''}`, figures);
 
     expect(kills.length).toBe(KILLS + (recoveryKill ? 1 : 0));
     expect(stalled).toBeGreaterThan(0);
@@ -150,7 +139,6 @@ async function crash(workers: number) {
     expect(ledger.rewardTotals).toEqual(expected);
   } finally {
     await events?.close().catch(() => {});
-    redis?.disconnect();
     await d?.stop();
   }
 }

@@ -7,3 +7,9 @@ export function databaseUrl(name: string): string {
   u.pathname = `/${name}`;
   return u.toString();
 }
+
+/**
+ * The queue backend the whole-service tests (test/support/service.ts) and the reliability harness start
+ * the service on: `postgres` in the queue-postgres vitest project, `redis` otherwise.
+ */
+export const TEST_QUEUE_BACKEND: 'redis' | 'postgres' = process.env.TEST_QUEUE_BACKEND === 'postgres' ? 'postgres' : 'redis';

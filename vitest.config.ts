@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 /**
  * The tests that run a second time with the queues on BullMQ's PostgreSQL backend (QUEUE_BACKEND=postgres,
  * TEST_QUEUE_BACKEND in test/support/service.ts): every gateway's end-to-end contract and a representative
- * set of API tests (transactions, bulk runs and their callbacks, resources, keys, outbound webhooks).
+ * set of API tests (transactions, bulk runs and their callbacks, resources, keys, outbound webhooks), and replay.
  */
 export const QUEUE_POSTGRES_TESTS = [
   'test/gateways/*-e2e.test.ts',
@@ -12,6 +12,8 @@ export const QUEUE_POSTGRES_TESTS = [
   'test/http/api-resources.test.ts',
   'test/http/api-keys.test.ts',
   'test/http/outbound-webhooks.test.ts',
+  // the replay command queues on the service's backend
+  'test/ops/replay.test.ts',
 ];
 
 export default defineConfig({

@@ -115,10 +115,11 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   // QUEUE_BACKEND=postgres: every Queue and Worker of this process shares one pool on the bullmq schema:
-  // a LISTEN client per worker, and half the service's own pool size for the queries
+  // a LISTEN client per worker, and a quarter of the service's own pool size for the queries (short
+  // ones: 5 connections carry several thousand a second), so a few processes stay within max_connections
   const pgQueues = onPostgres
     ? new PostgresQueues(config.DATABASE_URL, {
-        max: (config.PROCESS_ROLE === 'api' ? 0 : POSTGRES_LISTENERS_PER_WORKER_PROCESS) + Math.max(4, Math.ceil(config.DATABASE_POOL_SIZE / 2)),
+        max: (config.PROCESS_ROLE === 'api' ? 0 : POSTGRES_LISTENERS_PER_WORKER_PROCESS) + Math.max(3, Math.ceil(config.DATABASE_POOL_SIZE / 4)),
       })
     : undefined;
   if (pgQueues) closers.push(() => pgQueues.close());

@@ -10,6 +10,13 @@ export const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--
 export const wanted = (name: string) => !ONLY || ONLY.includes(name);
 /** `--cpu-prof`: the service processes and the ingest floors write CPU profiles to bench/results/profiles (not committed). */
 export const CPU_PROFILE = process.argv.includes('--cpu-prof');
+/**
+ * `--queue-backend postgres`: the worker and end-to-end measures run a second time with the queues on
+ * BullMQ's PostgreSQL backend (QUEUE_BACKEND=postgres, schema bullmq of the bench database), beside Redis.
+ */
+const queueBackendArg = process.argv.indexOf('--queue-backend');
+export const QUEUE_BACKEND_POSTGRES =
+  (queueBackendArg >= 0 && process.argv[queueBackendArg + 1] === 'postgres') || process.argv.includes('--queue-backend=postgres');
 /** `--keep-database`: left for a look at its rows and query plans. */
 export const KEEP_DATABASE = process.argv.includes('--keep-database');
 

@@ -4,6 +4,7 @@
 // Flags and sizes: options.ts; each measure: measures/; the processes it starts: processes.ts.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { openQueue, PostgresQueues } from '../src/queue/backend.js';
 import { PAYMENT_EVENTS_QUEUE } from '../src/queue/queues.js';
 import { createDatabase, dropDatabase, sql } from './database.js';
 import { apiAtScale } from './measures/api-scale.js';
@@ -11,7 +12,7 @@ import { endToEnd, type Shape } from './measures/end-to-end.js';
 import { ingest } from './measures/ingest.js';
 import { memory } from './measures/memory.js';
 import { worker } from './measures/worker.js';
-import { ONLY, REDIS_URL, prefix, wanted } from './options.js';
+import { dbUrl, ONLY, QUEUE_BACKEND_POSTGRES, REDIS_URL, prefix, wanted } from './options.js';
 import { log, round } from './print.js';
 import { compile, killAll, service, stop } from './processes.js';
 import { newResults, writeResults } from './report.js';
@@ -53,6 +54,22 @@ async function main() {
       const r = await timed('e2e', () => endToEnd(queue, shapes));
       if (r.deployed) results.endToEnd = r.deployed;
       if (r.oneProcess) results.endToEndOneProcess = r.oneProcess;
+    }
+    if (QUEUE_BACKEND_POSTGRES && (wanted('worker') || wanted('e2e'))) {
+      // the same worker and end-to-end measures with the queues in the bench database (schema bullmq)
+      const pg = new PostgresQueues(dbUrl, { max: 6 });
+      await pg.migrate();
+      const pgQueue = openQueue(PAYMENT_EVENTS_QUEUE, pg, prefix);
+      try {
+        const figures: Record<string, unknown> = {};
+        if (wanted('worker')) figures.worker = await timed('worker-postgres', () => worker(pgQueue, pg));
+        if (wanted('e2e')) figures.endToEnd = (await timed('e2e-postgres', () => endToEnd(pgQueue, ['deployed'], { QUEUE_BACKEND: 'postgres' }))).deployed;
+        results.postgresQueue = figures;
+      } finally {
+        await pgQueue.obliterate({ force: true }).catch(() => {});
+        await pgQueue.close();
+        await pg.close();
+      }
     }
     if (wanted('api')) results.api = await timed('api', apiAtScale);
     if (wanted('memory')) results.memory = await timed('memory', () => memory(queue, redis));

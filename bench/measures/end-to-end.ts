@@ -57,24 +57,26 @@ const SHAPES = {
 export type Shape = keyof typeof SHAPES;
 
 /** The stream against each of the given shapes, one after the other, under one heading. */
-export async function endToEnd(queue: Queue, shapes: Shape[]) {
-  log(`3. end to end: ${S.e2eRate} webhooks/s for ${S.e2eMs / 1000} s, 2xx → reward readable`);
+export async function endToEnd(queue: Queue, shapes: Shape[], env: Record<string, string> = {}) {
+  log(`3. end to end${env.QUEUE_BACKEND === 'postgres' ? ' (queues on PostgreSQL)' : ''}: ${S.e2eRate} webhooks/s for ${S.e2eMs / 1000} s, 2xx → reward readable`);
   const out: Partial<Record<Shape, Awaited<ReturnType<typeof stream>>>> = {};
-  for (const shape of shapes) out[shape] = await stream(queue, shape);
+  for (const shape of shapes) out[shape] = await stream(queue, shape, env);
   return out;
 }
 
-async function stream(queue: Queue, shape: Shape) {
+async function stream(queue: Queue, shape: Shape, env: Record<string, string>) {
   const { roles, port, tag, text } = SHAPES[shape];
   const url = `http://127.0.0.1:${port}/webhooks/stripe`;
-  const runId = `${tag}${run}`;
+  // the PostgreSQL queue's stream sends events of its own (the same ids would be duplicates, booked already)
+  const t = env.QUEUE_BACKEND === 'postgres' ? `${tag}p` : tag;
+  const runId = `${t}${run}`;
   log(`   ${text}:`);
   // started together (each loads the whole service on its start)
-  const processes = await Promise.all(roles.map((role) => service(role, role === 'worker' ? 0 : port)));
+  const processes = await Promise.all(roles.map((role) => service(role, role === 'worker' ? 0 : port, env)));
   while ((await queue.getWorkersCount()) < 1) await sleep(100);
   // a freshly started process compiles as it goes (its first seconds run several times slower):
   // warmed at the same rate first, unmeasured, as a deployed service is
-  await load({ url, connections: 50, durationMs: S.e2eWarmMs, rate: S.e2eRate, body: 'stripe', secret: SECRET, runId: `${tag}w${run}` });
+  await load({ url, connections: 50, durationMs: S.e2eWarmMs, rate: S.e2eRate, body: 'stripe', secret: SECRET, runId: `${t}w${run}` });
   await drained(queue, 120_000);
   // vacuumed and analyzed after the warm-up, not before it: with the tables analyzed while empty, the
   // foreign-key checks of a batch's write cost milliseconds each until an ANALYZE, which autovacuum

@@ -134,6 +134,7 @@ describe('/readyz', () => {
     expect(p.body).toEqual({
       status: 0,
       error: { code: 'not_ready', message: 'redis maxmemory-policy is allkeys-lru (noeviction required)' },
+      queue_backend: 'redis',
       checks: { postgres: 'ok', redis: 'ok', redis_policy: 'allkeys-lru' },
     });
     const d = await request(dev.app).get('/readyz');

@@ -13,7 +13,6 @@ import {
 } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import type { QueueBackendName } from './backend-choice.js';
 
 export type { QueueBackendName } from './backend-choice.js';
 
@@ -67,10 +66,6 @@ export class PostgresQueues {
 
 /** What the queue helpers are handed: a Redis connection (with the key prefix), or the PostgreSQL queues. */
 export type QueueConnection = Redis | PostgresQueues;
-
-export function queueBackendOf(connection: QueueConnection): QueueBackendName {
-  return connection instanceof PostgresQueues ? 'postgres' : 'redis';
-}
 
 type Keep = JobsOptions['removeOnComplete'];
 

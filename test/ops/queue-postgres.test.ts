@@ -2,6 +2,7 @@
 // (schema bullmq); Redis is never asked, not even when REDIS_URL names one.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageOnlyRetention, POSTGRES_COUNT_RETENTION_AGE_SECONDS } from '../../src/queue/backend.js';
 import { chooseQueueBackend } from '../../src/queue/backend-choice.js';
 import { callApi } from '../support/api.js';
 import { gatewayEnv, paymentDelivery, type Sale } from '../support/deliveries.js';
@@ -100,5 +101,19 @@ describe('the queue backend chosen at start when QUEUE_BACKEND is unset', () => 
 
   it('QUEUE_BACKEND wins over both', async () => {
     expect(await chooseQueueBackend({ QUEUE_BACKEND: 'postgres', REDIS_URL: TEST_REDIS_URL, REDIS_URL_SET: true })).toMatchObject({ backend: 'postgres' });
+  });
+});
+
+describe('job retention on the PostgreSQL backend', () => {
+  // a count there makes every completion scan the jobs it keeps (and deadlock under concurrency)
+  it.each([
+    ['an age and a count: the age', { age: 3600, count: 10_000 }, { age: 3600 }],
+    ['a count alone: a day', { count: 1000 }, { age: POSTGRES_COUNT_RETENTION_AGE_SECONDS }],
+    ['a number (a count): a day', 10, { age: POSTGRES_COUNT_RETENTION_AGE_SECONDS }],
+    ['an age: kept', { age: 60 }, { age: 60 }],
+    ['remove at once: kept', true, true],
+    ['keep all: kept', false, false],
+  ] as const)('%s', (_label, given, expected) => {
+    expect(ageOnlyRetention(given)).toEqual(expected);
   });
 });

@@ -111,6 +111,31 @@ describe('npm start', { timeout: 240_000 }, () => {
     expect(lines[0]).toContain('docker compose -f docker-compose.yml -f docker-compose.stores.yml up -d postgres redis');
   });
 
+  it('with QUEUE_BACKEND=postgres starts without Redis: the queues in its database, said at start and in /readyz', async () => {
+    const port = await freePort();
+    const name = `pl_test_main_pgq_${Date.now()}`;
+    createdDatabases.push(name);
+    const closed = `redis://127.0.0.1:${await freePort()}`;
+    const { child, exited, started, stdout } = startMain({ PORT: String(port), DATABASE_URL: databaseUrl(name), REDIS_URL: closed, QUEUE_BACKEND: 'postgres' });
+    let body: unknown;
+    while (Date.now() - started < 120_000 && child.exitCode === null) {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+      if (res?.status === 200 && stdout().includes(`"port":${port},"msg":"api listening"`)) {
+        body = await res.json();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(body).toEqual({ status: 'ready', queue_backend: 'postgres', checks: { postgres: 'ok' } });
+    // the summary line only once the worker has started too
+    while (Date.now() - started < 120_000 && !stdout().includes('"summary":true')) await new Promise((r) => setTimeout(r, 100));
+    expect(stdout()).toMatch(/"summary":true.*the BullMQ queues in schema bullmq: QUEUE_BACKEND=postgres, no Redis/);
+    child.kill('SIGTERM');
+    const run = await exited;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('"msg":"stopped"');
+  });
+
   it('exits non-zero within 5 s with one line naming PostgreSQL when it is down', async () => {
     const limit = await scaledLimit(5000);
     const port = await freePort();

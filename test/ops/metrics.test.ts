@@ -116,6 +116,8 @@ describe('GET /metrics', () => {
       expect(m.value('partner_ledger_queue_up', { queue })).toBe(1);
     }
     expect(m.value('partner_ledger_queue_jobs', { queue: 'payment-events', state: 'failed' })).toBe(1);
+    // which store the queues are in (QUEUE_BACKEND, decided at start)
+    expect(m.value('partner_ledger_queue_backend', { backend: 'redis' })).toBe(1);
     // a job added now shows at the next scrape
     await svc.service.producer!.queue.add('test delayed', { programId: svc.programId, source: 'api', events: [] } as never, { delay: 60_000, jobId: 'metrics-delayed' });
     expect((await scrape()).value('partner_ledger_queue_jobs', { queue: 'payment-events', state: 'delayed' })).toBe(1);

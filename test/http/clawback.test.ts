@@ -2,7 +2,10 @@
 // payout; the partner owes the difference back, the balance shows it, the next payout request nets it.
 // Through the REST API and signed Stripe deliveries, against the running service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyEvents } from '../../src/db/ledger.js';
+import { loadProgramRules } from '../../src/db/programs.js';
 import { callApi } from '../support/api.js';
+import { dispute } from '../support/ledger.js';
 import { gatewayEnv, paymentDelivery, refundDelivery, type Sale } from '../support/deliveries.js';
 import { payoutHelpers } from '../support/payouts.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -48,6 +51,20 @@ describe('clawback', () => {
     // rejected: the clawback is owed again
     expect((await api('POST', `/v1/payout_requests/${next.body.data.id}/reject`)).status).toBe(200);
     expect(await balance('CB_A')).toEqual([{ currency: 'USD', pending: '0', available: '60', in_payout: '0', paid: '20', clawback: '20' }]);
+  });
+
+  it('a dispute lost after payout claws the whole reward back, with the dispute named', async () => {
+    await partner('CB_D');
+    await sale('CB_D', 50); // reward 10
+    await payOut('CB_D');
+    const tx = (await api('GET', '/v1/transactions?partner_key=CB_D')).body.data[0];
+    const program = (await loadProgramRules(svc.db.db, svc.programId))!;
+    await applyEvents(svc.db.db, program, [dispute([tx.key], 'lost', { disputeId: 'dp_cb_d' })]);
+    expect(await balance('CB_D')).toEqual([{ currency: 'USD', pending: '0', available: '0', in_payout: '0', paid: '10', clawback: '10' }]);
+    const { rows } = await svc.db.pool.query(
+      `select c.amount::text, d.dispute_id from clawbacks c join disputes d on d.id = c.dispute_id join partners p on p.id = c.partner_id where p.key = 'CB_D'`,
+    );
+    expect(rows).toEqual([{ amount: '10', dispute_id: 'dp_cb_d' }]);
   });
 
   it('a partial refund by signed webhook after payout claws back the part refunded; before payout it only reduces', async () => {

@@ -142,6 +142,31 @@ describe('DATABASE_URL=embedded', { timeout: 300_000 }, () => {
     expect(postgresProcessesOn(dataDir)).toEqual([]);
   });
 
+  it('with the queues in it too (QUEUE_BACKEND=postgres): no PostgreSQL server and no Redis needed', async () => {
+    const dataDir = tempDataDir();
+    // nothing answers at REDIS_URL: the service must never need it
+    const env = serviceEnv(dataDir, { DATABASE_URL: 'embedded', QUEUE_BACKEND: 'postgres', REDIS_URL: 'redis://127.0.0.1:1' });
+    const svc = await spawnService(env, { role: 'all', readyTimeoutMs: 180_000 });
+    const output = await started(svc);
+    expect(output).toContain('(ledger, and the BullMQ queues in schema bullmq: QUEUE_BACKEND=postgres, no Redis)');
+    expect(await (await fetch(`${svc.url}/readyz`)).json()).toMatchObject({ status: 'ready', queue_backend: 'postgres' });
+    const body = fixture('stripe', 'payment_intent.succeeded.json');
+    const res = await fetch(`${svc.url}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body.toString(), secret: SECRET }) },
+      body,
+    });
+    expect(res.status).toBe(200);
+    let booked: { key: string; amount: number }[] = [];
+    for (let i = 0; i < 300 && booked.length === 0; i++) {
+      booked = await transactions(svc.url);
+      if (booked.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(booked.map((t) => [t.key, t.amount])).toEqual([['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 49]]);
+    expect(await svc.stop(30_000)).toEqual({ code: 0, signal: null });
+    expect(postgresProcessesOn(dataDir)).toEqual([]);
+  });
+
   it('stops the embedded PostgreSQL when the service fails to start', async () => {
     const dataDir = tempDataDir();
     // Redis down: the database is up first, then start-up fails on Redis

@@ -83,6 +83,23 @@ async function started(svc: ServiceProcess): Promise<string> {
   return svc.output();
 }
 
+/** A signed Stripe payment posted as Stripe would; the transactions once the worker booked it. */
+async function bookPayment(url: string) {
+  const body = fixture('stripe', 'payment_intent.succeeded.json');
+  const res = await fetch(`${url}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body.toString(), secret: SECRET }) },
+    body,
+  });
+  expect(res.status).toBe(200);
+  let booked: { key: string; amount: number }[] = [];
+  for (let i = 0; i < 300 && booked.length === 0; i++) {
+    booked = await transactions(url);
+    if (booked.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  return booked.map((t) => [t.key, t.amount]);
+}
+
 function cli(args: string[], env: Record<string, string>) {
   return promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: ROOT,
@@ -103,19 +120,7 @@ describe('DATABASE_URL=embedded', { timeout: 300_000 }, () => {
     expect(output).toContain(`stores: embedded PostgreSQL (${path.join(dataDir, 'postgres')}, port ${line![2]})`);
     expect(postgresProcessesOn(dataDir)).toHaveLength(1);
 
-    const body = fixture('stripe', 'payment_intent.succeeded.json');
-    const res = await fetch(`${first.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body.toString(), secret: SECRET }) },
-      body,
-    });
-    expect(res.status).toBe(200);
-    let booked: { key: string; amount: number }[] = [];
-    for (let i = 0; i < 300 && booked.length === 0; i++) {
-      booked = await transactions(first.url);
-      if (booked.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(booked.map((t) => [t.key, t.amount])).toEqual([['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 49]]);
+    expect(await bookPayment(first.url)).toEqual([['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 49]]);
 
     // the CLI finds the running server and leaves it running
     const listed = await cli(['keys:list'], env);
@@ -150,19 +155,7 @@ describe('DATABASE_URL=embedded', { timeout: 300_000 }, () => {
     const output = await started(svc);
     expect(output).toContain('(ledger, and the BullMQ queues in schema bullmq: QUEUE_BACKEND=postgres, no Redis)');
     expect(await (await fetch(`${svc.url}/readyz`)).json()).toMatchObject({ status: 'ready', queue_backend: 'postgres' });
-    const body = fixture('stripe', 'payment_intent.succeeded.json');
-    const res = await fetch(`${svc.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload: body.toString(), secret: SECRET }) },
-      body,
-    });
-    expect(res.status).toBe(200);
-    let booked: { key: string; amount: number }[] = [];
-    for (let i = 0; i < 300 && booked.length === 0; i++) {
-      booked = await transactions(svc.url);
-      if (booked.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(booked.map((t) => [t.key, t.amount])).toEqual([['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 49]]);
+    expect(await bookPayment(svc.url)).toEqual([['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 49]]);
     expect(await svc.stop(30_000)).toEqual({ code: 0, signal: null });
     expect(postgresProcessesOn(dataDir)).toEqual([]);
   });

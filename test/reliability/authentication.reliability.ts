@@ -232,7 +232,7 @@ async function programBData() {
 
 describe('API keys', () => {
   let openapi: { method: string; template: string }[] = [];
-  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '' };
+  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '', link: 'ref_b_only', reward: '', payout: '' };
   let aWebhook = '';
 
   beforeAll(async () => {
@@ -261,6 +261,13 @@ describe('API keys', () => {
     await until('B run completed', async () => (await asB('GET', `/v1/runs/${b.run}`)).json?.data?.status === 'completed');
     b.delivery = await until('B delivery', async () => (await asB('GET', `/v1/webhooks/${b.webhook}/deliveries`)).json?.data?.[0]?.id as string | undefined);
     await until('B event processed', async () => (await d.db.pool.query(`select 1 from webhook_events where event_id = $1 and status = 'processed'`, [b.eventId])).rowCount);
+    // a referral link, a reward and a payout request of B's
+    const link = await asB('POST', '/v1/partner_referral_links', { key: b.link, partner: { key: b.partner } });
+    expect(link.status, link.text).toBe(201);
+    b.reward = (await asB('GET', `/v1/transactions/${b.transaction}`)).json.data.rewards[0].key;
+    const payout = await asB('POST', '/v1/payout_requests', { partner: { key: b.partner }, amount_units: 'USD' });
+    expect(payout.status, payout.text).toBe(201);
+    b.payout = String(payout.json.data.id);
   });
 
   it('every endpoint under /v1 refuses a request without a key, with a wrong key, with a revoked key, and with Basic auth', async () => {
@@ -412,6 +419,45 @@ describe('API keys', () => {
       'PUT /v1/settings': async () => expect((await asA('PUT', '/v1/settings', { settings: { name: 'A via settings' } })).json.data.id).not.toBe(programB.id),
       'GET /v1/webhooks/events': async () => expect((await asA('GET', '/v1/webhooks/events')).text).not.toContain(b.webhook),
       'PUT /v1/webhooks/{key}': async () => expect((await asA('PUT', `/v1/webhooks/${b.webhook}`, { is_active: false })).status).toBe(404),
+      // a partner's money and links: B's partner is not found by A's key
+      'POST /v1/partners/{key}/reward': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/reward', { amount: 5 })).status).toBe(404),
+      'GET /v1/partners/{key}/rewards': async () => expect((await asA('GET', '/v1/partners/ptn_b_second/rewards')).status).toBe(404),
+      'GET /v1/partners/{key}/earnings': async () => expect((await asA('GET', '/v1/partners/ptn_b_second/earnings')).status).toBe(404),
+      'GET /v1/partners/{key}/balance': async () => expect((await asA('GET', '/v1/partners/ptn_b_second/balance')).status).toBe(404),
+      'GET /v1/partners/{key}/referral_links': async () => expect((await asA('GET', '/v1/partners/ptn_b_second/referral_links')).status).toBe(404),
+      'GET /v1/partner_referral_links': async () => expect((await asA('GET', '/v1/partner_referral_links?limit=250')).text).not.toContain(b.link),
+      'GET /v1/partner_referral_links:search': async () => expect((await asA('GET', `/v1/partner_referral_links:search?key=${b.link}`)).json.data).toEqual([]),
+      'POST /v1/partner_referral_links': async () => expect((await asA('POST', '/v1/partner_referral_links', { key: 'ref_a_on_b', partner: { key: 'ptn_b_second' } })).status).not.toBe(201),
+      'GET /v1/partner_referral_links/{id}': async () => expect((await asA('GET', `/v1/partner_referral_links/${b.link}`)).status).toBe(404),
+      'PUT /v1/partner_referral_links/{id}': async () => expect((await asA('PUT', `/v1/partner_referral_links/${b.link}`, { url: 'https://a.example.com' })).status).toBe(404),
+      'PATCH /v1/partner_referral_links/{id}': async () => expect((await asA('PATCH', `/v1/partner_referral_links/${b.link}`, { url: 'https://a.example.com' })).status).toBe(404),
+      'DELETE /v1/partner_referral_links/{id}': async () => expect((await asA('DELETE', `/v1/partner_referral_links/${b.link}`)).status).toBe(404),
+      'POST /v1/payout_requests': async () => expect((await asA('POST', '/v1/payout_requests', { partner: { key: 'ptn_b_second' } })).status).not.toBe(201),
+      'GET /v1/payout_requests': async () => {
+        const ids = ((await asA('GET', '/v1/payout_requests?limit=250')).json.data as { id: number }[]).map((r) => String(r.id));
+        expect(ids).not.toContain(b.payout);
+      },
+      'GET /v1/payout_requests:search': async () => {
+        const ids = ((await asA('GET', '/v1/payout_requests:search?limit=250')).json.data as { id: number }[]).map((r) => String(r.id));
+        expect(ids).not.toContain(b.payout);
+      },
+      'GET /v1/payout_requests/{id}': async () => expect((await asA('GET', `/v1/payout_requests/${b.payout}`)).status).toBe(404),
+      'POST /v1/payout_requests/{id}/approve': async () => expect((await asA('POST', `/v1/payout_requests/${b.payout}/approve`)).status).toBe(404),
+      'POST /v1/payout_requests/{id}/reject': async () => expect((await asA('POST', `/v1/payout_requests/${b.payout}/reject`)).status).toBe(404),
+      'POST /v1/payout_requests/{id}/mark_as_paid': async () => expect((await asA('POST', `/v1/payout_requests/${b.payout}/mark_as_paid`, {})).status).toBe(404),
+      'POST /v1/rewards/{key}/release': async () => expect((await asA('POST', `/v1/rewards/${b.reward}/release`)).status).toBe(404),
+      'POST /v1/rewards/{key}/reject': async () => expect((await asA('POST', `/v1/rewards/${b.reward}/reject`)).status).toBe(404),
+      // resources this service does not have: the same 404 for every program
+      ...Object.fromEntries(
+        ['GET /v1/leads', 'POST /v1/leads', 'GET /v1/leads/{id}', 'DELETE /v1/leads/{id}', 'POST /v1/leads/convert', 'POST /v1/leads/reject', 'POST /v1/partners:sign-in-url'].map((e) => [
+          e,
+          async () => {
+            const [method, template] = e.split(' ') as [string, string];
+            const r = await asA(method, template.replace('{id}', '1'), method === 'GET' || method === 'DELETE' ? undefined : {});
+            expect([r.status, r.json?.error?.code]).toEqual([404, 'not_supported']);
+          },
+        ]),
+      ),
       'POST /v1/webhooks/{key}/deliveries/{id}/retry': async () => {
         expect((await asA('POST', `/v1/webhooks/${b.webhook}/deliveries/${b.delivery}/retry`)).status).toBe(404);
         // A's own subscription with B's delivery id

@@ -81,7 +81,7 @@ export function planRefunds<T>(snapshot: RefundSnapshot, list: RefundInput<T>[])
     }
     if (r.amount && r.amount.currency !== t.currency) {
       if (r.onMismatch === 'fail') {
-        throw new PlanFailure(r.at, new LedgerDataError(`payload: refund ${r.refundId} is in ${r.amount.currency}, its payment ${t.key} in ${t.currency}`));
+        throw new PlanFailure(r.at, new LedgerDataError(`refund ${r.refundId} is in ${r.amount.currency}, its payment ${t.key} in ${t.currency}`));
       }
       plan.outcomes.push([r.at, { kind: 'refund', result: 'pending_payment', transactionKey: null, deleted: false }]);
       continue;

@@ -5,6 +5,7 @@
 import { attribute, perPartnerBases, perPartnerKey, type Referrer, type StoredCustomer } from './attribution.js';
 import { computeCommission, type RewardDraft } from './commission.js';
 import { applyLimits, countPayment, emptyStats, type LimitStats } from './limits.js';
+import { KindedError } from './errors.js';
 import { MoneyError } from './money.js';
 import type { PaymentFact } from './payment-event.js';
 import type { ProgramRules } from './program.js';
@@ -22,8 +23,12 @@ export type PaymentOutcome = {
 };
 
 /** The payload itself is wrong (an unknown currency, a refund in another currency): retrying cannot help. */
-export class LedgerDataError extends Error {
+export class LedgerDataError extends KindedError {
   override name = 'LedgerDataError';
+  readonly kind = 'payload' as const;
+  constructor(detail: string) {
+    super('payload', detail);
+  }
 }
 
 type Identity = { key?: string; gatewayId?: string; email?: string };
@@ -385,7 +390,7 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       plan.outbox.push({ p, event: 'transaction.created', entity_key: e.transactionKey, detail: {} });
       plan.outcomes.push([at, { kind: 'payment', result: 'created', transactionKey: e.transactionKey, rewards: drafts.length, reason }]);
     } catch (err) {
-      throw new PlanFailure(at, err instanceof MoneyError ? new LedgerDataError(`payload: ${err.message}`) : err);
+      throw new PlanFailure(at, err instanceof MoneyError ? new LedgerDataError(err.message) : err);
     }
   }
   return plan;

@@ -1,5 +1,6 @@
 // The plug-in contract every gateway implements: verify a delivery, turn it into payment events,
 // and (for the worker's enrich step) look up objects an event only references.
+import { KindedError } from '../core/errors.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
@@ -30,16 +31,20 @@ export const rejected = (code: string, message: string, status: 400 | 401 = 400)
 });
 
 /** A verified payload that cannot be read as this gateway's event: kept in the inbox as failed. */
-export class PayloadError extends Error {
+export class PayloadError extends KindedError {
   override name = 'PayloadError';
+  readonly kind = 'payload' as const;
+  constructor(detail: string) {
+    super('payload', detail);
+  }
 }
 
-/** Parse a part of a payload; what is wrong becomes `payload: <what>.<path>: <why>`. */
+/** Parse a part of a payload; what is wrong becomes a PayloadError `<what>.<path>: <why>`. */
 export function parsePayload<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  throw new PayloadError(`payload: ${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
+  throw new PayloadError(`${what}.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
 }
 
 /** The ids that are set, each once, in order. */
@@ -83,6 +88,8 @@ export type LookupClients = (programId: string, gateway: Gateway) => Promise<Loo
  * anything else fails the job for a person to look at.
  */
 export class EnrichmentError extends Error {
+  /** Its kind, as the other kinded errors carry theirs (its message names the lookup, not the kind). */
+  readonly kind = 'enrichment' as const;
   constructor(
     message: string,
     readonly transient: boolean,

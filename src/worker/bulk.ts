@@ -1,5 +1,6 @@
 // Bulk runs: each item becomes a transaction (or corrects the one its tid names), through the
 // same ledger as every other payment. Progress is saved as it goes; a restarted run resumes.
+import { detailOf } from '../core/errors.js';
 import type { Queue } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
 import { MoneyError } from '../core/money.js';
@@ -27,10 +28,10 @@ export async function processBulkRun(
 ): Promise<{ succeeded: number; failed: number }> {
   const { db } = deps;
   const [run] = await db.select().from(bulkRuns).where(eq(bulkRuns.id, data.runId));
-  if (!run) throw new LedgerDataError(`payload: bulk run ${data.runId} does not exist`);
+  if (!run) throw new LedgerDataError(`bulk run ${data.runId} does not exist`);
   if (run.status === 'completed') return { succeeded: run.succeeded, failed: run.failed };
   const program = await deps.programs(run.programId);
-  if (!program) throw new LedgerDataError(`payload: program ${run.programId} does not exist`);
+  if (!program) throw new LedgerDataError(`program ${run.programId} does not exist`);
   await db.update(bulkRuns).set({ status: 'running' }).where(eq(bulkRuns.id, run.id));
 
   const items = run.items as StoredBulkItem[];
@@ -72,7 +73,7 @@ export async function processBulkRun(
       // one bad item never stops the run; anything else (the database gone) retries the job
       if (!(err instanceof LedgerDataError || err instanceof MoneyError || (err as Error).name === 'ZodError')) throw err;
       failed++;
-      errors.push({ index, tid: item?.tid ?? tid ?? null, reason: (err as Error).message.replace(/^payload: /, '') });
+      errors.push({ index, tid: item?.tid ?? tid ?? null, reason: detailOf(err) });
     }
     if ((processed + 1) % SAVE_EVERY === 0) await save();
   }

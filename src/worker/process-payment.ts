@@ -23,7 +23,7 @@ export type ProcessDeps = {
 /** Run one job's events; the same function serves the worker and, called in a request, the REST API. */
 export async function processPayment(deps: ProcessDeps, data: PaymentJobData): Promise<EventOutcome[]> {
   const program = await deps.programs(data.programId);
-  if (!program) throw new LedgerDataError(`payload: program ${data.programId} does not exist`);
+  if (!program) throw new LedgerDataError(`program ${data.programId} does not exist`);
   const events: LedgerEvent[] = [];
   for (const e of data.events) {
     // a payment already stored (another event of it, a redelivery) merges as it is: no API calls

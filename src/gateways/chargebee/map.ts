@@ -20,7 +20,7 @@ import { CreditNote, Customer, Envelope, Invoice, Transaction } from './wire.js'
  */
 export function chargebeeMinor(amount: number, currencyCode: string): { minor: string; currency: string } {
   const code = currencyCode.toUpperCase();
-  if (!isCurrencyCode(code)) throw new PayloadError(`payload: unknown currency code "${currencyCode}"`);
+  if (!isCurrencyCode(code)) throw new PayloadError(`unknown currency code "${currencyCode}"`);
   const iso = exponent(code);
   const chargebee = Math.min(iso, 2);
   return { minor: (BigInt(amount) * 10n ** BigInt(iso - chargebee)).toString(), currency: code };

@@ -36,7 +36,7 @@ export const PADDLE_EVENT_TYPES: readonly string[] = Object.values(EVENT);
  */
 export function paddleMinor(amount: string, currencyCode: string): { minor: string; currency: string } {
   const code = currencyCode.toUpperCase();
-  if (!isCurrencyCode(code)) throw new PayloadError(`payload: unknown currency code "${currencyCode}"`);
+  if (!isCurrencyCode(code)) throw new PayloadError(`unknown currency code "${currencyCode}"`);
   return { minor: BigInt(amount).toString(), currency: code };
 }
 
@@ -76,7 +76,7 @@ export function paddleToEvents(payload: unknown): PaymentEventInput[] | Ignored 
 function partnerKey(txn: Transaction): { value: string; place: PartnerKeyPlace } | undefined {
   const value = partnerKeyOf(txn.custom_data);
   if (!value) return undefined;
-  if (value.length > 255) throw new PayloadError('payload: transaction.custom_data.partner_key: longer than 255 characters');
+  if (value.length > 255) throw new PayloadError('transaction.custom_data.partner_key: longer than 255 characters');
   return { value, place: 'paddle_transaction_custom_data' };
 }
 
@@ -169,7 +169,7 @@ function adjustment(adj: Adjustment, base: Base): PaymentEventInput[] | Ignored 
   // `full` refunds the transaction's grand total: leave the amount out and the whole payment is
   // refunded, whatever credits or rounding make the totals differ from what was stored
   if (adj.type === 'full') return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs }];
-  if (!adj.totals) throw new PayloadError('payload: adjustment.totals: a partial refund without totals');
+  if (!adj.totals) throw new PayloadError('adjustment.totals: a partial refund without totals');
   const amount = paddleMinor(adj.totals.total, adj.currency_code);
   if (amount.minor === '0') return ignored('refund adjustment of 0');
   return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs, amount }];

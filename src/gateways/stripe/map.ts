@@ -20,7 +20,7 @@ const STRIPE_ZERO_DECIMAL = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', '
 /** Stripe's integer amount in ISO 4217 minor units (as a digit string). */
 export function stripeMinor(amount: number, currency: string): { minor: string; currency: string } {
   const code = currency.toUpperCase();
-  if (!isCurrencyCode(code)) throw new PayloadError(`payload: unknown currency code "${currency}"`);
+  if (!isCurrencyCode(code)) throw new PayloadError(`unknown currency code "${currency}"`);
   const iso = exponent(code);
   const stripe = STRIPE_ZERO_DECIMAL.has(code) ? 0 : iso;
   return { minor: (BigInt(amount) * 10n ** BigInt(iso - stripe)).toString(), currency: code };

@@ -56,7 +56,7 @@ function parse(value: unknown): Order {
   const r = Order.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  throw new PayloadError(`payload: order.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
+  throw new PayloadError(`order.${issue?.path.join('.') || ''}: ${issue?.message ?? 'invalid'}`);
 }
 
 /** A decimal string in major units → minor units, exactly; "59.000" USD is 5900, "12.345" USD an error. */
@@ -64,7 +64,7 @@ function minor(value: string, currency: string, field: string): bigint {
   try {
     return toMinorUnits(value, currency);
   } catch (err) {
-    if (err instanceof MoneyError) throw new PayloadError(`payload: ${field}: ${err.message} for ${currency}`);
+    if (err instanceof MoneyError) throw new PayloadError(`${field}: ${err.message} for ${currency}`);
     throw err;
   }
 }
@@ -100,17 +100,17 @@ export function wooToEvents(payload: unknown): PaymentEventInput[] | Ignored {
   if (!looksLikeOrder(payload)) return ignored('not an order: only order deliveries carry payments');
   const order = parse(payload);
   const currency = order.currency.toUpperCase();
-  if (!isCurrencyCode(currency)) throw new PayloadError(`payload: unknown currency code "${order.currency}"`);
+  if (!isCurrencyCode(currency)) throw new PayloadError(`unknown currency code "${order.currency}"`);
   const base: Base = { gateway: 'woocommerce', eventId: orderEventId(order), eventType: `order.${order.status}` };
   const key = transactionKeyOf(order.id);
   const created = utc(order.date_created_gmt) ?? utc(order.date_modified_gmt);
-  if (!created) throw new PayloadError('payload: order.date_created_gmt: missing');
+  if (!created) throw new PayloadError('order.date_created_gmt: missing');
   const modified = utc(order.date_modified_gmt) ?? created;
   const events: PaymentEventInput[] = [];
 
   if (PAID_STATUSES.includes(order.status)) {
     const amount = minor(order.total, currency, 'total');
-    if (amount < 0n) throw new PayloadError(`payload: total: "${order.total}" is negative`);
+    if (amount < 0n) throw new PayloadError(`total: "${order.total}" is negative`);
     if (amount === 0n) return ignored(`order ${order.id} is ${order.status} but nothing was paid (total ${order.total})`);
     const tax = order.total_tax ? minor(order.total_tax, currency, 'total_tax') : undefined;
     const productId = order.line_items[0]?.product_id;

@@ -27,7 +27,7 @@ function stripeEvent(name: string, suffix: string): Record<string, unknown> {
   return { ...JSON.parse(text), created: Math.floor(Date.now() / 1000) };
 }
 
-const until = async <T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> => {
+const until = async <T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 40_000): Promise<T> => {
   const started = Date.now();
   for (;;) {
     const v = await f();
@@ -64,7 +64,7 @@ describe('scheduled reconcile', () => {
     await svc.settled('stripe', delivered.id as string);
     events.push(delivered, ...lost);
 
-    for (const e of lost) expect((await svc.settled('stripe', e.id as string, 20_000)).status).toBe('processed');
+    for (const e of lost) expect((await svc.settled('stripe', e.id as string, 40_000)).status).toBe('processed');
     const rows = await stripeRows();
     expect(rows.filter((r) => (r.headers as { source?: string }).source === 'reconcile').map((r) => r.eventId).sort()).toEqual(lost.map((e) => e.id).sort());
     expect(await stripeTransactions()).toHaveLength(3);

@@ -431,7 +431,7 @@ export function openApiDocument() {
         post: {
           summary: "Request a payout: the partner's available rewards (all, or reward_ids: ids or keys) in one currency",
           description:
-            'The partner by `partner: {key|id|email}`; `amount_units` is needed only when rewards are available in several currencies. A reward is in at most one request that is not rejected. 422 `nothing_available`, `currency_required`, `reward_not_available`, `mixed_currencies`; 409 `partner_not_active` (archived or deleted). Announces payout_request.created.',
+            'The partner by `partner: {key|id|email}`; `amount_units` is needed only when rewards are available in several currencies. A reward is in at most one request that is not rejected. What the partner owes back in that currency (clawbacks: a refund, lost dispute or delete that reached a reward after its payout was approved) is netted: `amount` is the rewards less the clawbacks, and a rejection makes them owed again. 422 `nothing_available` (also when the clawbacks are more than the rewards), `currency_required`, `reward_not_available`, `mixed_currencies`; 409 `partner_not_active` (archived or deleted). Announces payout_request.created.',
           requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePayoutRequest' }) },
           responses: { '201': ok('PayoutRequest', 'Created'), ...errors(401, 404, 409, 422) },
         },

@@ -11,6 +11,19 @@ export async function openPaymentProducer(
   options: ProducerOptions = {},
 ): Promise<{ producer: PaymentProducer; backend: QueueBackendName; close(): Promise<void> }> {
   const { backend } = await chooseQueueBackend(config);
+  // the producer on a connection; closed, the producer first, then what it ran on
+  const ready = async (connection: ConstructorParameters<typeof PaymentProducer>[0], release: () => Promise<void> | void) => {
+    const producer = new PaymentProducer(connection, config.QUEUE_PREFIX, options);
+    await producer.queue.waitUntilReady();
+    return {
+      producer,
+      backend,
+      async close() {
+        await producer.close();
+        await release();
+      },
+    };
+  };
   if (backend === 'postgres') {
     // a command adds a few jobs: a small pool, and the schema made ready in case no service ran yet
     const queues = new PostgresQueues(config.DATABASE_URL, { max: 2 });
@@ -20,28 +33,10 @@ export async function openPaymentProducer(
       await queues.close();
       throw err;
     }
-    const producer = new PaymentProducer(queues, config.QUEUE_PREFIX, options);
-    await producer.queue.waitUntilReady();
-    return {
-      producer,
-      backend,
-      async close() {
-        await producer.close();
-        await queues.close();
-      },
-    };
+    return ready(queues, () => queues.close());
   }
   await pingRedis(config.REDIS_URL);
   const redis = producerConnection(config.REDIS_URL);
   redis.on('error', () => {});
-  const producer = new PaymentProducer(redis, config.QUEUE_PREFIX, options);
-  await producer.queue.waitUntilReady();
-  return {
-    producer,
-    backend,
-    async close() {
-      await producer.close();
-      redis.disconnect();
-    },
-  };
+  return ready(redis, () => redis.disconnect());
 }

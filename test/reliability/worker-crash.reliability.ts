@@ -91,7 +91,9 @@ async function crash(workers: number) {
       if (stalled > 0 && recovered.length > 0 && (await killOne((await inboxCounts(d.db.db)).processed ?? 0))) {
         recoveryKills++;
         await Promise.all(restarts);
-        // a job the killed worker held stays active until its lock expires
+        // a job the killed worker held stays active until its lock expires (30 s); a live worker's
+        // finish within the pause
+        await new Promise((r) => setTimeout(r, 3000));
         const stillActive = new Set(await d.activeJobIds());
         caughtRecovered = recovered.some((id) => stillActive.has(id));
       }

@@ -16,7 +16,7 @@ import type { ProgramRules } from '../core/program.js';
 import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
-import { retryingRows } from '../db/inbox.js';
+import { markReceived, markSettledUnworked, requeueForReplay, retryingRows } from '../db/inbox.js';
 import { programs, webhookEvents } from '../db/schema.js';
 import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
@@ -302,15 +302,7 @@ export async function replayEvents(
       }
       // a processed event stays processed (its transaction exists); others record today's verdict
       if (row.status !== 'processed') {
-        await deps.db
-          .update(webhookEvents)
-          .set({
-            status: normalized.status,
-            lastError: normalized.status === 'failed' ? normalized.reason : null,
-            outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-            processedAt: new Date(),
-          })
-          .where(eq(webhookEvents.id, row.id));
+        await markSettledUnworked(deps.db, row.id, normalized, new Date());
       }
       if (normalized.status === 'failed') deps.out(`${label(row)}\n  → still unreadable: ${normalized.reason}`);
       return;
@@ -351,10 +343,7 @@ export async function replayEvents(
     }
     // queued first, then the job: a worker finishing fast then writes the final status last. The old
     // reason goes: a queued row with a reason is one waiting for its next attempt (--status retrying)
-    await deps.db
-      .update(webhookEvents)
-      .set({ status: 'queued', lastError: null })
-      .where(and(eq(webhookEvents.id, row.id), eq(webhookEvents.status, row.status)));
+    await requeueForReplay(deps.db, row.id, row.status);
     try {
       await producer.add(
         { programId: row.programId, inboxId: row.id.toString(), source: 'replay', events: normalized.events },
@@ -364,10 +353,7 @@ export async function replayEvents(
       s.queuedInboxIds.push(row.id);
     } catch (err) {
       // kept as received: the inbox sweeper queues it once Redis answers
-      await deps.db
-        .update(webhookEvents)
-        .set({ status: 'received' })
-        .where(and(eq(webhookEvents.id, row.id), eq(webhookEvents.status, 'queued')));
+      await markReceived(deps.db, row.id, { from: 'queued' });
       s.deferred++;
       deps.out(`${label(row)}\n  → stored, not queued (${(err as Error).message}): the inbox sweeper will queue it`);
     }

@@ -3,12 +3,10 @@
 // exactly as they would one by one; runs of refunds go through the refunds planner (ledger-refunds.ts).
 // Refunds and disputes run after the payments of their segment, and a payment that names one of them
 // starts a new segment so it sees it waiting, as it would one event at a time.
-import { sql } from 'drizzle-orm';
 import { PlanFailure } from '../core/plan.js';
 import type { RefundFact } from '../core/payment-event.js';
 import type { Db } from './client.js';
 import {
-  executePrepared,
   lock,
   lockNames,
   tryLock,
@@ -19,6 +17,7 @@ import {
   type LedgerEvent,
   type Tx,
 } from './ledger-base.js';
+import { markProcessedMany } from './inbox.js';
 import { applyPayments } from './ledger-payments.js';
 import { applyRefundEvents } from './ledger-refunds.js';
 import { recordDispute } from './ledger-reversals.js';
@@ -223,14 +222,7 @@ async function applyJobs(tx: Tx, jobs: { index: number; job: JobEvents }[], now:
     }
     await flush();
   }
-  const inbox = jobs.filter(({ job }) => job.inboxId).map(({ index, job }) => ({ id: job.inboxId, outcome: outcomes.get(index) }));
-  if (inbox.length) {
-    await executePrepared(tx, sql`
-      update webhook_events w
-      set status = 'processed', outcome = x.outcome, processed_at = ${now.toISOString()}::timestamptz,
-          attempts = w.attempts + 1, last_error = null
-      from (select * from jsonb_to_recordset(${JSON.stringify(inbox)}::jsonb) as x(id bigint, outcome jsonb) limit ${inbox.length}) as x
-      where w.id = x.id`);
-  }
+  const inbox = jobs.flatMap(({ index, job }) => (job.inboxId ? [{ id: job.inboxId, outcome: outcomes.get(index) }] : []));
+  await markProcessedMany(tx, inbox, now);
   return outcomes;
 }

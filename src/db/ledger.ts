@@ -14,8 +14,9 @@ import { applyBatchSetBased } from './ledger-batch.js';
 import { applyPayments } from './ledger-payments.js';
 import { applyRefundEvents } from './ledger-refunds.js';
 import { recordDispute } from './ledger-reversals.js';
+import { markProcessed } from './inbox.js';
 import { emit } from './outbox.js';
-import { customers, partners, rewards, transactions, webhookEvents } from './schema.js';
+import { customers, partners, rewards, transactions } from './schema.js';
 
 export {
   executePrepared,
@@ -161,12 +162,7 @@ async function applyJob(tx: Tx, job: JobEvents, now: Date): Promise<EventOutcome
     }
     else outcomes.push(await recordDispute(tx, job.program, e, now, true));
   }
-  if (job.inboxId) {
-    await tx
-      .update(webhookEvents)
-      .set({ status: 'processed', outcome: outcomes, processedAt: now, attempts: sql`${webhookEvents.attempts} + 1`, lastError: null })
-      .where(eq(webhookEvents.id, BigInt(job.inboxId)));
-  }
+  if (job.inboxId) await markProcessed(tx, BigInt(job.inboxId), outcomes, now);
   return outcomes;
 }
 

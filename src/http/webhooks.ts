@@ -1,10 +1,10 @@
 // Gateway webhooks: verify on the raw body, keep the delivery in the inbox, queue it, then answer.
 // 2xx only once both PostgreSQL and Redis have the event; 503 (so the gateway retries) when not.
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { ProgramDirectory } from '../db/program-directory.js';
-import { webhookEvents, webhookRejections } from '../db/schema.js';
+import { arrivalState, findDelivery, markQueued, markReceived } from '../db/inbox.js';
+import { webhookRejections } from '../db/schema.js';
 import { dataException, sqlState, storeUnavailable } from '../db/store-errors.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
@@ -177,21 +177,13 @@ export function webhooksRouter(deps: WebhookDeps): Router {
           livemode: verdict.livemode ?? null,
           rawBody: rawBody.toString('utf8'),
           headers: meta,
-          status: normalized.status,
-          outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-          lastError: normalized.status === 'failed' ? normalized.reason : null,
-          processedAt: normalized.status === 'queued' ? null : new Date(),
+          ...arrivalState(normalized),
         });
         if (id !== null) {
           inboxId = id;
         } else {
           // a redelivery: only one whose queueing failed earlier still needs the queue
-          const [existing] = await deps.db
-            .select({ id: webhookEvents.id, status: webhookEvents.status })
-            .from(webhookEvents)
-            .where(
-              sql`${webhookEvents.programId} = ${program.id} and ${webhookEvents.gateway} = ${gateway} and ${webhookEvents.eventId} = ${verdict.eventId}`,
-            );
+          const existing = await findDelivery(deps.db, program.id, gateway, verdict.eventId);
           // done already (processed, ignored, failed): nothing to do
           if (!existing || (existing.status !== 'received' && existing.status !== 'queued') || normalized.status !== 'queued') {
             settle(res, 'duplicate');
@@ -248,21 +240,13 @@ export function webhooksRouter(deps: WebhookDeps): Router {
         );
       } catch (err) {
         // kept in the inbox as received: the gateway's retry (or the sweeper) queues it later
-        await deps.db
-          .update(webhookEvents)
-          .set({ status: 'received' })
-          .where(sql`${webhookEvents.id} = ${inboxId} and ${webhookEvents.status} = 'queued'`)
-          .catch(() => {});
+        await markReceived(deps.db, inboxId, { from: 'queued' }).catch(() => {});
         req.log.error({ gateway, err: (err as Error).message }, 'queue unavailable');
         unavailable(res, 'queue_unavailable');
         return;
       }
       if (requeue) {
-        await deps.db
-          .update(webhookEvents)
-          .set({ status: 'queued' })
-          .where(sql`${webhookEvents.id} = ${inboxId} and ${webhookEvents.status} = 'received'`)
-          .catch(() => {}); // the job is queued; the sweeper tolerates a stale status
+        await markQueued(deps.db, inboxId).catch(() => {}); // the job is queued; the sweeper tolerates a stale status
       }
       // a copy of an event not done yet: the queue has it now, and it is still a duplicate
       settle(res, requeue ? 'duplicate' : 'queued');

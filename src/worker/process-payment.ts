@@ -1,11 +1,10 @@
 // The payment job processor: enrich → attribute → commission → persist, with failures a person can read.
 import { UnrecoverableError, type Job } from 'bullmq';
-import { eq, sql } from 'drizzle-orm';
 import type { PaymentFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import type { Queryable } from '../db/client.js';
+import { recordAttemptFailed } from '../db/inbox.js';
 import { applyEvents, isStoredPayment, LedgerDataError, type EventOutcome, type JobEvents, type LedgerEvent } from '../db/ledger.js';
-import { webhookEvents } from '../db/schema.js';
 import { EnrichmentError, type LookupClients } from '../gateways/gateway.js';
 import type { PaymentJobData } from '../queue/queues.js';
 import { abortable, PAYMENT_JOB_MAX_STALLS } from '../queue/worker.js';
@@ -144,15 +143,8 @@ export function paymentProcessor(deps: ProcessDeps) {
       const tried = Math.max(attempts, job.attemptsMade + 1);
       if (last && !permanent) reason = `${reason} (after ${tried} attempt${tried === 1 ? '' : 's'})`;
       if (data.inboxId) {
-        await deps.db
-          .update(webhookEvents)
-          .set({
-            attempts: sql`${webhookEvents.attempts} + 1`,
-            lastError: reason,
-            ...(last ? { status: 'failed' as const } : {}),
-          })
-          .where(eq(webhookEvents.id, BigInt(data.inboxId)))
-          .catch(() => {}); // Postgres may be the thing that is down; the job's own record remains
+        // Postgres may be the thing that is down; the job's own record remains
+        await recordAttemptFailed(deps.db, BigInt(data.inboxId), reason, last).catch(() => {});
       }
       if (permanent) throw new UnrecoverableError(reason);
       throw new Error(reason, { cause: err });

@@ -2,10 +2,9 @@
 // listed event the inbox does not have takes the webhook's path (inbox row, queue, worker), marked
 // `source: reconcile`. The inbox's unique (program, gateway, event id) makes a second run, or a
 // webhook arriving meanwhile, a duplicate: nothing is booked twice.
-import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { arrivalState, findDelivery, markReceived, storeDelivery } from '../db/inbox.js';
 import { ledgerHas } from '../db/reconcile-runs.js';
-import { webhookEvents } from '../db/schema.js';
 import type { EventRange, EventSource, ListedEvent } from '../gateways/event-source.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
@@ -72,14 +71,7 @@ export async function reconcileEvents(deps: ReconcileEventsDeps, opts: Reconcile
     t[k]++;
     s[k]++;
   };
-  const inInbox = async (eventId: string) =>
-    (
-      await deps.db
-        .select({ id: webhookEvents.id })
-        .from(webhookEvents)
-        .where(and(eq(webhookEvents.programId, opts.program.id), eq(webhookEvents.gateway, gateway), eq(webhookEvents.eventId, eventId)))
-        .limit(1)
-    ).length > 0;
+  const inInbox = async (eventId: string) => (await findDelivery(deps.db, opts.program.id, gateway, eventId)) !== undefined;
 
   const one = async (e: ListedEvent) => {
     count(e.type, 'found');
@@ -111,25 +103,18 @@ export async function reconcileEvents(deps: ReconcileEventsDeps, opts: Reconcile
       } else count(e.type, 'ignored');
       return;
     }
-    const [row] = await deps.db
-      .insert(webhookEvents)
-      .values({
-        programId: opts.program.id,
-        gateway,
-        eventId: e.id,
-        eventType: e.type.slice(0, 255),
-        livemode: e.livemode ?? null,
-        rawBody: JSON.stringify(e.payload),
-        headers: { source: 'reconcile' },
-        status: normalized.status,
-        outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-        lastError: normalized.status === 'failed' ? normalized.reason : null,
-        processedAt: normalized.status === 'queued' ? null : new Date(),
-      })
-      .onConflictDoNothing({ target: [webhookEvents.programId, webhookEvents.gateway, webhookEvents.eventId] })
-      .returning({ id: webhookEvents.id });
+    const id = await storeDelivery(deps.db, {
+      programId: opts.program.id,
+      gateway,
+      eventId: e.id,
+      eventType: e.type.slice(0, 255),
+      livemode: e.livemode ?? null,
+      rawBody: JSON.stringify(e.payload),
+      headers: { source: 'reconcile' },
+      ...arrivalState(normalized),
+    });
     // a webhook (or another run) stored it between the look and the insert
-    if (!row) return;
+    if (id === null) return;
     count(e.type, 'missing');
     if (normalized.status === 'ignored') return count(e.type, 'ignored');
     if (normalized.status === 'failed') {
@@ -139,13 +124,13 @@ export async function reconcileEvents(deps: ReconcileEventsDeps, opts: Reconcile
     }
     try {
       await deps.producer!.add(
-        { programId: opts.program.id, inboxId: row.id.toString(), source: 'reconcile', events: normalized.events },
+        { programId: opts.program.id, inboxId: id.toString(), source: 'reconcile', events: normalized.events },
         { gateway, eventId: e.id, eventType: e.type },
       );
       count(e.type, 'queued');
     } catch (err) {
       // kept as received: the sweeper queues it once Redis answers
-      await deps.db.update(webhookEvents).set({ status: 'received' }).where(eq(webhookEvents.id, row.id));
+      await markReceived(deps.db, id);
       count(e.type, 'deferred');
       deps.out(`  ${label} stored, not queued (${(err as Error).message}): the inbox sweeper will queue it`);
     }

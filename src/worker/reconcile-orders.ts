@@ -6,11 +6,10 @@
 // our side loses orders for good. An order state a webhook already delivered is a duplicate in the
 // inbox; a newer state of a stored order only merges into its transaction. So running it twice, or
 // over a range the webhooks covered, books nothing twice.
-import { and, eq } from 'drizzle-orm';
 import { fromMinorUnits } from '../core/money.js';
 import type { PaymentEvent } from '../core/payment-event.js';
 import type { Db } from '../db/client.js';
-import { webhookEvents } from '../db/schema.js';
+import { arrivalState, findDelivery, markReceived, storeDelivery } from '../db/inbox.js';
 import type { OrderSource } from '../gateways/woocommerce/client.js';
 import { woocommerceAdapter } from '../gateways/woocommerce/index.js';
 import { orderEventId } from '../gateways/woocommerce/map.js';
@@ -79,19 +78,7 @@ export async function reconcileOrders(deps: ReconcileDeps, opts: ReconcileOption
   const dryRun = opts.dryRun ?? false;
   if (!dryRun && !deps.producer) throw new Error('reconcile needs a queue producer unless it is a dry run');
   const s: ReconcileSummary = { dryRun, orders: 0, queued: 0, alreadyReceived: 0, ignored: 0, failed: 0, deferred: 0, elapsedMs: 0 };
-  const inInbox = async (eventId: string) =>
-    (
-      await deps.db
-        .select({ id: webhookEvents.id })
-        .from(webhookEvents)
-        .where(
-          and(
-            eq(webhookEvents.programId, opts.programId),
-            eq(webhookEvents.gateway, 'woocommerce'),
-            eq(webhookEvents.eventId, eventId),
-          ),
-        )
-    ).length > 0;
+  const inInbox = async (eventId: string) => (await findDelivery(deps.db, opts.programId, 'woocommerce', eventId)) !== undefined;
 
   const one = async (raw: unknown) => {
     if (!looksLikeOrder(raw)) {
@@ -117,22 +104,16 @@ export async function reconcileOrders(deps: ReconcileDeps, opts: ReconcileOption
       }
       return;
     }
-    const [row] = await deps.db
-      .insert(webhookEvents)
-      .values({
-        programId: opts.programId,
-        gateway: 'woocommerce',
-        eventId,
-        eventType: `order.${raw.status}`.slice(0, 255),
-        rawBody: JSON.stringify(raw),
-        headers: { source: 'reconcile' },
-        status: normalized.status,
-        lastError: normalized.status === 'failed' ? normalized.reason : null,
-        processedAt: normalized.status === 'failed' ? new Date() : null,
-      })
-      .onConflictDoNothing({ target: [webhookEvents.programId, webhookEvents.gateway, webhookEvents.eventId] })
-      .returning({ id: webhookEvents.id });
-    if (!row) {
+    const id = await storeDelivery(deps.db, {
+      programId: opts.programId,
+      gateway: 'woocommerce',
+      eventId,
+      eventType: `order.${raw.status}`.slice(0, 255),
+      rawBody: JSON.stringify(raw),
+      headers: { source: 'reconcile' },
+      ...arrivalState(normalized),
+    });
+    if (id === null) {
       s.alreadyReceived++;
       return;
     }
@@ -143,13 +124,13 @@ export async function reconcileOrders(deps: ReconcileDeps, opts: ReconcileOption
     }
     try {
       await deps.producer!.add(
-        { programId: opts.programId, inboxId: row.id.toString(), source: 'reconcile', events: normalized.events },
+        { programId: opts.programId, inboxId: id.toString(), source: 'reconcile', events: normalized.events },
         { gateway: 'woocommerce', eventId },
       );
       s.queued++;
     } catch (err) {
       // kept as received: the sweeper queues it once Redis answers
-      await deps.db.update(webhookEvents).set({ status: 'received' }).where(eq(webhookEvents.id, row.id));
+      await markReceived(deps.db, id);
       s.deferred++;
       deps.out(`  ${label} stored, not queued (${(err as Error).message}): the inbox sweeper will queue it`);
     }

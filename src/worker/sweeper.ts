@@ -7,6 +7,7 @@
 // queued rows whose jobs are waiting is walked past, not stopped at, so a lost row behind it is found.
 import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { markQueued, markSettledUnworked } from '../db/inbox.js';
 import { webhookEvents } from '../db/schema.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
@@ -79,15 +80,7 @@ async function requeue(db: Db, producer: PaymentProducer, row: Row, now: Date): 
     normalized = { status: 'failed', reason: `payload: ${(err as Error).message}` } as const;
   }
   if (normalized.status !== 'queued') {
-    await db
-      .update(webhookEvents)
-      .set({
-        status: normalized.status,
-        lastError: normalized.status === 'failed' ? normalized.reason : null,
-        outcome: normalized.status === 'ignored' ? { ignored: normalized.reason } : null,
-        processedAt: now,
-      })
-      .where(sql`${webhookEvents.id} = ${row.id}`);
+    await markSettledUnworked(db, row.id, normalized, now);
     if (normalized.status === 'failed') {
       // as the receiver does: seen in the dashboard's failed set, with its reason
       await producer
@@ -105,9 +98,6 @@ async function requeue(db: Db, producer: PaymentProducer, row: Row, now: Date): 
     { programId: row.programId, inboxId: row.id.toString(), source, events: normalized.events },
     { gateway: row.gateway, eventId: row.eventId, eventType: row.eventType ?? undefined },
   );
-  await db
-    .update(webhookEvents)
-    .set({ status: 'queued' })
-    .where(sql`${webhookEvents.id} = ${row.id} and ${webhookEvents.status} = 'received'`);
+  await markQueued(db, row.id);
   return 'queued';
 }

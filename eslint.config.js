@@ -56,6 +56,26 @@ export default tseslint.config(
     'src/ingest/**/*.ts': { parts: ['http', 'worker', 'cli'], also: ['**/cli.js'], why: 'ingest is what receivers and commands share' },
   }),
   {
+    // the inbox's states have one owner (ARCHITECTURE.md): src/db/inbox.ts names every move of a
+    // webhook_events row; elsewhere the table is only read
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/inbox.ts', 'src/db/schema.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...['TemplateElement[value.raw', 'Literal[value'].map((node) => ({
+          selector: `${node}=/\\b(update|insert\\s+into|delete\\s+from)\\s+(public\\.)?"?webhook_events\\b/i]`,
+          message: 'webhook_events is written only by src/db/inbox.ts: call (or add) a named state change there.',
+        })),
+        // drizzle: db.update(webhookEvents), tx.insert(schema.webhookEvents), ...
+        ...['arguments.0.name', 'arguments.0.property.name'].map((arg) => ({
+          selector: `CallExpression[callee.property.name=/^(insert|update|delete)$/][${arg}='webhookEvents']`,
+          message: 'webhook_events is written only by src/db/inbox.ts: call (or add) a named state change there.',
+        })),
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

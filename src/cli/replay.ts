@@ -16,7 +16,7 @@ import type { ProgramRules } from '../core/program.js';
 import type { Db, Queryable } from '../db/client.js';
 import type { EventOutcome } from '../db/ledger.js';
 import { loadProgramRules } from '../db/programs.js';
-import { markReceived, markSettledUnworked, requeueForReplay, retryingRows } from '../db/inbox.js';
+import { markReceived, markSettledUnworked, requeueForReplay, retryingRows, statusCounts } from '../db/inbox.js';
 import { programs, webhookEvents } from '../db/schema.js';
 import type { ApiBases, LookupClients } from '../gateways/gateway.js';
 import { adapterFor, adapters, lookupClients } from '../gateways/registry.js';
@@ -415,15 +415,8 @@ export async function waitForSettled(
   opts: { timeoutMs?: number; pollMs?: number; progress?: (p: Progress) => void } = {},
 ): Promise<SettledSummary> {
   const started = Date.now();
-  const ids = inboxIds.map(String);
   for (;;) {
-    const rows = ids.length
-      ? (
-          await db.execute<{ status: string; last_error: string | null; n: string }>(sql`
-            select status, case when status = 'failed' then last_error end as last_error, count(*)::text as n
-            from webhook_events where id = any(${`{${ids.join(',')}}`}::bigint[]) group by 1, 2`)
-        ).rows
-      : [];
+    const rows = await statusCounts(db, inboxIds);
     const sum: SettledSummary = { processed: 0, failed: 0, ignored: 0, pending: 0, reasons: new Map() };
     for (const r of rows) {
       const n = Number(r.n);
@@ -435,7 +428,7 @@ export async function waitForSettled(
         sum.reasons.set(reason, (sum.reasons.get(reason) ?? 0) + n);
       } else sum.pending += n;
     }
-    opts.progress?.({ done: ids.length - sum.pending, total: ids.length, elapsedMs: Date.now() - started });
+    opts.progress?.({ done: inboxIds.length - sum.pending, total: inboxIds.length, elapsedMs: Date.now() - started });
     if (sum.pending === 0 || Date.now() - started > (opts.timeoutMs ?? 600_000)) return sum;
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
   }

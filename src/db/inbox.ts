@@ -3,12 +3,14 @@
 // fails goes back to received (the sweeper queues it); a replay queues a settled row again; past the
 // retention a settled row keeps only its tombstone. Nothing else in src/ writes this table (lint).
 import type pg from 'pg';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import type { Db, Queryable } from './client.js';
 import { executePrepared, type Tx } from './ledger-base.js';
 import { webhookEvents } from './schema.js';
 
 export type InboxRow = typeof webhookEvents.$inferInsert;
+/** A stored row, as read. */
+export type InboxRecord = typeof webhookEvents.$inferSelect;
 export type InboxStatus = NonNullable<InboxRow['status']>;
 
 /** What a receiver (or a reconcile) made of a verified payload: shaped like ingest's Normalized. */
@@ -110,6 +112,41 @@ export async function findDelivery(
     .where(and(eq(webhookEvents.programId, programId), eq(webhookEvents.gateway, gateway), eq(webhookEvents.eventId, eventId)))
     .limit(1);
   return row;
+}
+
+/**
+ * A page of the rows in `status` received before `cutoff`, oldest first, after the keyset `after`
+ * (an ordered walk of the (status, received_at) index). `at` is received_at in PostgreSQL's own text:
+ * a JS Date would drop its microseconds, and a keyset walk on it would loop.
+ */
+export async function pendingPage(
+  db: Queryable,
+  status: 'received' | 'queued',
+  cutoff: Date,
+  after: { at: string; id: bigint } | null,
+  limit: number,
+): Promise<{ row: InboxRecord; at: string }[]> {
+  return db
+    .select({ row: webhookEvents, at: sql<string>`${webhookEvents.receivedAt}::text` })
+    .from(webhookEvents)
+    .where(
+      and(
+        eq(webhookEvents.status, status),
+        lt(webhookEvents.receivedAt, cutoff),
+        after ? sql`(${webhookEvents.receivedAt}, ${webhookEvents.id}) > (${after.at}::timestamptz, ${after.id})` : undefined,
+      ),
+    )
+    .orderBy(asc(webhookEvents.receivedAt), asc(webhookEvents.id))
+    .limit(limit);
+}
+
+/** How many of these rows stand in each status (with a failed one's reason): following a replay. */
+export async function statusCounts(db: Queryable, ids: readonly bigint[]): Promise<{ status: InboxStatus; last_error: string | null; n: string }[]> {
+  if (!ids.length) return [];
+  const { rows } = await db.execute<{ status: InboxStatus; last_error: string | null; n: string }>(sql`
+    select status, case when status = 'failed' then last_error end as last_error, count(*)::text as n
+    from webhook_events where id = any(${`{${ids.join(',')}}`}::bigint[]) group by 1, 2`);
+  return rows;
 }
 
 // ---- the queue ----

@@ -5,10 +5,8 @@
 // is read in pages by (received_at, id) keyset, one status at a time (each an ordered walk of the
 // (status, received_at) index), and the queue is asked about each page's rows together. A backlog of
 // queued rows whose jobs are waiting is walked past, not stopped at, so a lost row behind it is found.
-import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { markQueued, markSettledUnworked } from '../db/inbox.js';
-import { webhookEvents } from '../db/schema.js';
+import { markQueued, markSettledUnworked, pendingPage, type InboxRecord } from '../db/inbox.js';
 import { adapterFor } from '../gateways/registry.js';
 import { normalize } from '../ingest/normalize.js';
 import type { PaymentProducer } from '../queue/producer.js';
@@ -17,7 +15,7 @@ import { paymentJobId } from '../queue/queues.js';
 /** Rows read (and jobs looked up) at a time. */
 export const SWEEP_PAGE_SIZE = 500;
 
-type Row = typeof webhookEvents.$inferSelect;
+type Row = InboxRecord;
 
 export async function sweepInbox(
   db: Db,
@@ -35,18 +33,7 @@ export async function sweepInbox(
     // received_at in PostgreSQL's own text: a JS Date would drop its microseconds and loop
     let after: { at: string; id: bigint } | null = null;
     for (;;) {
-      const found: { row: Row; at: string }[] = await db
-        .select({ row: webhookEvents, at: sql<string>`${webhookEvents.receivedAt}::text` })
-        .from(webhookEvents)
-        .where(
-          and(
-            eq(webhookEvents.status, status),
-            lt(webhookEvents.receivedAt, cutoff),
-            after ? sql`(${webhookEvents.receivedAt}, ${webhookEvents.id}) > (${after.at}::timestamptz, ${after.id})` : undefined,
-          ),
-        )
-        .orderBy(asc(webhookEvents.receivedAt), asc(webhookEvents.id))
-        .limit(pageSize);
+      const found = await pendingPage(db, status, cutoff, after, pageSize);
       const rows = found.map((f) => f.row);
       pages++;
       checked += rows.length;

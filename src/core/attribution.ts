@@ -23,6 +23,8 @@ export type StoredCustomer = {
   fromBrowser: boolean;
   /** Archived: its new sales are recorded and earn its partner nothing until it is restored. */
   archived?: boolean;
+  /** How its link was made, when a referral link's visit made it (a po.js signup). */
+  linkedBy?: 'referral_link' | null;
 };
 
 export type CustomerMatch = 'key' | 'gateway_id' | 'email';
@@ -60,6 +62,12 @@ export type CustomerDecision =
   | { action: 'create'; key: string; perPartner: boolean; referrer: Referrer | null }
   | { action: 'none' };
 
+/**
+ * The step that decided who is credited, in the order they are tried: a partner key on the payment,
+ * a promotion code, the customer's link made by a referral link visit, the customer's link otherwise.
+ */
+export type DecidedBy = 'partner_key' | 'coupon' | 'referral_link' | 'customer_link' | 'none';
+
 export type AttributionExplanation = {
   model: 'customer' | 'transaction';
   path: 'transaction' | 'customer';
@@ -79,6 +87,8 @@ export type AttributionExplanation = {
    */
   ignored_partner_key: string | null;
   credited: { kind: Referrer['kind']; key: string } | null;
+  /** Which step decided: `none` when nobody is credited. */
+  decided_by: DecidedBy;
 };
 
 export type Attribution = {
@@ -110,6 +120,15 @@ export function attribute(f: AttributionFacts): Attribution {
   // without a customer, created or not), a key another link outranks, a browser's key on a customer.
   const used = !!f.keyReferrer && decided.credited?.kind === f.keyReferrer.kind && decided.credited.id === f.keyReferrer.id;
   decided.explanation.ignored_partner_key = f.partnerKey && !used ? f.partnerKey.value : null;
+  // the credit came through the payer's stored link unless the payment's own key named the referrer
+  const linked = f.customer?.referrer ?? null;
+  decided.explanation.decided_by = !decided.credited
+    ? 'none'
+    : used
+      ? 'partner_key'
+      : linked && f.customer?.linkedBy === 'referral_link'
+        ? 'referral_link'
+        : 'customer_link';
   return decided;
 }
 
@@ -123,6 +142,7 @@ function decide(f: AttributionFacts): Attribution {
     fallback: null,
     ignored_partner_key: null,
     credited: null,
+    decided_by: 'none',
     ...e,
   });
   const credit = (r: Referrer | null) => (r ? { kind: r.kind, key: r.key } : null);

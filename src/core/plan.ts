@@ -70,6 +70,8 @@ export type CustomerRow = {
   seq: number;
   firstPaymentAt: Date | null;
   referrer: Referrer | null;
+  /** `referral_link`: linked by a po.js signup carrying a visit's referral code. */
+  linkedBy?: 'referral_link' | null;
   /** Made by this plan (to insert), or stored (to update when a payment touches it). */
   fresh: null | { email: string | null; name: string | null; surname: string | null };
   touched: boolean;
@@ -109,6 +111,12 @@ export class CustomerStore {
     }
     if (fromBrowser) return null;
     if (who.gatewayId) {
+      // a customer the merchant's site signed up (po.js, the API) under the gateway's customer id as
+      // its key: Paddle's ctm_…, a Chargebee id the merchant chose; matched by key, never by email
+      const r = this.byKey.get(`${programId}|${who.gatewayId}`);
+      if (live(r) && r!.gateway === null) return { row: r!, matchedBy: 'key' as const };
+    }
+    if (who.gatewayId) {
       const r = oldest(this.byGateway.get(`${programId}|${gateway}|${who.gatewayId}`), live);
       if (r) return { row: r, matchedBy: 'gateway_id' as const };
     }
@@ -142,6 +150,7 @@ const stored = (r: CustomerRow): StoredCustomer => ({
   firstPaymentAt: r.firstPaymentAt,
   fromBrowser: r.fromBrowser,
   archived: r.archived,
+  linkedBy: r.linkedBy ?? null,
 });
 
 export type PartnerRow = { id: string; programId: string; key: string; referralCode: string | null; archived: boolean; email: string | null };

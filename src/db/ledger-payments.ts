@@ -72,6 +72,7 @@ type Loaded = {
     boolean, // its partner archived
     boolean, // its referring customer archived
     string | null, // its partner's email
+    string | null, // how its link was made (linked_by)
   ][];
   waiting: [string, string[]][]; // program, payment refs of a waiting refund or dispute
 };
@@ -137,7 +138,7 @@ const LOAD = (probe: Probe) => {
       floor(extract(epoch from c.first_payment_at) * 1000)::float8 as first_payment_at,
       c.partner_id, p.key as partner_key, c.referring_customer_id, rc.key as referring_key,
       c.archived_at is not null as archived, coalesce(p.archived_at is not null, false) as partner_archived,
-      coalesce(rc.archived_at is not null, false) as referring_archived, p.email as partner_email
+      coalesce(rc.archived_at is not null, false) as referring_archived, p.email as partner_email, c.linked_by
     from customer_ids i
     join customers c on c.id = i.id
     left join partners p on p.id = c.partner_id
@@ -164,7 +165,7 @@ const LOAD = (probe: Probe) => {
     (select coalesce(json_agg(json_build_array(program_id, key, partner_id)), '[]') from found_links) as links,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
       from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key,
-      archived, partner_archived, referring_archived, partner_email)), '[]') from found_customers) as customers,
+      archived, partner_archived, referring_archived, partner_email, linked_by)), '[]') from found_customers) as customers,
     (select coalesce(json_agg(json_build_array(p, payment_refs)), '[]') from waiting) as waiting`;
 };
 
@@ -186,7 +187,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
     links: new Map(loaded.links.map(([p, key, partnerId]) => [`${p}|${key}`, partnerId])),
     partners: loaded.partners.map(([id, programId, key, referralCode, archived, email]) => ({ id, programId, key, referralCode, archived, email })),
     customers: loaded.customers.map((c) => {
-      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived, partnerEmail] = c;
+      const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived, partnerEmail, linkedBy] = c;
       return {
         id,
         programId,
@@ -198,6 +199,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
         fromBrowser,
         deleted,
         archived,
+        linkedBy: linkedBy === 'referral_link' ? linkedBy : null,
         createdAt,
         firstPaymentAt: firstPaymentAt === null ? null : new Date(firstPaymentAt),
         // the partner when linked to one, else the referring customer
@@ -227,7 +229,11 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
     const bases = perPartner.older ? [perPartner.base, perPartner.older] : [perPartner.base];
     if (who.key) probe.keys.push({ p, v: who.key });
     probe.keys.push({ p, v: baseCustomerKey });
-    if (who.gatewayId) probe.gatewayIds.push({ p, g: e.gateway, v: who.gatewayId });
+    if (who.gatewayId) {
+      probe.gatewayIds.push({ p, g: e.gateway, v: who.gatewayId });
+      // a customer signed up under the gateway's customer id as its key (core/plan.ts CustomerStore.find)
+      if (who.key) probe.keys.push({ p, v: who.gatewayId });
+    }
     if (who.email) probe.emails.push({ p, v: who.email.toLowerCase() });
     if (e.partnerKey) {
       const v = e.partnerKey.value;

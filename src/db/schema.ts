@@ -89,6 +89,10 @@ export const programs = pgTable('programs', {
   caps: jsonb('caps').$type<Partial<CapSettings>>().notNull().default({}),
   reviewPeriodDays: integer('review_period_days').notNull().default(0),
   jsTracking: boolean('js_tracking').notNull().default(false),
+  /** The query parameter of a referral link that po.js reads (`?ref=CODE`). */
+  referralParameter: text('referral_parameter').notNull().default('ref'),
+  /** How long po.js keeps a visit's referral code in its first-party cookie. */
+  cookieLifetimeDays: integer('cookie_lifetime_days').notNull().default(30),
   /** Identifies the program to the browser snippet; not a secret. */
   publicKey: text('public_key').notNull().unique(),
   /** Signs outbound webhooks and bulk callbacks. */
@@ -203,6 +207,11 @@ export const customers = pgTable(
      * page. Such a customer is never matched by email and what it earns its partner stays in review.
      */
     origin: text('origin').$type<'server' | 'browser'>().notNull().default('server'),
+    /**
+     * How the partner link was made, when it says more than "a payment or the API":
+     * `referral_link` (a po.js signup carrying a visit's referral code). Null otherwise.
+     */
+    linkedBy: text('linked_by').$type<'referral_link'>(),
     firstPaymentAt: ts('first_payment_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -46,6 +46,17 @@ export function partnerKeyOf(customData: Record<string, unknown> | null | undefi
   return typeof value === 'string' && value.trim() ? value.trim() : undefined;
 }
 
+/**
+ * The merchant's own customer key in `custom_data.customer_key`, the one its site gave po.js at
+ * signup (a signup under Paddle's customer id, ctm_…, is found by that id instead).
+ */
+function customerKeyOf(customData: Record<string, unknown> | null | undefined): string | undefined {
+  const value = customData?.customer_key;
+  if (typeof value !== 'string' || !value.trim()) return undefined;
+  if (value.trim().length > 255) throw new PayloadError('transaction.custom_data.customer_key: longer than 255 characters');
+  return value.trim();
+}
+
 const parse = parsePayload;
 
 type Base = { gateway: 'paddle'; eventId: string; eventType: string; occurredAt: string };
@@ -121,7 +132,7 @@ function transaction(txn: Transaction, base: Base): PaymentEventInput[] | Ignore
       transactionKey: txn.id,
       amount: paddleMinor(grand_total, txn.currency_code),
       tax: tax ? paddleMinor(tax, txn.currency_code).minor : undefined,
-      customer: { id: txn.customer_id ?? undefined, email },
+      customer: { key: customerKeyOf(txn.custom_data), id: txn.customer_id ?? undefined, email },
       product: productOf(txn),
       partnerKey: key,
       lookups: lookups(txn, !key, !email),

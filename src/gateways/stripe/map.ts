@@ -32,6 +32,21 @@ const key = (metadata: Record<string, string> | null | undefined, place: Partner
   const value = metadata?.[PARTNER_KEY]?.trim();
   return value ? { value, place } : undefined;
 };
+/**
+ * The merchant's own customer key (`metadata.customer_key`), the one its site gave po.js at signup:
+ * a customer a referral link's visit linked is found by it (docs/attribution.md).
+ */
+export const CUSTOMER_KEY = 'customer_key';
+const customerKey = (...metadata: (Record<string, string> | null | undefined)[]) => {
+  for (const m of metadata) {
+    const value = m?.[CUSTOMER_KEY]?.trim();
+    if (value) {
+      if (value.length > 255) throw new PayloadError('metadata.customer_key: longer than 255 characters');
+      return value;
+    }
+  }
+  return undefined;
+};
 const first = <T>(...values: (T | undefined)[]) => values.find((v) => v !== undefined);
 const compact = compactIds;
 
@@ -106,7 +121,7 @@ function paymentIntent(pi: z.infer<typeof PaymentIntent>, base: Base): PaymentEv
     transactionKey: pi.id,
     aliases: compact([refId(pi.latest_charge), inv]),
     amount: stripeMinor(pi.amount_received ?? pi.amount, pi.currency),
-    customer: { id: customer, email: pi.receipt_email ?? undefined },
+    customer: { key: customerKey(pi.metadata), id: customer, email: pi.receipt_email ?? undefined },
     partnerKey: key(pi.metadata, 'stripe_payment_intent_metadata'),
     lookups: lookups(undefined, customer, inv),
   };
@@ -126,7 +141,7 @@ function charge(ch: z.infer<typeof Charge>, base: Base): PaymentEventInput[] | I
       transactionKey: pi ?? ch.id,
       aliases: compact([ch.id, inv]),
       amount: stripeMinor(captured, ch.currency),
-      customer: { id: customer, email: ch.billing_details?.email ?? ch.receipt_email ?? undefined },
+      customer: { key: customerKey(ch.metadata), id: customer, email: ch.billing_details?.email ?? ch.receipt_email ?? undefined },
       partnerKey: key(ch.metadata, 'stripe_charge_metadata'),
       lookups: lookups(undefined, customer, inv),
     },
@@ -156,7 +171,7 @@ function invoice(inv: z.infer<typeof Invoice>, base: Base): PaymentEventInput[] 
       // basil invoices name no payment intent: the enrich step asks Stripe for it
       keyFrom: pi ? undefined : { gateway: 'stripe', object: 'invoice', id: inv.id },
       amount: stripeMinor(inv.amount_paid, inv.currency),
-      customer: { id: customer, email: inv.customer_email ?? undefined },
+      customer: { key: customerKey(inv.metadata, details?.metadata, inv.lines?.data[0]?.metadata), id: customer, email: inv.customer_email ?? undefined },
       product: productOf(inv.lines),
       partnerKey: first(
         key(inv.metadata, 'stripe_invoice_metadata'),
@@ -182,7 +197,7 @@ function checkoutSession(cs: z.infer<typeof CheckoutSession>, base: Base): Payme
       aliases: compact([cs.id, inv]),
       keyFrom: !pi && inv ? { gateway: 'stripe', object: 'invoice', id: inv } : undefined,
       amount: stripeMinor(cs.amount_total, cs.currency),
-      customer: { id: customer, email: cs.customer_details?.email ?? cs.customer_email ?? undefined },
+      customer: { key: customerKey(cs.metadata), id: customer, email: cs.customer_details?.email ?? cs.customer_email ?? undefined },
       product: productOf(cs.line_items),
       partnerKey: key(cs.metadata, 'stripe_checkout_session_metadata'),
       lookups: lookups(refId(cs.subscription), customer),

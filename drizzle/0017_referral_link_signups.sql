@@ -1,0 +1,3 @@
+ALTER TABLE "programs" ADD COLUMN "referral_parameter" text DEFAULT 'ref' NOT NULL;--> statement-breakpoint
+ALTER TABLE "programs" ADD COLUMN "cookie_lifetime_days" integer DEFAULT 30 NOT NULL;--> statement-breakpoint
+ALTER TABLE "customers" ADD COLUMN "linked_by" text;

@@ -25,6 +25,10 @@ export const PatchProgram = z.object({
   /** Caps per currency: max_per_customer, max_per_partner_per_month, and per partner key. */
   caps: CapSettings.strict().optional(),
   js_tracking: z.boolean().optional(),
+  /** The referral link's query parameter po.js reads (`?ref=CODE`; Partnero's default is `aff`). */
+  referral_parameter: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ or -, at most 32').optional(),
+  /** How many days po.js keeps a visit's referral code. */
+  cookie_lifetime_days: z.number().int().min(1).max(3650).optional(),
   livemode: z.boolean().nullable().optional(),
   gateways: GatewaysPatch.optional(),
 });
@@ -60,6 +64,8 @@ export const programView = (p: ProgramRow) => ({
   fraud: FraudSettings.parse(p.fraud ?? {}),
   caps: CapSettings.parse(p.caps ?? {}),
   js_tracking: p.jsTracking,
+  referral_parameter: p.referralParameter,
+  cookie_lifetime_days: p.cookieLifetimeDays,
   livemode: p.livemode,
   public_key: p.publicKey,
   webhook_urls: {
@@ -125,6 +131,8 @@ export function programRouter(deps: {
         fraud: body.fraud,
         caps: body.caps,
         jsTracking: body.js_tracking,
+        referralParameter: body.referral_parameter,
+        cookieLifetimeDays: body.cookie_lifetime_days,
         livemode: body.livemode,
         gateways: body.gateways ? mergeGateways(current.gateways, body.gateways) : undefined,
         updatedAt: new Date(),

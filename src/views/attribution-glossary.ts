@@ -1,7 +1,7 @@
 // Every value a transaction's `attribution` may carry, with what it means: the OpenAPI document's
 // enums come from here, and docs/api.md's glossary says the same (a test holds them together). Each
 // table is keyed by its type's union, so a value added to the rules without a meaning does not compile.
-import type { AttributionExplanation, CustomerMatch } from '../core/attribution.js';
+import type { AttributionExplanation, CustomerMatch, DecidedBy } from '../core/attribution.js';
 import type { NoRewardReason } from '../core/commission.js';
 import type { PartnerKeyPlace } from '../core/payment-event.js';
 import type { LookupTrace } from '../core/plan.js';
@@ -26,8 +26,17 @@ export const FALLBACKS: Record<Fallback, string> = {
   browser_reported: 'a browser-reported key never applies to a customer that exists',
 };
 
+/** Which step decided who is credited (docs/attribution.md: the precedence, per gateway). */
+export const DECIDED_BY: Record<DecidedBy, string> = {
+  partner_key: 'the partner key the payment (or request) named credited its partner',
+  coupon: "a promotion code the payment used is a partner's: that partner is credited",
+  referral_link: "the payer's link, made when it signed up through po.js after a visit through a partner's referral link (rewards start in review)",
+  customer_link: "the payer's stored link, made by an earlier payment, the API or the merchant",
+  none: 'nobody is credited',
+};
+
 export const CUSTOMER_MATCHES: Record<Match, string> = {
-  key: 'the customer key the request named',
+  key: "the customer key the request or payment named (Stripe metadata.customer_key, Paddle custom_data.customer_key), or a customer created without a gateway (po.js signup, the API) under the gateway's customer id as its key",
   gateway_id: "the gateway's customer id",
   email: "the payer's email, case-insensitive",
   per_partner_record: "the transaction-based record {customer_key}__pkey_{partner_key} (a gateway's customer: {gateway}_{customer_id}__pkey_{partner_key}, e.g. stripe_cus_123__pkey_PARTNER_A; one made under the older name cus_123__pkey_PARTNER_A is found too)",
@@ -68,14 +77,15 @@ export const ATTRIBUTION_SCHEMA = {
   type: 'object',
   description: 'how it was attributed, and why no reward was made when none was (docs/api.md: the attribution glossary)',
   properties: {
-    model: { enum: ['customer', 'transaction'] },
-    path: { enum: ['customer', 'transaction'] },
-    partner_key: { type: ['string', 'null'] },
-    partner_key_place: { enum: [...Object.keys(PARTNER_KEY_PLACE_VALUES), null] },
+    model: { enum: ['customer', 'transaction'], description: "the program's attribution model when the payment was booked" },
+    path: { enum: ['customer', 'transaction'], description: '`transaction`: the named partner key credited this payment through a per-partner record; `customer`: the payer\'s record decided' },
+    partner_key: { type: ['string', 'null'], description: 'the partner key the payment named, after the gateway lookups (docs/attribution.md: where each gateway carries it)' },
+    partner_key_place: { enum: [...Object.keys(PARTNER_KEY_PLACE_VALUES), null], description: 'where partner_key was found' },
     customer_match: { enum: Object.keys(CUSTOMER_MATCHES), description: described(CUSTOMER_MATCHES) },
     fallback: { enum: [...Object.keys(FALLBACKS), null], description: described(FALLBACKS) },
-    ignored_partner_key: { type: ['string', 'null'] },
+    ignored_partner_key: { type: ['string', 'null'], description: 'a key the payment named that did not decide: it names nobody, an existing link outranks it, or a browser reported it for a customer that exists' },
     credited: { type: ['object', 'null'], properties: { kind: { enum: ['partner', 'customer'] }, key: { type: 'string' } } },
+    decided_by: { enum: Object.keys(DECIDED_BY), description: `which step decided (absent on transactions booked before it was recorded): ${described(DECIDED_BY)}` },
     lookups: {
       type: 'array',
       items: {
@@ -88,7 +98,7 @@ export const ATTRIBUTION_SCHEMA = {
       },
     },
     reward_reason: { enum: [...Object.keys(REWARD_REASONS), null], description: `null: a reward was made; ${described(REWARD_REASONS)}` },
-    event_id: { type: 'string' },
-    event_type: { type: 'string' },
+    event_id: { type: 'string', description: "the gateway's event (or the API request) that booked it" },
+    event_type: { type: 'string', description: 'its type, e.g. payment_intent.succeeded, api.transactions.create, js.transactions.create' },
   },
 } as const;

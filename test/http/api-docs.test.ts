@@ -27,6 +27,8 @@ describe('API reference', () => {
       '/v1/customers/{key}/transactions',
       '/v1/customers:search',
       '/v1/integrations',
+      '/v1/js/customers',
+      '/v1/js/transactions',
       '/v1/leads',
       '/v1/leads/convert',
       '/v1/leads/reject',

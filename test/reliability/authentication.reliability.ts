@@ -306,6 +306,11 @@ describe('API keys', () => {
   });
 
   it("program A's key never reads or writes program B's data, on every endpoint", async () => {
+    /** Program A's public key header, browser tracking on. */
+    const aPublic = async () => {
+      const program = await asA('PATCH', '/v1/program', { js_tracking: true });
+      return { 'x-public-key': program.json.data.public_key as string };
+    };
     const before = await programBData();
     const checks: Record<string, () => Promise<unknown>> = {
       'POST /v1/transactions': async () => {
@@ -458,6 +463,21 @@ describe('API keys', () => {
           },
         ]),
       ),
+      // the public-key doors: A's public key names B's partner, link and customer, and reaches none of them
+      'POST /v1/js/customers': async () => {
+        const js = await aPublic();
+        for (const code of [b.partner, b.link]) {
+          const key = `cus_a_js_${code}`;
+          expect((await call('POST', '/v1/js/customers', { key: null, headers: js, body: { key, email: 'cb@example.com', referral_code: code } })).status).toBe(201);
+          expect((await asA('GET', `/v1/customers/${key}`)).json.data.partner).toBe(null);
+        }
+      },
+      'POST /v1/js/transactions': async () => {
+        const js = await aPublic();
+        const r = await call('POST', '/v1/js/transactions', { key: null, headers: js, body: { key: 'txn_a_js', amount: 10, customer: { key: b.customer }, partner: { key: b.partner } } });
+        expect(r.status).toBe(201);
+        expect((await asA('GET', '/v1/transactions/js_txn_a_js')).json.data).toMatchObject({ partner: null });
+      },
       'POST /v1/webhooks/{key}/deliveries/{id}/retry': async () => {
         expect((await asA('POST', `/v1/webhooks/${b.webhook}/deliveries/${b.delivery}/retry`)).status).toBe(404);
         // A's own subscription with B's delivery id

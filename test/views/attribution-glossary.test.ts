@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/http/api/openapi.js';
-import { CUSTOMER_MATCHES, FALLBACKS, LOOKUP_RESULTS, PARTNER_KEY_PLACE_VALUES, REWARD_REASONS } from '../../src/views/attribution-glossary.js';
+import { CUSTOMER_MATCHES, DECIDED_BY, FALLBACKS, LOOKUP_RESULTS, PARTNER_KEY_PLACE_VALUES, REWARD_REASONS } from '../../src/views/attribution-glossary.js';
 
 const glossary = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8').split('## The `attribution` glossary')[1] ?? '';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -14,6 +14,7 @@ describe('the attribution glossary', () => {
     ['reward_reason', REWARD_REASONS, schema.properties.reward_reason.enum],
     ['fallback', FALLBACKS, schema.properties.fallback.enum],
     ['customer_match', CUSTOMER_MATCHES, schema.properties.customer_match.enum],
+    ['decided_by', DECIDED_BY, schema.properties.decided_by.enum],
     ['lookups[].result', LOOKUP_RESULTS, schema.properties.lookups.items.properties.result.enum],
     ['partner_key_place', PARTNER_KEY_PLACE_VALUES, schema.properties.partner_key_place.enum],
   ] as const)('%s: every value is an OpenAPI enum and explained in docs/api.md', (field, table, inSchema) => {

@@ -11,6 +11,7 @@ import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSe
 import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { CreatePayoutRequest, ListPayoutRequests, MarkAsPaid } from './payouts.js';
 import { PatchProgram } from './program.js';
+import { BrowserSignup } from './js-tracking.js';
 import { UNSUPPORTED } from './unsupported.js';
 import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
@@ -266,7 +267,10 @@ export function openApiDocument() {
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a program API key' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'a program API key' },
+        publicKey: { type: 'apiKey', in: 'header', name: 'x-public-key', description: "the program's public_key (GET /v1/program): not a secret, it sits in the shop's pages" },
+      },
       schemas: {
         Error: ErrorEnvelope,
         Reward,
@@ -287,6 +291,7 @@ export function openApiDocument() {
         UpdateCustomerByBody: schema(z.object({ key: z.string().optional(), email: z.string().optional(), id: z.string().optional(), update: UpdateCustomer })),
         Settings: schema(z.object({ settings: PatchProgram })),
         UpdateProgram: schema(PatchProgram),
+        BrowserSignup: schema(BrowserSignup),
         Partner: { type: 'object', description: 'GET reads (one partner, the lists) add `balance`: a Balance per currency' },
         Balance,
         Balances: { type: 'object', properties: { balances: { type: 'array', items: { $ref: '#/components/schemas/Balance' } } } },
@@ -518,6 +523,26 @@ export function openApiDocument() {
       '/v1/program': {
         get: { summary: "The program's settings (secrets are never shown)", responses: { '200': ok('Program'), ...errors(401) } },
         patch: { summary: 'Change the program settings; new events use them', requestBody: json({ $ref: '#/components/schemas/UpdateProgram' }), responses: { '200': ok('Program'), ...errors(401, 422) } },
+      },
+      '/v1/js/customers': {
+        post: {
+          summary: "po('customers', 'signup', { data: { key, email, name } }) from the shop's page: a customer linked through the referral link visit's code",
+          description:
+            "Called by /js/po.js with the program's public key (browser tracking on: js_tracking). `referral_code` is the code po.js kept from a visit (`?ref=CODE`, the program's referral_parameter) for cookie_lifetime_days; it names a partner's key, a referral link's key or a partner's referral code (refer-a-friend: a customer's key). The customer is created under `key` (the key the shop's backend later gives the gateway: Stripe metadata.customer_key, Paddle custom_data.customer_key, or the gateway's customer id) and linked to that partner (`linked_by: referral_link`); its payments' rewards start in review and their attribution says `decided_by: referral_link`. A customer that exists is left as it is (a browser never links or re-links one); an unknown or absent code records the customer linked to nobody. The answer is the same in every case: the page learns neither. Never matched by email. CORS open; each client address is rate limited (JS_RATE_LIMIT_PER_MINUTE, with /v1/js/transactions).",
+          security: [{ publicKey: [] }],
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/BrowserSignup' }) },
+          responses: { '201': { description: '{ data: { key, received: true }, status: 1 }' }, ...errors(400, 401, 403, 413, 422, 429) },
+        },
+      },
+      '/v1/js/transactions': {
+        post: {
+          summary: "po('transactions', 'create', { data }) from the shop's page: a sale whose rewards start in review",
+          description:
+            "The body of POST /v1/transactions, with the program's public key; the key is stored as `js_{key}`, the date is the server's, `rewardable` and `created_at` are ignored. A browser's partner key credits that sale only and links no customer. CORS open; rate limited per client address.",
+          security: [{ publicKey: [] }],
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateTransaction' }) },
+          responses: { '201': { description: '{ data: { key, received: true }, status: 1 }' }, '200': { description: 'The same sale again' }, ...errors(400, 401, 403, 413, 422, 429) },
+        },
       },
       '/v1/rewards/{key}/release': {
         post: {

@@ -466,7 +466,8 @@ describe('API keys', () => {
       // the public-key doors: A's public key names B's partner, link and customer, and reaches none of them
       'POST /v1/js/customers': async () => {
         const js = await aPublic();
-        for (const code of [b.partner, b.link]) {
+        // (A has a partner of its own named b.partner by now: B's second partner and B's link are B's only)
+        for (const code of ['ptn_b_second', b.link]) {
           const key = `cus_a_js_${code}`;
           expect((await call('POST', '/v1/js/customers', { key: null, headers: js, body: { key, email: 'cb@example.com', referral_code: code } })).status).toBe(201);
           expect((await asA('GET', `/v1/customers/${key}`)).json.data.partner).toBe(null);
@@ -474,7 +475,7 @@ describe('API keys', () => {
       },
       'POST /v1/js/transactions': async () => {
         const js = await aPublic();
-        const r = await call('POST', '/v1/js/transactions', { key: null, headers: js, body: { key: 'txn_a_js', amount: 10, customer: { key: b.customer }, partner: { key: b.partner } } });
+        const r = await call('POST', '/v1/js/transactions', { key: null, headers: js, body: { key: 'txn_a_js', amount: 10, customer: { key: b.customer }, partner: { key: 'ptn_b_second' } } });
         expect(r.status).toBe(201);
         expect((await asA('GET', '/v1/transactions/js_txn_a_js')).json.data).toMatchObject({ partner: null });
       },

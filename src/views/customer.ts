@@ -10,6 +10,8 @@ export const customerView = (r: CustomerRow) => ({
   surname: r.c.surname,
   partner: r.partnerKey,
   referring_customer: r.referringKey,
+  /** `referral_link`: linked by a po.js signup after a referral link visit (its rewards start in review); else null. */
+  linked_by: r.c.partnerId || r.c.referringCustomerId ? (r.c.linkedBy ?? null) : null,
   status: r.c.deletedAt ? 'deleted' : r.c.archivedAt ? 'archived' : 'active',
   created_at: timestamp(r.c.createdAt),
   updated_at: timestamp(r.c.updatedAt),

@@ -135,7 +135,7 @@ describe('referral links: visit, signup, payment', () => {
     // a later page, without the parameter: the cookie carries the code
     const po = await loadPage('https://shop.example.com/signup', jar);
     expect(await po('customers', 'signup', { data: { key: 'acct_1001', email: 'ann@example.com', name: 'Ann' } })).toEqual({ data: { key: 'acct_1001', received: true }, status: 1 });
-    expect((await api('GET', '/v1/customers/acct_1001')).body.data).toMatchObject({ key: 'acct_1001', partner: 'RL_P', email: 'ann@example.com' });
+    expect((await api('GET', '/v1/customers/acct_1001')).body.data).toMatchObject({ key: 'acct_1001', partner: 'RL_P', email: 'ann@example.com', linked_by: 'referral_link' });
 
     const paid = await stripePaid({ customer_key: 'acct_1001' }, 'cus_rl_ann', 'ann@example.com');
     expect(paid).toMatchObject({ partner: 'RL_P', customer: 'acct_1001' });
@@ -174,7 +174,7 @@ describe('referral links: visit, signup, payment', () => {
       const r = await signup({ key, email: 'intruder@example.com', referral_code: 'spring-sale' });
       expect(r).toMatchObject({ status: 201, body: { data: { key, received: true } } });
     }
-    expect((await api('GET', '/v1/customers/acct_known')).body.data).toMatchObject({ partner: 'RL_Q', email: null });
+    expect((await api('GET', '/v1/customers/acct_known')).body.data).toMatchObject({ partner: 'RL_Q', email: null, linked_by: null });
     expect((await api('GET', '/v1/customers/acct_unlinked')).body.data).toMatchObject({ partner: null, email: 'u@example.com' });
     const later = await stripePaid({ customer_key: 'acct_unlinked' }, 'cus_rl_unlinked', 'u@example.com');
     expect(later).toMatchObject({ partner: null, attribution: { decided_by: 'none' } });

@@ -298,7 +298,12 @@ export function openApiDocument() {
         PayoutRequest,
         CreatePayoutRequest: schema(CreatePayoutRequest),
         MarkAsPaid: schema(MarkAsPaid),
-        Customer: { type: 'object' },
+        Customer: {
+          type: 'object',
+          properties: {
+            linked_by: { enum: ['referral_link', null], description: '`referral_link`: linked to its partner by a po.js signup after a referral link visit (its rewards start in review); `null`: by a payment, the API or the merchant, or not linked' },
+          },
+        },
         Program: { type: 'object' },
         Run: { type: 'object' },
         Webhook,

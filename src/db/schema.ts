@@ -171,6 +171,8 @@ export const partnerReferralLinks = pgTable(
     directTracking: boolean('direct_tracking').notNull().default(false),
     directTrackingRedirect: boolean('direct_tracking_redirect').notNull().default(false),
     directTrackingRedirectUrl: text('direct_tracking_redirect_url'),
+    /** Visits through the link that po.js reported (any page can report one: a rough count). */
+    clicks: integer('clicks').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

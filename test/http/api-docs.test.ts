@@ -29,6 +29,7 @@ describe('API reference', () => {
       '/v1/integrations',
       '/v1/js/customers',
       '/v1/js/transactions',
+      '/v1/js/visits',
       '/v1/leads',
       '/v1/leads/convert',
       '/v1/leads/reject',

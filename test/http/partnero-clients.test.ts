@@ -161,6 +161,7 @@ describe('PHP SDK (partnero/partnero-php)', () => {
       direct_tracking: true,
       direct_tracking_redirect: false,
       direct_tracking_redirect_url: null,
+      clicks: 0,
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });

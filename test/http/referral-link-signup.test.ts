@@ -51,6 +51,14 @@ async function signup(body: unknown, key = publicKey) {
   return { status: res.status, headers: res.headers, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+async function until(probe: () => Promise<boolean>) {
+  for (let i = 0; i < 100; i++) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('not within 5 s');
+}
+
 let n = 0;
 /** A signed Stripe payment_intent.succeeded, processed by the worker; its transaction through the API. */
 async function stripePaid(metadata: Record<string, string>, customer: string, email: string) {
@@ -124,6 +132,8 @@ describe('referral links: visit, signup, payment', () => {
     expect(jar.get('partnero_partner')?.value).toBe('spring-sale');
     expect(jar.get('partnero_partner')?.attributes).toContain(`Max-Age=${14 * 86400}`);
     expect(jar.get('partnero_partner')?.attributes).toContain('Secure');
+    // the visit is reported: the link's click count (the page does not wait for it)
+    await until(async () => (await api('GET', '/v1/partner_referral_links/spring-sale')).body.data.clicks === 1);
     // without ?key= the snippet has the defaults: ?ref=, 30 days
     const plain = await (await fetch(`${svc.url}/js/po.js`)).text();
     expect(plain).toContain('PARAMETER = "ref", DAYS = 30');
@@ -189,6 +199,16 @@ describe('referral links: visit, signup, payment', () => {
     for (const key of ['acct_nocode', 'acct_nocookie']) expect((await api('GET', `/v1/customers/${key}`)).body.data.partner).toBe(null);
     const paid = await stripePaid({ customer_key: 'acct_nocode' }, 'cus_rl_nocode', 'n@example.com');
     expect(paid).toMatchObject({ partner: null, customer: 'acct_nocode', attribution: { decided_by: 'none' } });
+  });
+
+  it('counts a reported visit only for a referral link of the program', async () => {
+    const visit = (body: unknown) =>
+      fetch(`${svc.url}/v1/js/visits`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-public-key': publicKey }, body: JSON.stringify(body) });
+    const before = (await api('GET', '/v1/partner_referral_links/spring-sale')).body.data.clicks;
+    expect((await visit({ referral_code: 'spring-sale' })).status).toBe(202);
+    expect((await visit({ referral_code: 'RL_P' })).status).toBe(202); // a partner key: no link to count
+    expect((await visit({})).status).toBe(422);
+    expect((await api('GET', '/v1/partner_referral_links/spring-sale')).body.data.clicks).toBe(before + 1);
   });
 
   it('answers CORS preflights and refuses bad bodies with a 422', async () => {

@@ -473,6 +473,13 @@ describe('API keys', () => {
           expect((await asA('GET', `/v1/customers/${key}`)).json.data.partner).toBe(null);
         }
       },
+      'POST /v1/js/visits': async () => {
+        const js = await aPublic();
+        const clicks = async () => (await asB('GET', `/v1/partner_referral_links/${b.link}`)).json.data.clicks as number;
+        const before = await clicks();
+        expect((await call('POST', '/v1/js/visits', { key: null, headers: js, body: { referral_code: b.link } })).status).toBe(202);
+        expect(await clicks()).toBe(before);
+      },
       'POST /v1/js/transactions': async () => {
         const js = await aPublic();
         const r = await call('POST', '/v1/js/transactions', { key: null, headers: js, body: { key: 'txn_a_js', amount: 10, customer: { key: b.customer }, partner: { key: 'ptn_b_second' } } });

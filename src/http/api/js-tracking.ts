@@ -7,7 +7,7 @@
 // matched by email nor has an existing customer's partner set (anyone can read the public key off the
 // page). docs/attribution.md says where a referral link stands among the other ways a sale is credited.
 import express, { Router, type Request, type Response } from 'express';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { emit } from '../../db/outbox.js';
@@ -42,6 +42,7 @@ export function snippet(settings: { parameter: string; days: number }): string {
   var visited = new URLSearchParams(location.search).get(PARAMETER);
   if (visited && visited.length <= 255) {
     document.cookie = COOKIE + '=' + encodeURIComponent(visited) + '; Max-Age=' + DAYS * 86400 + '; Path=/; SameSite=Lax' + (location.protocol === 'https:' ? '; Secure' : '');
+    if (key) post('/v1/js/visits', { referral_code: visited }).catch(function () {});
   }
   function post(path, body) {
     return fetch(new URL(path, src).toString(), {
@@ -79,6 +80,9 @@ export const BrowserSignup = z.object({
   /** The referral link visit's code the snippet read from its cookie. */
   referral_code: text().nullish(),
 });
+
+/** A visit through a referral link, as po.js reports it. */
+export const BrowserVisit = z.object({ referral_code: text() });
 
 /** A fixed window per client address, in this process's memory. */
 export function rateLimiter(perMinute: number) {
@@ -150,7 +154,7 @@ export function jsTrackingRouter(deps: { db: Db; programs: ProgramRulesSource; b
     res.type('application/javascript').send(snippet(row ?? DEFAULT_REFERRAL));
   });
 
-  for (const path of ['/v1/js/transactions', '/v1/js/customers']) {
+  for (const path of ['/v1/js/transactions', '/v1/js/customers', '/v1/js/visits']) {
     router.options(path, (_req, res) => {
       cors(res);
       res.status(204).end();
@@ -188,6 +192,19 @@ export function jsTrackingRouter(deps: { db: Db; programs: ProgramRulesSource; b
     });
     // the browser learns that the sale was received, not who earned what
     ok(res, { key, received: true }, created ? 201 : 200);
+  });
+
+  // A visit through a referral link: its click count grows (a code that names no link counts nothing).
+  // Anyone with the public key can report visits, so the count is rough and decides nothing.
+  router.post('/v1/js/visits', json, async (req: Request, res: Response) => {
+    const program = await publicProgram(req, res);
+    const { public_key: _k, ...raw } = (req.body ?? {}) as Record<string, unknown>;
+    const body = parse(BrowserVisit, raw, 'visit');
+    await deps.db
+      .update(partnerReferralLinks)
+      .set({ clicks: sql`${partnerReferralLinks.clicks} + 1` })
+      .where(and(eq(partnerReferralLinks.programId, program.id), eq(partnerReferralLinks.key, body.referral_code)));
+    ok(res, { received: true }, 202);
   });
 
   // A signup: the customer is created under the key the merchant's site names (the key its backend

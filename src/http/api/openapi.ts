@@ -11,7 +11,7 @@ import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSe
 import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { CreatePayoutRequest, ListPayoutRequests, MarkAsPaid } from './payouts.js';
 import { PatchProgram } from './program.js';
-import { BrowserSignup } from './js-tracking.js';
+import { BrowserSignup, BrowserVisit } from './js-tracking.js';
 import { UNSUPPORTED } from './unsupported.js';
 import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
@@ -96,6 +96,7 @@ const ReferralLink = {
     direct_tracking: { type: 'boolean' },
     direct_tracking_redirect: { type: 'boolean' },
     direct_tracking_redirect_url: { type: ['string', 'null'] },
+    clicks: { type: 'integer', description: 'visits through the link reported by /js/po.js (POST /v1/js/visits); anyone holding the public key can add to it, so it is a rough count' },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
   },
@@ -292,6 +293,7 @@ export function openApiDocument() {
         Settings: schema(z.object({ settings: PatchProgram })),
         UpdateProgram: schema(PatchProgram),
         BrowserSignup: schema(BrowserSignup),
+        BrowserVisit: schema(BrowserVisit),
         Partner: { type: 'object', description: 'GET reads (one partner, the lists) add `balance`: a Balance per currency' },
         Balance,
         Balances: { type: 'object', properties: { balances: { type: 'array', items: { $ref: '#/components/schemas/Balance' } } } },
@@ -537,6 +539,16 @@ export function openApiDocument() {
           security: [{ publicKey: [] }],
           requestBody: { required: true, ...json({ $ref: '#/components/schemas/BrowserSignup' }) },
           responses: { '201': { description: '{ data: { key, received: true }, status: 1 }' }, ...errors(400, 401, 403, 413, 422, 429) },
+        },
+      },
+      '/v1/js/visits': {
+        post: {
+          summary: "A visit through a referral link, reported by /js/po.js: the link's `clicks` count grows by one",
+          description:
+            "`{ referral_code }` with the program's public key; a code that is no referral link's key counts nothing. The answer is the same either way. Rate limited per client address with the other /v1/js doors.",
+          security: [{ publicKey: [] }],
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/BrowserVisit' }) },
+          responses: { '202': { description: '{ data: { received: true }, status: 1 }' }, ...errors(400, 401, 403, 413, 422, 429) },
         },
       },
       '/v1/js/transactions': {

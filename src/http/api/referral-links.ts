@@ -72,6 +72,7 @@ export const referralLinkView = (l: LinkRow) => ({
   direct_tracking: l.directTracking,
   direct_tracking_redirect: l.directTrackingRedirect,
   direct_tracking_redirect_url: l.directTrackingRedirectUrl,
+  clicks: l.clicks,
   created_at: timestamp(l.createdAt),
   updated_at: timestamp(l.updatedAt),
 });

@@ -6,6 +6,7 @@
 // another key is not credited; an existing customer is never re-linked by a browser.
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProgram } from '../../src/db/programs.js';
 import { callApi } from '../support/api.js';
 import { delivery, gatewayEnv } from '../support/deliveries.js';
 import { createPartner } from '../support/ledger.js';
@@ -103,8 +104,27 @@ async function paddlePaid(customerId: string) {
   return (await api('GET', `/v1/transactions/txn_${id}`)).body.data;
 }
 
+/** A signed Chargebee payment_succeeded by Chargebee customer `customerId` (an id the merchant chose), no partner fields. */
+async function chargebeePaid(customerId: string) {
+  const id = `rl${++n}`;
+  const d = delivery('chargebee', `ev_${id}`, {
+    id: `ev_${id}`,
+    occurred_at: Math.floor(Date.now() / 1000),
+    event_type: 'payment_succeeded',
+    api_version: 'v2',
+    object: 'event',
+    content: {
+      transaction: { id: `txn_${id}`, type: 'payment', status: 'success', amount: 3000, currency_code: 'USD', customer_id: customerId },
+      customer: { id: customerId, email: 'cb.buyer@example.com' },
+    },
+  });
+  expect((await svc.post('/webhooks/chargebee', d.body, d.headers())).status).toBe(200);
+  expect((await svc.settled('chargebee', d.eventId)).status).toBe('processed');
+  return (await api('GET', `/v1/transactions/txn_${id}`)).body.data;
+}
+
 beforeAll(async () => {
-  svc = await startTestService({ API_KEY: KEY, JS_RATE_LIMIT_PER_MINUTE: '30', ...gatewayEnv() });
+  svc = await startTestService({ API_KEY: KEY, JS_RATE_LIMIT_PER_MINUTE: '40', ...gatewayEnv() });
   await createPartner(svc.db.db, svc.programId, 'RL_P');
   await createPartner(svc.db.db, svc.programId, 'RL_Q');
   expect((await api('POST', '/v1/partner_referral_links', { key: 'spring-sale', partner: { key: 'RL_P' } })).status).toBe(201);
@@ -176,6 +196,27 @@ describe('referral links: visit, signup, payment', () => {
     expect(paid.attribution).toMatchObject({ customer_match: 'key', decided_by: 'referral_link' });
   });
 
+  it('a signup under the Chargebee customer id is found by it', async () => {
+    expect((await signup({ key: 'cb_acct_55', referral_code: 'spring-sale' })).status).toBe(201);
+    const paid = await chargebeePaid('cb_acct_55');
+    expect(paid).toMatchObject({ partner: 'RL_P', customer: 'cb_acct_55', rewards: [{ status: 'review_period' }] });
+    expect(paid.attribution).toMatchObject({ customer_match: 'key', decided_by: 'referral_link' });
+  });
+
+  it('refer-a-friend: the code names the referring customer', async () => {
+    const raf = await createProgram(svc.db.db, { name: 'Friends', type: 'refer_a_friend' });
+    const asRaf = (method: string, path: string, body?: unknown) => callApi(svc.url, method, path, body, raf.apiKey);
+    const rafPublic = (await asRaf('PATCH', '/v1/program', { js_tracking: true })).body.data.public_key;
+    expect((await asRaf('POST', '/v1/customers', { key: 'friend_1', email: 'friend@example.com' })).status).toBe(201);
+    expect((await signup({ key: 'raf_new', email: 'new@example.com', referral_code: 'friend_1' }, rafPublic)).status).toBe(201);
+    expect((await asRaf('GET', '/v1/customers/raf_new')).body.data).toMatchObject({ referring_customer: 'friend_1', linked_by: 'referral_link' });
+    const sale = await asRaf('POST', '/v1/transactions', { key: 'raf_sale_1', amount: 50, customer: { key: 'raf_new' } });
+    expect(sale.status).toBe(201);
+    expect(sale.body.data.attribution).toMatchObject({ decided_by: 'referral_link', credited: { kind: 'customer', key: 'friend_1' } });
+    expect(sale.body.data.rewards).toMatchObject([{ status: 'review_period' }]);
+  });
+
+  // a payment may come before the signup (the backend charges first): the customer then exists
   it('never re-links an existing customer, linked or not, and answers the same', async () => {
     expect((await api('POST', '/v1/customers', { key: 'acct_known', partner: { key: 'RL_Q' } })).status).toBe(201);
     await stripePaid({ customer_key: 'acct_unlinked' }, 'cus_rl_unlinked', 'u@example.com');
@@ -227,7 +268,7 @@ describe('referral links: visit, signup, payment', () => {
 
   it('rate limits each client address, signups and sales together', async () => {
     let limited: Awaited<ReturnType<typeof signup>> | undefined;
-    for (let i = 0; i < 40 && !limited; i++) {
+    for (let i = 0; i < 60 && !limited; i++) {
       const r = await signup({ key: `acct_flood_${i}` });
       if (r.status === 429) limited = r;
       else expect(r.status).toBe(201);

@@ -77,6 +77,8 @@ export type CustomerRow = {
   touched: boolean;
   /** A stored customer linked to a partner by this plan (it had none). */
   linkedNow: boolean;
+  /** A stored customer without a gateway that learned its gateway's customer id from this plan. */
+  gatewayNow?: boolean;
 };
 
 export class CustomerStore {
@@ -92,6 +94,19 @@ export class CustomerStore {
     this.rows.push(r);
     if (r.gateway !== null && r.gatewayCustomerId !== null) push(this.byGateway, `${r.programId}|${r.gateway}|${r.gatewayCustomerId}`, r);
     if (r.emailLower !== null && !r.fromBrowser) push(this.byEmail, `${r.programId}|${r.emailLower}`, r);
+  }
+
+  /**
+   * A customer created without a gateway (a po.js signup, the API) and found by key learns the
+   * gateway's customer id of its first payment, so the payments that name only that id (a
+   * subscription's renewals) find it too. false: it has a gateway already.
+   */
+  adoptGateway(r: CustomerRow, gateway: string, gatewayCustomerId: string): boolean {
+    if (r.gateway !== null || r.perPartner) return false;
+    r.gateway = gateway;
+    r.gatewayCustomerId = gatewayCustomerId;
+    push(this.byGateway, `${r.programId}|${gateway}|${gatewayCustomerId}`, r);
+    return true;
   }
 
   /** Any row with this key (deleted and per-partner ones too). */
@@ -321,6 +336,9 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
           };
           store.add(row);
         }
+      }
+      if (row && found?.row === row && found.matchedBy === 'key' && who.gatewayId && !e.fromBrowser && store.adoptGateway(row, e.gateway, who.gatewayId)) {
+        row.gatewayNow = true;
       }
       const customer = row ? stored(row) : null;
       const occurredAt = new Date(e.occurredAt);

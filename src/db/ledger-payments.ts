@@ -343,6 +343,8 @@ async function write(
       at: r.firstPaymentAt!.toISOString(),
       partner_id: r.linkedNow && r.referrer?.kind === 'partner' ? r.referrer.id : null,
       referring_customer_id: r.linkedNow && r.referrer?.kind === 'customer' ? r.referrer.id : null,
+      gateway: r.gatewayNow ? r.gateway : null,
+      gateway_customer_id: r.gatewayNow ? r.gatewayCustomerId : null,
     }));
   const rewardRows = created.flatMap((c) =>
     c.rewards.map((r, i) => ({
@@ -391,9 +393,13 @@ async function write(
       update customers c set first_payment_at = least(c.first_payment_at, x.at), updated_at = ${at}::timestamptz,
         -- a customer linked to nobody is linked now; a link is never moved
         partner_id = case when c.partner_id is null and c.referring_customer_id is null then x.partner_id else c.partner_id end,
-        referring_customer_id = case when c.partner_id is null and c.referring_customer_id is null then x.referring_customer_id else c.referring_customer_id end
+        referring_customer_id = case when c.partner_id is null and c.referring_customer_id is null then x.referring_customer_id else c.referring_customer_id end,
+        -- a customer made without a gateway (po.js, the API) keeps the gateway id its first payment named
+        gateway = coalesce(c.gateway, x.gateway),
+        gateway_customer_id = case when c.gateway is null and x.gateway is not null then x.gateway_customer_id else c.gateway_customer_id end
       -- limited to its length, as in LOAD: taken for 100 rows, the update read every customer to join a few
-      from (select x.* from d, jsonb_to_recordset(d.j->'touched') as x(id uuid, at timestamptz, partner_id uuid, referring_customer_id uuid) limit ${touched.length}) as x
+      from (select x.* from d, jsonb_to_recordset(d.j->'touched') as x(id uuid, at timestamptz, partner_id uuid, referring_customer_id uuid,
+        gateway text, gateway_customer_id text) limit ${touched.length}) as x
       where c.id = x.id
       returning c.id
     ),

@@ -86,4 +86,15 @@ describe('finding a payer signed up through po.js', () => {
   ])('%s', (_label, who, gateway, expected) => {
     expect(store.find('p', gateway, who, false)?.row.key ?? null).toBe(expected);
   });
+
+  it("learns the gateway's customer id of its first payment, once, so renewals naming only that id find it", () => {
+    const own = new CustomerStore();
+    const signedUp = row({ key: 'acct_2', fromBrowser: true, referrer: A, linkedBy: 'referral_link' });
+    own.add(signedUp);
+    expect(own.find('p', 'stripe', { gatewayId: 'cus_2' }, false)).toBe(null);
+    expect(own.adoptGateway(signedUp, 'stripe', 'cus_2')).toBe(true);
+    expect(own.find('p', 'stripe', { gatewayId: 'cus_2' }, false)).toMatchObject({ row: { key: 'acct_2' }, matchedBy: 'gateway_id' });
+    expect(own.adoptGateway(signedUp, 'stripe', 'cus_other')).toBe(false);
+    expect(own.find('p', 'stripe', { gatewayId: 'cus_other' }, false)).toBe(null);
+  });
 });

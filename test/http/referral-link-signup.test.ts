@@ -172,6 +172,11 @@ describe('referral links: visit, signup, payment', () => {
     expect(paid.rewards).toMatchObject([{ partner: 'RL_P', amount: 20, status: 'review_period' }]);
     expect(paid.attribution).toMatchObject({ customer_match: 'key', decided_by: 'referral_link', credited: { kind: 'partner', key: 'RL_P' } });
 
+    // a renewal names only the Stripe customer: the signup learned its id from the first payment
+    const renewal = await stripePaid({}, 'cus_rl_ann', 'ann@example.com');
+    expect(renewal).toMatchObject({ partner: 'RL_P', customer: 'acct_1001', rewards: [{ status: 'review_period' }] });
+    expect(renewal.attribution).toMatchObject({ customer_match: 'gateway_id', decided_by: 'referral_link' });
+
     // customer-based: the link stands against a key the payment names
     const named = await stripePaid({ customer_key: 'acct_1001', partner_key: 'RL_Q' }, 'cus_rl_ann', 'ann@example.com');
     expect(named).toMatchObject({ partner: 'RL_P', attribution: { decided_by: 'referral_link', ignored_partner_key: 'RL_Q' } });

@@ -265,6 +265,7 @@ describe('referral links: visit, signup, payment', () => {
     expect(r).toMatchObject({ status: 422, body: { error: { code: 'validation_failed', fields: { key: expect.any(String) } } } });
     expect(r.headers.get('access-control-allow-origin')).toBe('*');
     expect(await signup({ key: 'has space' })).toMatchObject({ status: 422 });
+    expect(await signup({ key: 'stripe_cus_1__pkey_RL_P', referral_code: 'RL_Q' })).toMatchObject({ status: 422, body: { error: { fields: { key: expect.any(String) } } } });
     expect(await signup({ key: 'acct_bad_email', email: 'not-an-email' })).toMatchObject({ status: 422, body: { error: { fields: { email: expect.any(String) } } } });
     expect(await signup({ key: 'acct_long_code', referral_code: 'x'.repeat(256) })).toMatchObject({ status: 422 });
     expect((await signup('{"key":')).status).toBe(400);

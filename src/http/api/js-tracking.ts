@@ -73,7 +73,10 @@ export function snippet(settings: { parameter: string; days: number }): string {
 const text = (max = 255) => z.string().trim().min(1).max(max);
 /** The body of po('customers', 'signup'): Partnero's fields; `tags` and others are accepted and not kept. */
 export const BrowserSignup = z.object({
-  key: text().regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #'),
+  key: text()
+    .regex(/^[^/?#\s]+$/, 'no spaces, slashes, ? or #')
+    // the name of a transaction-based record ({customer_key}__pkey_{partner_key}): never a browser's to take
+    .refine((k) => !k.includes('__pkey_'), 'a customer key without "__pkey_"'),
   email: z.email().max(320).nullish(),
   name: text().nullish(),
   surname: text().nullish(),

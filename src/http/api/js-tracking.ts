@@ -1,6 +1,7 @@
 // Browser tracking, off unless a program turns it on. GET /js/po.js keeps a referral link visit's code
 // (`?ref=CODE`, the program's referral_parameter) in a first-party cookie for the program's
-// cookie_lifetime_days, and defines po(): po('customers', 'signup', { data }) posts to POST
+// cookie_lifetime_days (reporting the visit to POST /v1/js/visits, a link's click count), and defines
+// po(): po('customers', 'signup', { data }) posts to POST
 // /v1/js/customers with that code, po('transactions', 'create', { data }) to POST /v1/js/transactions,
 // both with the program's public key. Browsers are not to be trusted: rewards start in review, dates
 // are the server's, each client address is rate limited, and a customer a browser creates is never

@@ -29,6 +29,13 @@ export type StoredCustomer = {
 
 export type CustomerMatch = 'key' | 'gateway_id' | 'email';
 
+/**
+ * Which step of the precedence decided who earns: a partner key on the payment, then a promotion code
+ * a partner owns, then a referral link, then the customer's existing link; `none`: nobody is credited.
+ */
+export const DECIDED_BY = ['partner_key', 'coupon', 'referral_link', 'customer_link', 'none'] as const;
+export type DecidedBy = (typeof DECIDED_BY)[number];
+
 export type AttributionFacts = {
   model: 'customer' | 'transaction';
   /** The partner key of the event after enrichment, with where it was found. */
@@ -62,12 +69,6 @@ export type CustomerDecision =
   | { action: 'create'; key: string; perPartner: boolean; referrer: Referrer | null }
   | { action: 'none' };
 
-/**
- * The step that decided who is credited, in the order they are tried: a partner key on the payment,
- * a promotion code, the customer's link made by a referral link visit, the customer's link otherwise.
- */
-export type DecidedBy = 'partner_key' | 'coupon' | 'referral_link' | 'customer_link' | 'none';
-
 export type AttributionExplanation = {
   model: 'customer' | 'transaction';
   path: 'transaction' | 'customer';
@@ -87,7 +88,7 @@ export type AttributionExplanation = {
    */
   ignored_partner_key: string | null;
   credited: { kind: Referrer['kind']; key: string } | null;
-  /** Which step decided: `none` when nobody is credited. */
+  /** The step of the precedence that decided `credited` (DECIDED_BY). */
   decided_by: DecidedBy;
 };
 
@@ -120,16 +121,17 @@ export function attribute(f: AttributionFacts): Attribution {
   // without a customer, created or not), a key another link outranks, a browser's key on a customer.
   const used = !!f.keyReferrer && decided.credited?.kind === f.keyReferrer.kind && decided.credited.id === f.keyReferrer.id;
   decided.explanation.ignored_partner_key = f.partnerKey && !used ? f.partnerKey.value : null;
-  // the credit came through the payer's stored link unless the payment's own key named the referrer
-  const linked = f.customer?.referrer ?? null;
-  decided.explanation.decided_by = !decided.credited
-    ? 'none'
-    : used
-      ? 'partner_key'
-      : linked && f.customer?.linkedBy === 'referral_link'
-        ? 'referral_link'
-        : 'customer_link';
+  decided.explanation.decided_by = decidedBy(f, decided);
   return decided;
+}
+
+function decidedBy(f: AttributionFacts, a: Attribution): DecidedBy {
+  const c = a.credited;
+  if (!c) return 'none';
+  // the customer's stored link, used as it was (a link made by this payment was made by its key)
+  const linked = a.customer.action === 'use' && a.explanation.path === 'customer' ? a.customer.customer.referrer : null;
+  if (linked && linked.kind === c.kind && linked.id === c.id) return a.customer.action === 'use' && a.customer.customer.linkedBy === 'referral_link' ? 'referral_link' : 'customer_link';
+  return f.partnerKey?.place === 'coupon' ? 'coupon' : 'partner_key';
 }
 
 function decide(f: AttributionFacts): Attribution {

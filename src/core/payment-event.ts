@@ -21,6 +21,8 @@ export const PARTNER_KEY_PLACES = [
   'chargebee_cf_referral_code',
   'api_partner',
   'api_customer_partner',
+  // a promotion code the payment used, owned by a partner: partner_key is that partner's key
+  'coupon',
 ] as const;
 export const PartnerKeyPlace = z.enum(PARTNER_KEY_PLACES);
 export type PartnerKeyPlace = z.infer<typeof PartnerKeyPlace>;

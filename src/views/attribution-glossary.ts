@@ -65,6 +65,7 @@ export const PARTNER_KEY_PLACE_VALUES: Record<PartnerKeyPlace, true> = {
   chargebee_cf_referral_code: true,
   api_partner: true,
   api_customer_partner: true,
+  coupon: true,
 };
 
 const described = (table: Record<string, string>) =>

@@ -52,6 +52,9 @@ describe('attribute', () => {
     expect(a.explanation.customer_match).toBe(expected.match);
     expect(a.explanation.fallback).toBe(expected.fallback ?? null);
     expect(a.hold).toBe(expected.hold ?? false);
+    // the step that decided: nobody, the customer's stored link used as it was, else the key
+    const stored = a.customer.action === 'use' && a.explanation.path === 'customer' && a.customer.customer.referrer;
+    expect(a.explanation.decided_by).toBe(!a.credited ? 'none' : stored ? 'customer_link' : 'partner_key');
   });
 
   it('names the per-partner record {customer_id}__pkey_{partner_key}', () => {

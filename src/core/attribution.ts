@@ -60,6 +60,13 @@ export type AttributionFacts = {
    * it links no customer, new or existing (and the storage side never matches it by email).
    */
   fromBrowser: boolean;
+  /**
+   * A promotion code the payment used that a partner owns: it stands in for a partner key when no key
+   * names anyone (the next step of the precedence), as `partner_key_place: coupon`.
+   */
+  coupon?: { code: string; referrer: Referrer } | null;
+  /** The per-partner record of the coupon's partner (transaction-based), when it exists. */
+  couponPerPartnerCustomer?: StoredCustomer | null;
 };
 
 export type CustomerDecision =
@@ -90,6 +97,8 @@ export type AttributionExplanation = {
   credited: { kind: Referrer['kind']; key: string } | null;
   /** The step of the precedence that decided `credited` (DECIDED_BY). */
   decided_by: DecidedBy;
+  /** The promotion code the payment used that a partner owns (whether or not it decided), or null. */
+  coupon: string | null;
 };
 
 export type Attribution = {
@@ -116,12 +125,25 @@ export function perPartnerBases(who: { key?: string; gatewayId?: string }, gatew
 }
 
 export function attribute(f: AttributionFacts): Attribution {
-  const decided = decide(f);
+  // A partner's promotion code is the next step after the payment's own key: with no key naming
+  // anyone, it decides as a key naming that partner would (and a customer's existing link outranks it
+  // in customer-based programs, as it outranks a key).
+  const byCoupon = !f.keyReferrer && f.coupon ? f.coupon : null;
+  const g: AttributionFacts = byCoupon
+    ? {
+        ...f,
+        partnerKey: { value: byCoupon.referrer.key, place: 'coupon' },
+        keyReferrer: byCoupon.referrer,
+        perPartnerCustomer: f.couponPerPartnerCustomer ?? null,
+      }
+    : f;
+  const decided = decide(g);
   // A named key that did not decide who earns is said so on every branch: an unknown key (with or
   // without a customer, created or not), a key another link outranks, a browser's key on a customer.
   const used = !!f.keyReferrer && decided.credited?.kind === f.keyReferrer.kind && decided.credited.id === f.keyReferrer.id;
   decided.explanation.ignored_partner_key = f.partnerKey && !used ? f.partnerKey.value : null;
-  decided.explanation.decided_by = decidedBy(f, decided);
+  decided.explanation.decided_by = decidedBy(g, decided);
+  decided.explanation.coupon = f.coupon?.code ?? null;
   return decided;
 }
 
@@ -145,6 +167,7 @@ function decide(f: AttributionFacts): Attribution {
     ignored_partner_key: null,
     credited: null,
     decided_by: 'none',
+    coupon: null,
     ...e,
   });
   const credit = (r: Referrer | null) => (r ? { kind: r.kind, key: r.key } : null);

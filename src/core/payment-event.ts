@@ -53,6 +53,17 @@ export type ObjectRef = z.infer<typeof ObjectRef>;
 export const Lookup = ObjectRef.extend({ place: PartnerKeyPlace });
 export type Lookup = z.infer<typeof Lookup>;
 
+/** A discount the payload names by id only: the enrich step reads its customer-facing code(s). */
+export const CouponLookup = z.object({
+  gateway: Gateway,
+  object: z.enum(['promotion_code', 'invoice', 'discount']),
+  id: Id,
+});
+export type CouponLookup = z.infer<typeof CouponLookup>;
+
+/** A promotion code as a customer typed it (matched case-insensitively). */
+export const CouponCode = z.string().trim().min(1).max(255);
+
 const Base = z.object({
   gateway: Gateway,
   /** The gateway's event id: with program and gateway, the dedupe key of a delivery. */
@@ -107,6 +118,13 @@ export const PaymentFact = Base.extend({
    * invoice's PaymentIntent): the enrich step makes it the key and keeps the old one as an alias.
    */
   keyFrom: ObjectRef.optional(),
+  /**
+   * The promotion codes (and coupon ids) the payment used, in the gateway's order: one a partner owns
+   * credits it when no partner key names a partner (core/attribution.ts). Optional: older jobs lack it.
+   */
+  coupons: z.array(CouponCode).max(20).optional(),
+  /** Discounts named by id only: the enrich step adds their codes to `coupons`. */
+  couponLookups: z.array(CouponLookup).max(10).optional(),
 });
 export type PaymentFact = z.infer<typeof PaymentFact>;
 

@@ -179,6 +179,8 @@ export type Snapshot = {
   partners: PartnerRow[];
   /** program|referral link key → the link's partner id (a link's key names its partner). */
   links: Map<string, string>;
+  /** program|lower(promotion code) → the partner id owning it (codes the run's payments used). */
+  coupons?: Map<string, string>;
   customers: Omit<CustomerRow, 'seq' | 'fresh' | 'touched' | 'linkedNow'>[];
   /** program|ref of the refunds and disputes waiting for their payment. */
   waitingRefs: Set<string>;
@@ -262,6 +264,17 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
     return p ? { kind: 'partner', id: p.id, key: p.key, archived: p.archived, email: p.email } : null;
   };
 
+  /** The first promotion code the payment used that a partner of the program owns (never in refer-a-friend). */
+  const couponOf = (program: ProgramRules, codes: string[] | undefined): { code: string; referrer: Referrer } | null => {
+    if (program.type === 'refer_a_friend' || !codes?.length || !snapshot.coupons) return null;
+    for (const code of codes) {
+      const id = snapshot.coupons.get(`${program.id}|${code.toLowerCase()}`);
+      const partner = id ? partnersById.get(id) : undefined;
+      if (partner) return { code, referrer: { kind: 'partner', id: partner.id, key: partner.key, archived: partner.archived, email: partner.email } };
+    }
+    return null;
+  };
+
   const stats = snapshot.limits ?? emptyStats();
   const plan: PaymentPlan<T> = { outcomes: [], created: [], refInserts: [], outbox: [], customers: store.rows, waitingRefs: new Set() };
 
@@ -284,12 +297,15 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
       const amount = BigInt(e.amount.minor);
       const found = store.find(p, e.gateway, who, e.fromBrowser);
       const keyReferrer = e.partnerKey ? referrerByKey(program, e.partnerKey.value, e.partnerKey.place) : null;
+      const coupon = couponOf(program, e.coupons);
       // under its name, else under the older one (made before gateway customers were named with their gateway)
-      const perPartnerRow =
-        program.attributionModel === 'transaction' && keyReferrer
-          ? (store.anyByKey(p, perPartnerKey(perPartner.base, keyReferrer.key)) ??
-            (perPartner.older ? store.anyByKey(p, perPartnerKey(perPartner.older, keyReferrer.key)) : null))
+      const perPartnerRowOf = (r: Referrer | null) =>
+        program.attributionModel === 'transaction' && r
+          ? (store.anyByKey(p, perPartnerKey(perPartner.base, r.key)) ??
+            (perPartner.older ? store.anyByKey(p, perPartnerKey(perPartner.older, r.key)) : null))
           : null;
+      const perPartnerRow = perPartnerRowOf(keyReferrer);
+      const couponPerPartnerRow = perPartnerRowOf(coupon?.referrer ?? null);
       const decision = attribute({
         model: program.attributionModel,
         partnerKey: e.partnerKey ?? null,
@@ -300,6 +316,8 @@ export function planPayments<T>(snapshot: Snapshot, list: PlanInput<T>[], now: D
         perPartnerCustomer: perPartnerRow ? stored(perPartnerRow) : null,
         createCustomer: e.createCustomer,
         fromBrowser: e.fromBrowser,
+        coupon,
+        couponPerPartnerCustomer: couponPerPartnerRow ? stored(couponPerPartnerRow) : null,
       });
       let row: CustomerRow | null = null;
       if (decision.customer.action === 'use') row = store.anyByKey(p, decision.customer.customer.key);

@@ -52,6 +52,7 @@ type Loaded = {
   refs: [string, string, string, string][]; // program, ref, transaction id, transaction key
   partners: [string, string, string, string | null, boolean, string | null][]; // id, program, key, referral code, archived, email
   links: [string, string, string][]; // program, referral link key, partner id
+  coupons?: [string, string, string][]; // program, lower(promotion code), partner id
   customers: [
     string, // id
     string, // program
@@ -105,6 +106,18 @@ const LOAD = (probe: Probe) => {
     from ${rows('partnerKeys', 'p uuid, v text')}
     join partner_referral_links l on l.program_id = x.p and l.key = x.v
     join partners p on p.id = l.partner_id and p.deleted_at is null
+    union
+    select p.id, p.program_id, p.key, p.referral_code, p.archived_at is not null as archived, p.email
+    from ${rows('coupons', 'p uuid, v text')}
+    join promotion_codes pc on pc.program_id = x.p and lower(pc.code) = x.v
+    join partners p on p.id = pc.partner_id and p.deleted_at is null
+  ),
+  -- a promotion code a partner owns (matched case-insensitively through its unique index)
+  found_coupons as (
+    select pc.program_id, lower(pc.code) as code, pc.partner_id
+    from ${rows('coupons', 'p uuid, v text')}
+    join promotion_codes pc on pc.program_id = x.p and lower(pc.code) = x.v
+    where pc.partner_id is not null
   ),
   -- a referral link's key names its partner
   found_links as (
@@ -123,6 +136,11 @@ const LOAD = (probe: Probe) => {
     select c.id from ${rows('linkKeys', 'p uuid, base text, v text')}
     join partner_referral_links l on l.program_id = x.p and l.key = x.v
     join partners p on p.id = l.partner_id and p.deleted_at is null
+    join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
+    union
+    select c.id from ${rows('couponKeys', 'p uuid, base text, v text')}
+    join promotion_codes pc on pc.program_id = x.p and lower(pc.code) = x.v
+    join partners p on p.id = pc.partner_id and p.deleted_at is null
     join customers c on c.program_id = x.p and c.key = x.base || '__pkey_' || p.key
     union
     select c.id from ${rows('gatewayIds', 'p uuid, g text, v text')}
@@ -163,6 +181,7 @@ const LOAD = (probe: Probe) => {
     (select coalesce(json_agg(json_build_array(p, ref, id::text, key)), '[]') from refs) as refs,
     (select coalesce(json_agg(json_build_array(id, program_id, key, referral_code, archived, email)), '[]') from found_partners) as partners,
     (select coalesce(json_agg(json_build_array(program_id, key, partner_id)), '[]') from found_links) as links,
+    (select coalesce(json_agg(json_build_array(program_id, code, partner_id)), '[]') from found_coupons) as coupons,
     (select coalesce(json_agg(json_build_array(id, program_id, key, email_lower, gateway, gateway_customer_id, per_partner,
       from_browser, deleted, created_at, first_payment_at, partner_id, partner_key, referring_customer_id, referring_key,
       archived, partner_archived, referring_archived, partner_email, linked_by)), '[]') from found_customers) as customers,
@@ -170,7 +189,7 @@ const LOAD = (probe: Probe) => {
 };
 
 /** What a batch looks up, by kind: each a list of rows for jsonb_to_recordset. */
-type Probe = Record<'refs' | 'partnerKeys' | 'partnerCodes' | 'keys' | 'codeKeys' | 'linkKeys' | 'gatewayIds' | 'emails' | 'waiting', unknown[]>;
+type Probe = Record<'refs' | 'partnerKeys' | 'partnerCodes' | 'keys' | 'codeKeys' | 'linkKeys' | 'coupons' | 'couponKeys' | 'gatewayIds' | 'emails' | 'waiting', unknown[]>;
 
 const byCode = (e: EnrichedPayment) => e.partnerKey?.place === 'chargebee_cf_referral_code';
 
@@ -185,6 +204,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
     refs,
     waitingRefs,
     links: new Map(loaded.links.map(([p, key, partnerId]) => [`${p}|${key}`, partnerId])),
+    coupons: new Map((loaded.coupons ?? []).map(([p, code, partnerId]) => [`${p}|${code}`, partnerId])),
     partners: loaded.partners.map(([id, programId, key, referralCode, archived, email]) => ({ id, programId, key, referralCode, archived, email })),
     customers: loaded.customers.map((c) => {
       const [id, programId, key, emailLower, gateway, gatewayCustomerId, perPartner, fromBrowser, deleted, createdAt, firstPaymentAt, partnerId, partnerKey, referringId, referringKey, archived, partnerArchived, referringArchived, partnerEmail, linkedBy] = c;
@@ -216,7 +236,7 @@ function snapshotOf(loaded: Loaded): Snapshot {
 }
 
 async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
-  const probe: Probe = { refs: [], partnerKeys: [], partnerCodes: [], keys: [], codeKeys: [], linkKeys: [], gatewayIds: [], emails: [], waiting: [] };
+  const probe: Probe = { refs: [], partnerKeys: [], partnerCodes: [], keys: [], codeKeys: [], linkKeys: [], coupons: [], couponKeys: [], gatewayIds: [], emails: [], waiting: [] };
   const waiting = new Map<string, Set<string>>();
   for (const { e, program } of list) {
     const p = program.id;
@@ -248,6 +268,13 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
           if (program.type !== 'refer_a_friend' && byCode(e)) probe.codeKeys.push({ p, base, v });
           if (program.type !== 'refer_a_friend') probe.linkKeys.push({ p, base, v });
         }
+      }
+    }
+    // promotion codes: a partner's one stands in for a key naming nobody (its per-partner record too)
+    if (program.type !== 'refer_a_friend') {
+      for (const code of new Set((e.coupons ?? []).map((c) => c.toLowerCase()))) {
+        probe.coupons.push({ p, v: code });
+        if (program.attributionModel === 'transaction') for (const base of bases) probe.couponKeys.push({ p, base, v: code });
       }
     }
   }

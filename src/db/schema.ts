@@ -153,6 +153,61 @@ export const partners = pgTable(
   ],
 );
 
+/**
+ * Partnero's coupons: a discount rule (its `uuid_code`, unique in the program, case-insensitive) that
+ * promotion codes point to. Kept for Partnero's clients; attribution reads only the promotion codes.
+ */
+export const coupons = pgTable(
+  'coupons',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    uuidCode: text('uuid_code').notNull(),
+    name: text('name'),
+    active: boolean('active').notNull().default(true),
+    discountType: text('discount_type'),
+    discountAmount: numeric('discount_amount'),
+    durationType: text('duration_type'),
+    durationValue: integer('duration_value'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('coupons_program_uuid_code_uq').on(t.programId, sql`lower(${t.uuidCode})`),
+    index('coupons_program_idx').on(t.programId, t.createdAt, t.id),
+  ],
+);
+
+/**
+ * Promotion codes: what a customer types at checkout (unique in the program, case-insensitive). A
+ * code a partner owns credits that partner when a payment used it and named no partner key.
+ */
+export const promotionCodes = pgTable(
+  'promotion_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    programId: uuid('program_id')
+      .notNull()
+      .references(() => programs.id, { onDelete: 'cascade' }),
+    code: text('code').notNull(),
+    /** The partner it credits; null: a code of the program that credits nobody. */
+    partnerId: uuid('partner_id').references(() => partners.id, { onDelete: 'cascade' }),
+    couponId: uuid('coupon_id').references(() => coupons.id, { onDelete: 'cascade' }),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('promotion_codes_program_code_uq').on(t.programId, sql`lower(${t.code})`),
+    index('promotion_codes_partner_idx').on(t.partnerId, t.createdAt, t.id),
+    index('promotion_codes_program_idx').on(t.programId, t.createdAt, t.id),
+    index('promotion_codes_coupon_idx').on(t.couponId),
+  ],
+);
+
 /** A partner's referral links (Partnero's partner_referral_links): a key, unique in the program. */
 export const partnerReferralLinks = pgTable(
   'partner_referral_links',

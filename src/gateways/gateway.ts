@@ -3,7 +3,7 @@
 import { KindedError } from '../core/errors.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
-import type { Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
+import type { CouponLookup, Gateway, Ignored, Lookup, ObjectRef, PaymentEventInput } from '../core/payment-event.js';
 import type { GatewaySettings } from './settings.js';
 
 /** A delivery that passed verification, described for the inbox. */
@@ -78,6 +78,8 @@ export interface LookupClient {
   lookup(lookup: Lookup): Promise<LookupResult | null>;
   /** The canonical payment id (a Stripe PaymentIntent) behind an object, when it has one. */
   paymentKey?(ref: ObjectRef): Promise<string | null>;
+  /** The customer-facing codes of a discount named by id (a promotion code's `code`, a coupon's id); null when it does not exist. */
+  couponCodes?(lookup: CouponLookup): Promise<string[] | null>;
 }
 
 /** The lookup client of a program's gateway, or null when that gateway's API is not configured. */

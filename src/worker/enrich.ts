@@ -41,5 +41,18 @@ export async function enrichPayment(e: PaymentFact, programId: string, clients: 
     }
     if (!email && found.email) email = found.email;
   }
-  return { ...e, transactionKey, aliases, partnerKey, customer: { ...e.customer, email }, lookupTrace: trace };
+  // the codes of discounts the event names by id only: a partner's code is the next step after a key
+  // (looked up whether or not a key was found: the key may name nobody)
+  let coupons = e.coupons;
+  for (const l of e.couponLookups ?? []) {
+    const client = await clients(programId, l.gateway);
+    if (!client?.couponCodes) {
+      trace.push({ place: 'coupon', id: l.id, result: 'not_configured' });
+      continue;
+    }
+    const codes = await client.couponCodes(l);
+    trace.push({ place: 'coupon', id: l.id, result: codes === null ? 'not_found' : codes.length ? 'found' : 'no_key' });
+    if (codes?.length) coupons = [...new Set([...(coupons ?? []), ...codes])].slice(0, 20);
+  }
+  return { ...e, transactionKey, aliases, partnerKey, coupons, customer: { ...e.customer, email }, lookupTrace: trace };
 }

@@ -36,7 +36,7 @@ export async function processPayment(deps: ProcessDeps, data: PaymentJobData): P
 
 /** Whether enriching the payment would call a gateway API (see enrichPayment). */
 function needsLookups(e: PaymentFact): boolean {
-  return !!e.keyFrom || e.lookups.some((l) => !e.partnerKey || (!e.customer.email && l.object === 'customer'));
+  return !!e.keyFrom || !!e.couponLookups?.length || e.lookups.some((l) => !e.partnerKey || (!e.customer.email && l.object === 'customer'));
 }
 
 function isPermanent(err: unknown): boolean {

@@ -71,3 +71,32 @@ describe('attribute', () => {
     expect(perPartnerBases({}, 'api', 'buyer@example.com')).toEqual({ base: 'buyer@example.com', older: null });
   });
 });
+
+describe('attribute: a promotion code a partner owns, after the partner key', () => {
+  const coupon = { code: 'ALICE20', referrer: A };
+  it.each<[string, Partial<AttributionFacts>, { credited: string | null; decided: string; place: string | null; ignored?: string | null; action: string }]>([
+    ['no key: the code credits its partner, the new customer linked to it', { coupon }, { credited: 'PARTNER_A', decided: 'coupon', place: 'coupon', action: 'create' }],
+    ['a key naming a partner beats the code', { coupon, partnerKey: key('PARTNER_B'), keyReferrer: B }, { credited: 'PARTNER_B', decided: 'partner_key', place: 'stripe_charge_metadata', action: 'create' }],
+    ['a key naming nobody: the code decides, the key is said ignored', { coupon, partnerKey: key('GHOST') }, { credited: 'PARTNER_A', decided: 'coupon', place: 'coupon', ignored: 'GHOST', action: 'create' }],
+    ["customer model: the customer's existing link outranks the code, as it outranks a key", { coupon, customer: known(B) }, { credited: 'PARTNER_B', decided: 'customer_link', place: 'coupon', action: 'use' }],
+    ['customer model: an unlinked customer is linked by the code', { coupon, customer: known(null) }, { credited: 'PARTNER_A', decided: 'coupon', place: 'coupon', action: 'link' }],
+    ["transaction model: the code credits its partner through a per-partner record, whatever the customer's link", { model: 'transaction', coupon, customer: known(B) }, { credited: 'PARTNER_A', decided: 'coupon', place: 'coupon', action: 'create' }],
+    ['no code and no key: nobody', {}, { credited: null, decided: 'none', place: null, action: 'create' }],
+  ])('%s', (_label, input, expected) => {
+    const a = attribute(facts(input));
+    expect(a.customer.action).toBe(expected.action);
+    expect(a.credited?.key ?? null).toBe(expected.credited);
+    expect(a.explanation.decided_by).toBe(expected.decided);
+    expect(a.explanation.partner_key_place).toBe(expected.place);
+    expect(a.explanation.ignored_partner_key).toBe(expected.ignored ?? null);
+    expect(a.explanation.coupon).toBe(input.coupon ? 'ALICE20' : null);
+  });
+
+  it('names the per-partner record after the coupon partner and reuses it', () => {
+    const made = attribute(facts({ model: 'transaction', coupon: { code: 'ALICE20', referrer: A } }));
+    expect(made.customer).toEqual({ action: 'create', key: 'cus_123__pkey_PARTNER_A', perPartner: true, referrer: A });
+    const record = { id: 'pp', key: 'cus_123__pkey_PARTNER_A', referrer: A, firstPaymentAt: null, fromBrowser: false };
+    const reused = attribute(facts({ model: 'transaction', coupon: { code: 'ALICE20', referrer: A }, couponPerPartnerCustomer: record }));
+    expect(reused.customer).toEqual({ action: 'use', customer: record });
+  });
+});

@@ -8,6 +8,7 @@ CREATE TABLE "coupons" (
 	"discount_amount" numeric,
 	"duration_type" text,
 	"duration_value" integer,
+	"restrictions" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"metadata" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"created_at" timestamp (6) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp (6) with time zone DEFAULT now() NOT NULL
@@ -19,6 +20,7 @@ CREATE TABLE "promotion_codes" (
 	"code" text NOT NULL,
 	"partner_id" uuid,
 	"coupon_id" uuid,
+	"restrictions" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"metadata" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"created_at" timestamp (6) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp (6) with time zone DEFAULT now() NOT NULL

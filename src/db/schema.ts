@@ -171,6 +171,8 @@ export const coupons = pgTable(
     discountAmount: numeric('discount_amount'),
     durationType: text('duration_type'),
     durationValue: integer('duration_value'),
+    /** Partnero's redemption_* settings, kept as given and echoed: the gateway enforces its discount's rules. */
+    restrictions: jsonb('restrictions').$type<Record<string, unknown>>().notNull().default({}),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -196,6 +198,8 @@ export const promotionCodes = pgTable(
     /** The partner it credits; null: a code of the program that credits nobody. */
     partnerId: uuid('partner_id').references(() => partners.id, { onDelete: 'cascade' }),
     couponId: uuid('coupon_id').references(() => coupons.id, { onDelete: 'cascade' }),
+    /** Partnero's first_time_order, minimum_order_*, expiration_date_*, redemption_times_*: kept and echoed, not enforced. */
+    restrictions: jsonb('restrictions').$type<Record<string, unknown>>().notNull().default({}),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -227,12 +227,14 @@ async function programBData() {
     runs: await q('bulk_runs'),
     webhooks: await q('webhook_subscriptions'),
     keys: await q('api_keys'),
+    coupons: await q('coupons'),
+    promotionCodes: await q('promotion_codes'),
   };
 }
 
 describe('API keys', () => {
   let openapi: { method: string; template: string }[] = [];
-  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '', link: 'ref_b_only', reward: '', payout: '' };
+  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '', link: 'ref_b_only', reward: '', payout: '', code: 'B_CODE_ONLY', coupon: 'b_coupon_only' };
   let aWebhook = '';
 
   beforeAll(async () => {
@@ -268,6 +270,11 @@ describe('API keys', () => {
     const payout = await asB('POST', '/v1/payout_requests', { partner: { key: b.partner }, amount_units: 'USD' });
     expect(payout.status, payout.text).toBe(201);
     b.payout = String(payout.json.data.id);
+    // a coupon and a partner's promotion code of B's
+    const coupon = await asB('POST', '/v1/coupons', { uuid_code: b.coupon, coupon_discount_type: 'percent', coupon_discount_amount: 10, coupon_duration_type: 'once' });
+    expect(coupon.status, coupon.text).toBe(201);
+    const code = await asB('POST', `/v1/partners/${b.partner}/coupons`, { code: b.code, coupon_uuid: b.coupon });
+    expect(code.status, code.text).toBe(201);
   });
 
   it('every endpoint under /v1 refuses a request without a key, with a wrong key, with a revoked key, and with Basic auth', async () => {
@@ -437,6 +444,31 @@ describe('API keys', () => {
       'PUT /v1/partner_referral_links/{id}': async () => expect((await asA('PUT', `/v1/partner_referral_links/${b.link}`, { url: 'https://a.example.com' })).status).toBe(404),
       'PATCH /v1/partner_referral_links/{id}': async () => expect((await asA('PATCH', `/v1/partner_referral_links/${b.link}`, { url: 'https://a.example.com' })).status).toBe(404),
       'DELETE /v1/partner_referral_links/{id}': async () => expect((await asA('DELETE', `/v1/partner_referral_links/${b.link}`)).status).toBe(404),
+      // promotion codes and coupons: B's are neither seen nor touched, B's partners own nothing of A's
+      'GET /v1/partners/{key}/coupons': async () => expect((await asA('GET', '/v1/partners/ptn_b_second/coupons')).status).toBe(404),
+      'POST /v1/partners/{key}/coupons': async () => {
+        expect((await asA('POST', '/v1/partners/ptn_b_second/coupons', { code: 'A_ON_B' })).status).toBe(404);
+        // A's partner with B's coupon
+        expect((await asA('POST', `/v1/partners/${PARTNERS[0]}/coupons`, { code: 'A_WITH_B_COUPON', coupon_uuid: b.coupon })).status).toBe(404);
+      },
+      'DELETE /v1/partners/{key}/coupons/{code}': async () => expect((await asA('DELETE', `/v1/partners/${b.partner}/coupons/${b.code}`)).status).toBe(404),
+      'GET /v1/promotion-codes': async () => expect((await asA('GET', '/v1/promotion-codes?limit=250')).text).not.toContain(b.code),
+      'POST /v1/promotion-codes': async () => {
+        expect((await asA('POST', '/v1/promotion-codes', { code: 'A_ON_B2', coupon_specific_partners: { id: 'ptn_b_second' } })).status).toBe(404);
+        expect((await asA('POST', '/v1/promotion-codes', { code: 'A_ON_B3', coupon_uuid: b.coupon })).status).toBe(404);
+      },
+      'PUT /v1/promotion-codes': async () => expect((await asA('PUT', '/v1/promotion-codes', { code: b.code, metadata: { a: 1 } })).status).toBe(404),
+      'DELETE /v1/promotion-codes': async () => expect((await asA('DELETE', '/v1/promotion-codes', { code: b.code })).status).toBe(404),
+      'GET /v1/promotion-codes/{code}': async () => expect((await asA('GET', `/v1/promotion-codes/${b.code}`)).status).toBe(404),
+      'PUT /v1/promotion-codes/{code}': async () => expect((await asA('PUT', `/v1/promotion-codes/${b.code}`, { limit_to_specific_partner: false })).status).toBe(404),
+      'DELETE /v1/promotion-codes/{code}': async () => expect((await asA('DELETE', `/v1/promotion-codes/${b.code}`)).status).toBe(404),
+      'GET /v1/coupons': async () => expect((await asA('GET', '/v1/coupons?limit=250')).text).not.toContain(b.coupon),
+      'POST /v1/coupons': async () =>
+        expect((await asA('POST', '/v1/coupons', { uuid_code: 'a_coupon_on_b', coupon_discount_type: 'static', coupon_discount_amount: 1, coupon_duration_type: 'once', promotion_codes: [{ code: 'A_ON_B4', partner_key: 'ptn_b_second' }] })).status).toBe(404),
+      'PUT /v1/coupons': async () => expect((await asA('PUT', '/v1/coupons', { uuid_code: b.coupon, name: 'x' })).status).toBe(404),
+      'GET /v1/coupons/{uuid_code}': async () => expect((await asA('GET', `/v1/coupons/${b.coupon}`)).status).toBe(404),
+      'PUT /v1/coupons/{uuid_code}': async () => expect((await asA('PUT', `/v1/coupons/${b.coupon}`, { name: 'x' })).status).toBe(404),
+      'DELETE /v1/coupons/{uuid_code}': async () => expect((await asA('DELETE', `/v1/coupons/${b.coupon}`)).status).toBe(404),
       'POST /v1/payout_requests': async () => expect((await asA('POST', '/v1/payout_requests', { partner: { key: 'ptn_b_second' } })).status).not.toBe(201),
       'GET /v1/payout_requests': async () => {
         const ids = ((await asA('GET', '/v1/payout_requests?limit=250')).json.data as { id: number }[]).map((r) => String(r.id));

@@ -8,6 +8,7 @@ import type { BulkJobData } from '../../queue/queues.js';
 import { apiKeysRouter } from './api-keys.js';
 import { apiKeyAuth } from './auth.js';
 import { bulkRouter } from './bulk.js';
+import { couponsRouter } from './coupons.js';
 import { docsRouter } from './openapi.js';
 import { jsTrackingRouter } from './js-tracking.js';
 import { customersRouter } from './customers.js';
@@ -44,6 +45,7 @@ export function apiRouter(deps: {
   router.use(transactionsRouter(deps));
   router.use(partnersRouter(deps));
   router.use(referralLinksRouter(deps));
+  router.use(couponsRouter(deps));
   router.use(balancesRouter(deps));
   router.use(payoutsRouter(deps));
   router.use(customersRouter({ db: deps.db, createTransaction: (p, body) => createTransaction(deps.db, p, body, { eventType: 'api.customers.create' }) }));

@@ -14,6 +14,7 @@ import { PatchProgram } from './program.js';
 import { BrowserSignup, BrowserVisit } from './js-tracking.js';
 import { UNSUPPORTED } from './unsupported.js';
 import { CreateReferralLink, ReferralLinksQuery, ReferralLinksSearch, UpdateReferralLink } from './referral-links.js';
+import { CouponsQuery, CreateCoupon, CreatePartnerCoupon, CreatePromotionCode, PromotionCodesQuery, UpdateCoupon, UpdatePromotionCode } from './coupons.js';
 import { CreateTransaction, ListQuery } from './transactions.js';
 import { CreateWebhook, DeliveriesQuery, ListQuery as WebhooksQuery, UpdateWebhook } from './webhooks.js';
 import { NEVER_EMITTED, OUTBOUND_EVENTS } from '../../db/outbox.js';
@@ -82,6 +83,55 @@ const PartnerReward = {
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+const Coupon = {
+  type: 'object',
+  description: "Partnero's coupon: the discount rule promotion codes point to. Kept and shown for Partnero's clients; the gateway applies the discount",
+  properties: {
+    name: { type: 'string' },
+    uuid_code: { type: 'string', description: 'unique in the program, whatever its case; paths take it' },
+    active: { type: 'boolean' },
+    coupon_discount_type: { enum: ['percent', 'static'] },
+    coupon_discount_amount: { type: 'number' },
+    coupon_duration_type: { enum: ['once', 'hours', 'days', 'months', 'years', 'lifetime'] },
+    coupon_duration_value: { type: ['integer', 'null'] },
+    redemption_specific_date_status: { type: 'boolean' },
+    redemption_specific_date_value: { type: ['string', 'null'] },
+    redemption_times_status: { type: 'boolean' },
+    redemption_times_value: { type: ['integer', 'null'] },
+    metadata: { type: 'object' },
+    times_redeemed: { type: 'integer', description: 'always 0: redemptions are counted by the gateway' },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    deleted_at: { type: 'null' },
+  },
+};
+
+const PromotionCode = {
+  type: 'object',
+  description:
+    "What a customer types at checkout, unique in the program whatever its case. A payment that used a partner's code (and whose partner key names no partner) credits that partner: attribution.partner_key_place `coupon`, decided_by `coupon`",
+  properties: {
+    code: { type: 'string' },
+    partner: { type: ['string', 'null'], description: "the owning partner's key, or null (a code that credits nobody)" },
+    limit_to_specific_partner: { type: 'boolean', description: 'true when a partner owns the code' },
+    coupon_specific_partners: { type: 'array', items: { type: 'object', properties: { id: { type: 'string', description: "the partner's key" }, full_name: { type: 'string' } } } },
+    first_time_order: { type: 'boolean' },
+    limit_to_specific_customer: { type: 'boolean' },
+    coupon_specific_customers: {},
+    minimum_order_status: { type: 'boolean' },
+    minimum_order_value: { type: ['number', 'null'] },
+    expiration_date_status: { type: 'boolean' },
+    expiration_date_value: { type: ['string', 'null'] },
+    redemption_times_status: { type: 'boolean' },
+    redemption_times_value: { type: ['integer', 'null'] },
+    times_redeemed: { type: 'integer', description: 'always 0: redemptions are counted by the gateway' },
+    metadata: { type: 'object' },
+    coupon: { oneOf: [{ $ref: '#/components/schemas/Coupon' }, { type: 'null' }] },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
   },
 };
 
@@ -280,6 +330,13 @@ export function openApiDocument() {
         Earnings,
         ReferralLink,
         CreateReferralLink: schema(CreateReferralLink),
+        Coupon,
+        PromotionCode,
+        CreatePartnerCoupon: schema(CreatePartnerCoupon),
+        CreatePromotionCode: schema(CreatePromotionCode),
+        UpdatePromotionCode: schema(UpdatePromotionCode),
+        CreateCoupon: schema(CreateCoupon),
+        UpdateCoupon: schema(UpdateCoupon),
         UpdateReferralLink: schema(UpdateReferralLink),
         Transaction,
         CreateTransaction: schema(CreateTransaction),
@@ -415,6 +472,51 @@ export function openApiDocument() {
           parameters: [keyParam(), ...queryParams(ReferralLinksQuery)],
           responses: { '200': { description: 'A page: { data: ReferralLink[], links, meta, status: 1 }' }, ...errors(401, 404, 422) },
         },
+      },
+      '/v1/partners/{key}/coupons': {
+        get: {
+          summary: "A partner's promotion codes (the partner by key, id or email), oldest first, in the list envelope",
+          parameters: [keyParam(), ...queryParams(CouponsQuery)],
+          responses: { '200': { description: 'A page: { data: PromotionCode[], links, meta, status: 1 }' }, ...errors(401, 404, 422) },
+        },
+        post: {
+          summary: 'Give a partner a promotion code: a payment that used it credits the partner when its partner key names nobody. Unique in the program whatever its case (409 duplicate_key)',
+          parameters: [keyParam()],
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePartnerCoupon' }) },
+          responses: { '201': ok('PromotionCode', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+      },
+      '/v1/partners/{key}/coupons/{code}': {
+        delete: { summary: "Delete one of the partner's promotion codes (any case); the answer is the code as it was", parameters: [keyParam(), keyParam('code')], responses: { '200': ok('PromotionCode'), ...errors(401, 404) } },
+      },
+      '/v1/promotion-codes': {
+        get: { summary: "The program's promotion codes; partner_key or coupon_uuid keep one partner's or one coupon's", parameters: queryParams(PromotionCodesQuery), responses: { '200': { description: 'A page: { data: PromotionCode[], links, meta, status: 1 }' }, ...errors(401, 422) } },
+        post: {
+          summary: "Create a promotion code (Partnero's shape): the owning partner in coupon_specific_partners ({ id: its key }) or partner_key, the coupon by coupon_uuid (or the PHP SDK's coupon_id); a code is generated when none is given. Restrictions are kept and shown, not enforced (the gateway's discount is)",
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreatePromotionCode' }) },
+          responses: { '201': ok('PromotionCode', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+        put: { summary: "Change the promotion code the body's `code` names (the PHP SDK's update)", requestBody: json({ $ref: '#/components/schemas/UpdatePromotionCode' }), responses: { '200': ok('PromotionCode'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: "Delete the promotion code the body's `code` names (the PHP SDK's delete)", responses: { '200': ok('PromotionCode'), ...errors(401, 404, 422) } },
+      },
+      '/v1/promotion-codes/{code}': {
+        get: { summary: 'Get a promotion code (any case), with its coupon', parameters: [keyParam('code')], responses: { '200': ok('PromotionCode'), ...errors(401, 404) } },
+        put: { summary: 'Change a promotion code: its owner (limit_to_specific_partner false removes it), its code, restrictions, metadata', parameters: [keyParam('code')], requestBody: json({ $ref: '#/components/schemas/UpdatePromotionCode' }), responses: { '200': ok('PromotionCode'), ...errors(401, 404, 409, 422) } },
+        delete: { summary: 'Delete a promotion code; the answer is the code as it was', parameters: [keyParam('code')], responses: { '200': ok('PromotionCode'), ...errors(401, 404) } },
+      },
+      '/v1/coupons': {
+        get: { summary: "The program's coupons, oldest first, in the list envelope", parameters: queryParams(CouponsQuery), responses: { '200': { description: 'A page: { data: Coupon[], links, meta, status: 1 }' }, ...errors(401, 422) } },
+        post: {
+          summary: "Create a coupon (Partnero's shape), with promotion_codes made alongside in one transaction; uuid_code unique in the program whatever its case (409 duplicate_key)",
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateCoupon' }) },
+          responses: { '201': ok('Coupon', 'Created'), ...errors(401, 404, 409, 422) },
+        },
+        put: { summary: "Change the coupon the body's `uuid_code` names (the PHP SDK's update)", requestBody: json({ $ref: '#/components/schemas/UpdateCoupon' }), responses: { '200': ok('Coupon'), ...errors(401, 404, 422) } },
+      },
+      '/v1/coupons/{uuid_code}': {
+        get: { summary: 'Get a coupon by its uuid_code (any case)', parameters: [keyParam('uuid_code')], responses: { '200': ok('Coupon'), ...errors(401, 404) } },
+        put: { summary: 'Change a coupon', parameters: [keyParam('uuid_code')], requestBody: json({ $ref: '#/components/schemas/UpdateCoupon' }), responses: { '200': ok('Coupon'), ...errors(401, 404, 422) } },
+        delete: { summary: 'Delete a coupon and its promotion codes (the partners they credited are credited by them no more); the answer is the coupon as it was', parameters: [keyParam('uuid_code')], responses: { '200': ok('Coupon'), ...errors(401, 404) } },
       },
       '/v1/partner_referral_links': {
         get: { summary: "The program's referral links; partner_key, partner_id or partner_email keep one partner's", parameters: queryParams(ReferralLinksQuery), responses: { '200': { description: 'A page: { data: ReferralLink[], links, meta, status: 1 }' }, ...errors(401, 422) } },

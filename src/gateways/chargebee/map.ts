@@ -11,7 +11,7 @@ import {
   type PaymentEventInput,
 } from '../../core/payment-event.js';
 import { PayloadError, parsePayload, compactIds } from '../gateway.js';
-import { CreditNote, Customer, Envelope, Invoice, Transaction } from './wire.js';
+import { CreditNote, Customer, Envelope, Invoice, Subscription, Transaction } from './wire.js';
 
 /**
  * Chargebee's integer amount in ISO 4217 minor units. Chargebee counts zero-decimal currencies (JPY,
@@ -109,6 +109,21 @@ function lookups(customerId: string | undefined): Lookup[] {
   return PARTNER_KEY_FIELDS.map(([, place]) => ({ gateway: 'chargebee', object: 'customer', id: customerId, place }));
 }
 
+const COUPON_TYPES = new Set(['item_level_coupon', 'document_level_coupon']);
+
+/**
+ * The coupon codes a payment used: the invoice's coupon discounts (a coupon-set code as typed, else the
+ * coupon's id), its line items' coupons, then the subscription's coupons. A partner's one credits it.
+ */
+function couponCodes(invoice: Invoice | undefined, subscription: Subscription | undefined): string[] | undefined {
+  const codes: (string | null | undefined)[] = [];
+  for (const d of invoice?.discounts ?? []) if (COUPON_TYPES.has(d.entity_type ?? '')) codes.push(d.coupon_set_code, d.entity_id);
+  for (const d of invoice?.line_item_discounts ?? []) if (COUPON_TYPES.has(d.discount_type ?? '')) codes.push(d.coupon_id ?? d.entity_id);
+  for (const c of subscription?.coupons ?? []) codes.push(c.coupon_code, c.coupon_id);
+  const list = compactIds(codes.map((c) => c?.trim())).slice(0, 20);
+  return list.length ? list : undefined;
+}
+
 function payment(content: Record<string, unknown>, base: Base): PaymentEventInput[] | Ignored {
   const tx = parse(Transaction, content.transaction, 'transaction');
   if (tx.type !== 'payment') return ignored(`transaction type ${tx.type}: not a payment`);
@@ -116,6 +131,7 @@ function payment(content: Record<string, unknown>, base: Base): PaymentEventInpu
   if (!tx.amount) return ignored('nothing was paid (amount 0)');
   const invoice = optional(Invoice, content.invoice, 'invoice');
   const customer = optional(Customer, content.customer, 'customer');
+  const subscription = optional(Subscription, content.subscription, 'subscription');
   const amount = chargebeeMinor(tx.amount, tx.currency_code);
   const invoices = soleInvoices(tx, invoice);
   const paidInvoice = invoice && invoices.includes(invoice.id) ? invoice : undefined;
@@ -137,6 +153,7 @@ function payment(content: Record<string, unknown>, base: Base): PaymentEventInpu
       product: line?.entity_id || line?.entity_type ? { id: line.entity_id ?? undefined, type: line.entity_type ?? undefined } : undefined,
       partnerKey: partnerKey(customer),
       lookups: lookups(customerId),
+      coupons: couponCodes(invoice, subscription),
       details: {
         ...(invoice ? { invoice_id: invoice.id } : {}),
         ...(subscriptionId ? { subscription_id: subscriptionId } : {}),

@@ -47,6 +47,13 @@ export const Invoice = z.looseObject({
   subscription_id: id.nullish(),
   line_items: z.array(z.looseObject({ entity_id: id.nullish(), entity_type: z.string().max(255).nullish() })).nullish(),
   linked_payments: z.array(z.looseObject({ txn_id: id })).nullish(),
+  /** Invoice-level discounts: a coupon's id in `entity_id`, the code typed from a coupon set in `coupon_set_code`. */
+  discounts: z
+    .array(z.looseObject({ entity_type: z.string().max(64).nullish(), entity_id: id.nullish(), coupon_set_code: z.string().max(255).nullish() }))
+    .nullish(),
+  line_item_discounts: z
+    .array(z.looseObject({ discount_type: z.string().max(64).nullish(), coupon_id: id.nullish(), entity_id: id.nullish() }))
+    .nullish(),
 });
 export type Invoice = z.infer<typeof Invoice>;
 
@@ -63,5 +70,12 @@ export const Customer = z.looseObject({
   cf_referral_code: customField,
 });
 export type Customer = z.infer<typeof Customer>;
+
+/** A subscription's coupons (`coupon_id`, and `coupon_code` when it came from a coupon set). */
+export const Subscription = z.looseObject({
+  id,
+  coupons: z.array(z.looseObject({ coupon_id: id.nullish(), coupon_code: z.string().max(255).nullish() })).nullish(),
+});
+export type Subscription = z.infer<typeof Subscription>;
 
 export const CreditNote = z.looseObject({ id, reference_invoice_id: id.nullish() });

@@ -2,7 +2,7 @@
 // (its partner key) and a customer's email.
 import type * as PaddleSdk from '@paddle/paddle-node-sdk';
 import type { Environment, Paddle } from '@paddle/paddle-node-sdk';
-import type { Lookup } from '../../core/payment-event.js';
+import type { CouponLookup, Lookup } from '../../core/payment-event.js';
 import type { GatewaySettings } from '../settings.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
 import { partnerKeyOf } from './map.js';
@@ -118,6 +118,16 @@ export class PaddleLookupClient implements LookupClient {
         return customer ? { email: customer.email || undefined } : null;
       }
     }
+  }
+
+  /** A discount's customer-facing code (`GET /discounts/{id}`), and its id: a merchant may register either. */
+  async couponCodes(l: CouponLookup): Promise<string[] | null> {
+    if (l.object !== 'discount') return null;
+    const id = encodeURIComponent(l.id);
+    const paddle = await (this.paddle ??= this.sdk());
+    const discount = await call(`GET /discounts/${id}`, this.timeoutMs, () => paddle.discounts.get(id));
+    if (!discount) return null;
+    return [discount.code?.trim(), discount.id].filter((c): c is string => !!c);
   }
 }
 

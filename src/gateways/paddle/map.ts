@@ -136,6 +136,9 @@ function transaction(txn: Transaction, base: Base): PaymentEventInput[] | Ignore
       product: productOf(txn),
       partnerKey: key,
       lookups: lookups(txn, !key, !email),
+      // the discount's code: in the payload when the transaction was read with its discount, else by the API
+      coupons: txn.discount?.code?.trim() ? [txn.discount.code.trim()] : undefined,
+      couponLookups: txn.discount_id && !txn.discount?.code?.trim() ? [{ gateway: 'paddle', object: 'discount', id: txn.discount_id }] : undefined,
     },
   ];
 }

@@ -44,6 +44,10 @@ export const Transaction = z.looseObject({
     }),
     line_items: z.array(z.looseObject({ product: z.looseObject({ id: id.nullish() }).nullish() })).nullish(),
   }),
+  /** The discount applied: its customer-facing code is read through the API (notifications carry the id). */
+  discount_id: id.nullish(),
+  // only on a transaction fetched with `include=discount`
+  discount: z.looseObject({ code: z.string().max(255).nullish() }).nullish(),
   // only on a transaction fetched with `include=customer`; notifications carry just customer_id
   customer: z.looseObject({ email: z.string().max(320).nullish() }).nullish(),
 });

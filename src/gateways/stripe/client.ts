@@ -1,6 +1,6 @@
 // The Stripe API calls the enrich step makes, through the official SDK.
 import Stripe from 'stripe';
-import type { Lookup, ObjectRef } from '../../core/payment-event.js';
+import type { CouponLookup, Lookup, ObjectRef } from '../../core/payment-event.js';
 import type { GatewaySettings } from '../settings.js';
 import { EnrichmentError, type LookupClient, type LookupResult } from '../gateway.js';
 import { PARTNER_KEY } from './map.js';
@@ -63,6 +63,36 @@ export class StripeLookupClient implements LookupClient {
       default:
         return null;
     }
+  }
+
+  /**
+   * The codes of a payment's discounts: a promotion code's `code` (`GET /v1/promotion_codes/{id}`), or
+   * an invoice's discounts (`GET /v1/invoices/{id}?expand[]=discounts`): their promotion codes' codes
+   * and their coupons' ids. null when the object does not exist.
+   */
+  async couponCodes(l: CouponLookup): Promise<string[] | null> {
+    if (l.object === 'promotion_code') {
+      const pc = await call(`GET /v1/promotion_codes/${l.id}`, () => this.stripe.promotionCodes.retrieve(l.id));
+      return pc ? [pc.code] : null;
+    }
+    if (l.object !== 'invoice') return null;
+    const inv = await call(`GET /v1/invoices/${l.id}`, () => this.stripe.invoices.retrieve(l.id, { expand: ['discounts'] }));
+    if (!inv) return null;
+    const codes: string[] = [];
+    for (const d of inv.discounts ?? []) {
+      if (typeof d === 'string' || ('deleted' in d && d.deleted)) continue;
+      const pc = d.promotion_code;
+      if (pc && typeof pc === 'object') codes.push(pc.code);
+      else if (pc) {
+        const found = await this.couponCodes({ ...l, object: 'promotion_code', id: pc });
+        if (found) codes.push(...found);
+      }
+      // a coupon's id: `source.coupon` since 2025-09, `coupon` on older objects
+      const coupon = (d.source?.coupon ?? (d as { coupon?: string | { id: string } | null }).coupon) as string | { id: string } | null | undefined;
+      const couponId = typeof coupon === 'string' ? coupon : coupon?.id;
+      if (couponId) codes.push(couponId);
+    }
+    return codes;
   }
 
   /** The PaymentIntent that paid an invoice (`GET /v1/invoice_payments?invoice=…`). */

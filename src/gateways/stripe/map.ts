@@ -4,12 +4,13 @@ import { exponent, isCurrencyCode } from '../../core/money.js';
 import {
   ignored,
   type Ignored,
+  type CouponLookup,
   type Lookup,
   type PaymentEventInput,
   type PartnerKeyPlace,
 } from '../../core/payment-event.js';
 import { PayloadError, parsePayload, compactIds } from '../gateway.js';
-import { Charge, CheckoutSession, Dispute, Envelope, Invoice, PaymentIntent, Refund, refId } from './wire.js';
+import { Charge, CheckoutSession, Dispute, Envelope, Invoice, PaymentIntent, Refund, refId, type Discount } from './wire.js';
 
 /** Where merchants put the partner key in Stripe metadata. */
 export const PARTNER_KEY = 'partner_key';
@@ -56,6 +57,44 @@ function lookups(subscription: string | undefined, customer: string | undefined,
   else if (invoice) l.push({ gateway: 'stripe', object: 'invoice', id: invoice, place: 'stripe_subscription_metadata' });
   if (customer) l.push({ gateway: 'stripe', object: 'customer', id: customer, place: 'stripe_customer_metadata' });
   return l;
+}
+
+/**
+ * The codes a payment's discounts carry: a promotion code's `code` when expanded (else its id, to read
+ * through the API), and the coupon's id (a merchant may give a partner a coupon without promotion codes).
+ */
+function discountCodes(discounts: { coupon?: unknown; source?: { coupon?: unknown } | null; promotion_code?: Discount['promotion_code'] }[]) {
+  const coupons: string[] = [];
+  const couponLookups: CouponLookup[] = [];
+  for (const d of discounts) {
+    const pc = d.promotion_code;
+    if (pc && typeof pc === 'object' && pc.code) coupons.push(pc.code);
+    else if (pc) couponLookups.push({ gateway: 'stripe', object: 'promotion_code', id: refId(pc)! });
+    const coupon = refId((d.source?.coupon ?? d.coupon) as Parameters<typeof refId>[0]);
+    if (coupon) coupons.push(coupon);
+  }
+  return { coupons, couponLookups };
+}
+
+/** The discount facts of a payment: at most what the payment event allows, undefined when none. */
+function discountFacts(found: { coupons: string[]; couponLookups: CouponLookup[] }) {
+  const coupons = [...new Set(found.coupons.map((c) => c.trim()).filter((c) => c && c.length <= 255))].slice(0, 20);
+  const seen = new Set<string>();
+  const couponLookups = found.couponLookups.filter((l) => !seen.has(`${l.object}|${l.id}`) && seen.add(`${l.object}|${l.id}`)).slice(0, 10);
+  return { coupons: coupons.length ? coupons : undefined, couponLookups: couponLookups.length ? couponLookups : undefined };
+}
+
+function invoiceDiscounts(inv: z.infer<typeof Invoice>) {
+  const objects = [...(inv.discounts ?? []).filter((d): d is Discount => typeof d === 'object'), ...(inv.discount ? [inv.discount] : [])];
+  const found = discountCodes(objects);
+  // discounts named by id only (the default): the invoice read with its discounts expanded
+  if ((inv.discounts ?? []).some((d) => typeof d === 'string')) found.couponLookups.push({ gateway: 'stripe', object: 'invoice', id: inv.id });
+  return discountFacts(found);
+}
+
+function sessionDiscounts(cs: z.infer<typeof CheckoutSession>) {
+  const breakdown = (cs.total_details?.breakdown?.discounts ?? []).map((d) => d.discount);
+  return discountFacts(discountCodes([...(cs.discounts ?? []), ...breakdown]));
 }
 
 type Base = { gateway: 'stripe'; eventId: string; eventType: string; occurredAt: string; livemode: boolean };
@@ -179,6 +218,7 @@ function invoice(inv: z.infer<typeof Invoice>, base: Base): PaymentEventInput[] 
         key(inv.lines?.data[0]?.metadata, 'stripe_subscription_metadata'),
       ),
       lookups: lookups(subscription, customer),
+      ...invoiceDiscounts(inv),
     },
   ];
 }
@@ -201,6 +241,7 @@ function checkoutSession(cs: z.infer<typeof CheckoutSession>, base: Base): Payme
       product: productOf(cs.line_items),
       partnerKey: key(cs.metadata, 'stripe_checkout_session_metadata'),
       lookups: lookups(refId(cs.subscription), customer),
+      ...sessionDiscounts(cs),
     },
   ];
 }

@@ -78,6 +78,20 @@ export const Charge = z.object({
   metadata,
 });
 
+/** A promotion code: its id, or the object (with the customer-facing `code`) when expanded. */
+const promotionCode = z.union([id, z.looseObject({ id, code: z.string().max(255).nullish() })]).nullish();
+/**
+ * A Discount object: its coupon (`source.coupon` since 2025-09, `coupon` before) and the promotion
+ * code the customer redeemed, if any.
+ */
+export const Discount = z.looseObject({
+  id: id.nullish(),
+  coupon: ref,
+  source: z.looseObject({ coupon: ref }).nullish(),
+  promotion_code: promotionCode,
+});
+export type Discount = z.infer<typeof Discount>;
+
 const subscriptionDetails = z.object({ metadata, subscription: ref }).nullish();
 
 export const Invoice = z.object({
@@ -97,6 +111,9 @@ export const Invoice = z.object({
   // 2025-03-31.basil and later
   parent: z.object({ subscription_details: subscriptionDetails }).nullish(),
   lines,
+  // the discounts applied: ids unless expanded (`discounts`); the one Discount object up to 2024 (`discount`)
+  discounts: z.array(z.union([id, Discount])).max(50).nullish(),
+  discount: Discount.nullish(),
 });
 
 export const CheckoutSession = z.object({
@@ -114,6 +131,12 @@ export const CheckoutSession = z.object({
   subscription: ref,
   metadata,
   line_items: lines,
+  // the coupons and promotion codes applied to the session
+  discounts: z.array(z.looseObject({ coupon: ref, promotion_code: promotionCode })).max(50).nullish(),
+  // only when expanded (`expand[]=total_details.breakdown`)
+  total_details: z
+    .looseObject({ breakdown: z.looseObject({ discounts: z.array(z.looseObject({ discount: Discount })).max(50).nullish() }).nullish() })
+    .nullish(),
 });
 
 export const Refund = z.object({

@@ -86,6 +86,12 @@ function partnerKey(order: Order) {
   return undefined;
 }
 
+/** The coupon codes the order used, in its order (a partner's one credits it after the partner key). */
+function couponCodes(order: Order): string[] | undefined {
+  const codes = [...new Set(order.coupon_lines.map((c) => c.code?.trim()).filter((c): c is string => !!c && c.length <= 255))].slice(0, 20);
+  return codes.length ? codes : undefined;
+}
+
 function details(order: Order): Record<string, string> | undefined {
   const d: Record<string, string> = {};
   if (order.number && order.number !== String(order.id)) d.order_number = order.number;
@@ -127,6 +133,7 @@ export function wooToEvents(payload: unknown): PaymentEventInput[] | Ignored {
       customer: { id: order.customer_id > 0 ? String(order.customer_id) : undefined, email },
       product: productId ? { id: String(productId) } : undefined,
       partnerKey: partnerKey(order),
+      coupons: couponCodes(order),
       details: details(order),
     });
   }

@@ -37,6 +37,8 @@ export const Order = z.looseObject({
     .array(z.looseObject({ product_id: z.number().int().nullish(), variation_id: z.number().int().nullish() }))
     .default([]),
   refunds: z.array(RefundEntry).default([]),
+  /** The coupons the customer applied: `code` as typed (WooCommerce stores coupon codes lowercased). */
+  coupon_lines: z.array(z.looseObject({ id: z.number().int().nullish(), code: z.string().nullish() })).default([]),
   date_created_gmt: date,
   date_modified_gmt: date,
   date_paid_gmt: date,

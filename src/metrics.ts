@@ -290,9 +290,11 @@ export class Metrics {
       if (!w) {
         const label = gatewayLabel(gateway);
         const paymentKey = client.paymentKey?.bind(client);
+        const couponCodes = client.couponCodes?.bind(client);
         w = {
           lookup: (l) => count(label, () => client.lookup(l)),
           ...(paymentKey ? { paymentKey: (ref) => count(label, () => paymentKey(ref)) } : {}),
+          ...(couponCodes ? { couponCodes: (l) => count(label, () => couponCodes(l)) } : {}),
         };
         wrapped.set(client, w);
       }

@@ -48,11 +48,11 @@ export class FakeGatewayApi {
 
 type FakeRequest = Parameters<FakeRoute>[0];
 
-/** Stripe's objects route: customers, subscriptions, invoices and invoice payments. */
+/** Stripe's objects route: customers, subscriptions, invoices, promotion codes and invoice payments. */
 function stripeObjectsRoute(objects: Map<string, Record<string, unknown>>): FakeRoute {
   return ({ method, path, query }) => {
     if (method !== 'GET') return undefined;
-    const m = /^\/v1\/(customers|subscriptions|invoices)\/([^/]+)$/.exec(path);
+    const m = /^\/v1\/(customers|subscriptions|invoices|promotion_codes)\/([^/]+)$/.exec(path);
     if (m) {
       const obj = objects.get(decodeURIComponent(m[2]!));
       return obj ? { status: 200, body: obj } : undefined;

@@ -19,7 +19,7 @@ export function paddleError(status: number, code: string, detail = `fake ${code}
 }
 
 /**
- * GET /subscriptions/{id} and GET /customers/{id} from `objects` (keyed by id, each the entity as
+ * GET /subscriptions/{id}, /customers/{id} and /discounts/{id} from `objects` (keyed by id, each the entity as
  * Paddle's `data` holds it). `answers` overrides a path with a canned response (an error, a delay).
  */
 export function fakePaddleApi(
@@ -34,7 +34,7 @@ function paddleObjectsRoute(objects: Map<string, Record<string, unknown>>, answe
     const canned = answers.get(path);
     if (canned) return canned;
     if (method !== 'GET') return undefined;
-    const m = /^\/(subscriptions|customers)\/([^/]+)$/.exec(path);
+    const m = /^\/(subscriptions|customers|discounts)\/([^/]+)$/.exec(path);
     if (!m) return undefined;
     const id = decodeURIComponent(m[2]!);
     const obj = objects.get(id);

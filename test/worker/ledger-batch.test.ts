@@ -243,6 +243,56 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
     expect(s.customers.map((c) => c.key)).toEqual(['stripe_cus_l__pkey_P1']);
   });
 
+  it("a partner's promotion code credits it after the partner key: customer- and transaction-based, per-partner record shared with the key", async () => {
+    const withCodes = async (p: ProgramRules) => {
+      await t.pool.query(`insert into promotion_codes (program_id, partner_id, code) select $1, id, 'P1SAVE' from partners where program_id = $1 and key = 'P1'`, [p.id]);
+      await t.pool.query(`insert into promotion_codes (program_id, partner_id, code) select $1, id, 'P2SAVE' from partners where program_id = $1 and key = 'P2'`, [p.id]);
+      await t.pool.query(`insert into promotion_codes (program_id, partner_id, code) values ($1, null, 'NOBODYS')`, [p.id]);
+    };
+    const customerBased = await twins({}, withCodes);
+    const { one } = await compare(customerBased, [
+      [pay({ transactionKey: 'pi_c1', customer: { id: 'cus_c1' }, coupons: ['p1save'] })],
+      [pay({ transactionKey: 'pi_c2', customer: { id: 'cus_c2' }, coupons: ['NOBODYS', 'UNKNOWN'] })],
+      [pay({ transactionKey: 'pi_c3', customer: { id: 'cus_c3' }, partnerKey: key('P2'), coupons: ['P1SAVE'] })],
+      [pay({ transactionKey: 'pi_c4', customer: { id: 'cus_c4' }, partnerKey: key('NOBODY'), coupons: ['UNKNOWN', 'P2SAVE'] })],
+      // the customer cus_c1 is linked to P1 now: its link outranks another partner's code
+      [pay({ transactionKey: 'pi_c5', customer: { id: 'cus_c1' }, coupons: ['P2SAVE'] })],
+    ]);
+    expect(one).toMatchObject([
+      { ok: true, outcomes: [{ rewards: 1 }] },
+      { ok: true, outcomes: [{ rewards: 0, reason: 'no_partner' }] },
+      { ok: true, outcomes: [{ rewards: 1 }] },
+      { ok: true, outcomes: [{ rewards: 1 }] },
+      { ok: true, outcomes: [{ rewards: 1 }] },
+    ]);
+    const s = await snapshot(customerBased[1].id);
+    expect(s.transactions.map((r) => [r.key, r.partner, r.attribution.decided_by, r.attribution.coupon])).toEqual([
+      ['pi_c1', 'P1', 'coupon', 'p1save'],
+      ['pi_c2', null, 'none', null],
+      ['pi_c3', 'P2', 'partner_key', 'P1SAVE'],
+      ['pi_c4', 'P2', 'coupon', 'P2SAVE'],
+      ['pi_c5', 'P1', 'customer_link', 'P2SAVE'],
+    ]);
+    const perSale = await twins({ attributionModel: 'transaction' }, withCodes);
+    await compare(perSale, [
+      [pay({ transactionKey: 'pi_c6', customer: { id: 'cus_c' }, partnerKey: key('P1') })],
+      [pay({ transactionKey: 'pi_c7', customer: { id: 'cus_c' }, coupons: ['P1SAVE'] })],
+      [pay({ transactionKey: 'pi_c8', customer: { id: 'cus_c' }, coupons: ['P2SAVE'] })],
+      // a payer named by key alone: its per-partner record is found under its name only
+      [pay({ transactionKey: 'pi_c9', customer: { key: 'cust_k' }, partnerKey: key('P1') })],
+      [pay({ transactionKey: 'pi_c10', customer: { key: 'cust_k' }, coupons: ['P1SAVE'] })],
+    ]);
+    const ps = await snapshot(perSale[1].id);
+    expect(ps.customers.map((c) => c.key)).toEqual(['cust_k__pkey_P1', 'stripe_cus_c__pkey_P1', 'stripe_cus_c__pkey_P2']);
+    expect(ps.transactions.map((r) => [r.key, r.partner, r.attribution.customer_match, r.attribution.partner_key_place])).toEqual([
+      ['pi_c10', 'P1', 'per_partner_record', 'coupon'],
+      ['pi_c6', 'P1', 'created', 'stripe_charge_metadata'],
+      ['pi_c7', 'P1', 'per_partner_record', 'coupon'],
+      ['pi_c8', 'P2', 'created', 'coupon'],
+      ['pi_c9', 'P1', 'created', 'stripe_charge_metadata'],
+    ]);
+  });
+
   it('transaction-based: a per-partner record under the older name (cus_o__pkey_P1) is found, not made again', async () => {
     const programs = await twins({ attributionModel: 'transaction' }, async (p) => {
       await t.pool.query(

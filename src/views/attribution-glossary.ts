@@ -87,12 +87,13 @@ export const ATTRIBUTION_SCHEMA = {
     ignored_partner_key: { type: ['string', 'null'], description: 'a key the payment named that did not decide: it names nobody, an existing link outranks it, or a browser reported it for a customer that exists' },
     credited: { type: ['object', 'null'], properties: { kind: { enum: ['partner', 'customer'] }, key: { type: 'string' } } },
     decided_by: { enum: Object.keys(DECIDED_BY), description: `which step decided (absent on transactions booked before it was recorded): ${described(DECIDED_BY)}` },
+    coupon: { type: ['string', 'null'], description: 'the promotion code the payment used that a partner owns (whether or not it decided), or null' },
     lookups: {
       type: 'array',
       items: {
         type: 'object',
         properties: {
-          place: { type: 'string', description: 'a partner_key_place value, or payment_key' },
+          place: { type: 'string', description: 'a partner_key_place value, payment_key, or coupon (a discount read for its code)' },
           id: { type: 'string' },
           result: { enum: Object.keys(LOOKUP_RESULTS), description: described(LOOKUP_RESULTS) },
         },

@@ -110,6 +110,27 @@ describe('a payment that used a partner’s promotion code credits that partner'
   });
 });
 
+describe('Stripe reports a subscription payment twice, in either order', () => {
+  // charge.succeeded and invoice.paid of one payment (2024-06-20 shapes); the first report decides
+  it.each([['charge first', ['charge', 'invoice']], ['invoice first', ['invoice', 'charge']]] as const)('%s: the invoice’s promotion code credits its partner', async (_label, order) => {
+    const s = tag();
+    const ids = (text: string) => text.replace(/"((?:evt|pi|ch|in|sub|cus)_[A-Za-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`);
+    const invoiceId = `in_1RcA4kHk2QwLm9XaQw2Er3Ty${s}`;
+    const discount = { id: `di_${s}`, object: 'discount', promotion_code: 'promo_1RfBzzHk2QwLm9XaPc1Nv2Aa', source: { coupon: 'Q4TENOFF', type: 'coupon' } };
+    const invoice = JSON.parse(ids(fixture('stripe', 'invoice.paid.2024-06-20.json').toString()));
+    Object.assign(invoice.data.object, { subscription_details: { metadata: {} }, discount, discounts: [`di_${s}`], customer_email: `payer_${s}@example.org` });
+    // what GET /v1/invoices/{id}?expand[]=discounts answers
+    stripeObjects.set(invoiceId, { ...invoice.data.object, discounts: [discount] });
+    const charge = JSON.parse(ids(fixture('stripe', 'charge.succeeded.2024-06-20.json').toString()));
+    Object.assign(charge.data.object, { receipt_email: `payer_${s}@example.org`, billing_details: { ...charge.data.object.billing_details, email: `payer_${s}@example.org` } });
+    const events = { charge, invoice };
+    for (const which of order) await deliver('stripe', events[which].id, Buffer.from(JSON.stringify(events[which])));
+    const t = await transaction(`pi_3RcA4mHk2QwLm9Xa1b7Cd9Ef${s}`);
+    expect(t).toMatchObject({ partner: 'ptn_nova_22bd' });
+    expect(t.attribution).toMatchObject({ partner_key_place: 'coupon', decided_by: 'coupon', coupon: 'NOVA20', customer_match: 'created', event_type: order[0] === 'invoice' ? 'invoice.paid' : 'charge.succeeded' });
+  });
+});
+
 describe('precedence: the partner key first, then the code, then the customer’s link', () => {
   it('Stripe: a partner key in the session metadata beats the promotion code', async () => {
     const s = tag();

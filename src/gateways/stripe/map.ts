@@ -92,6 +92,15 @@ function invoiceDiscounts(inv: z.infer<typeof Invoice>) {
   return discountFacts(found);
 }
 
+/**
+ * An intent or charge naming its invoice (up to 2025-02-24.acacia) may be the first report of a
+ * subscription payment, and the first report decides its attribution: the invoice's discounts are
+ * read then, unless the payment names its partner key itself (which outranks any code).
+ */
+function invoiceCoupons(invoice: string | undefined, metadata: Record<string, string> | null | undefined): CouponLookup[] | undefined {
+  return invoice && !metadata?.[PARTNER_KEY]?.trim() ? [{ gateway: 'stripe', object: 'invoice', id: invoice }] : undefined;
+}
+
 function sessionDiscounts(cs: z.infer<typeof CheckoutSession>) {
   const breakdown = (cs.total_details?.breakdown?.discounts ?? []).map((d) => d.discount);
   return discountFacts(discountCodes([...(cs.discounts ?? []), ...breakdown]));
@@ -163,6 +172,7 @@ function paymentIntent(pi: z.infer<typeof PaymentIntent>, base: Base): PaymentEv
     customer: { key: customerKey(pi.metadata), id: customer, email: pi.receipt_email ?? undefined },
     partnerKey: key(pi.metadata, 'stripe_payment_intent_metadata'),
     lookups: lookups(undefined, customer, inv),
+    couponLookups: invoiceCoupons(inv, pi.metadata),
   };
 }
 
@@ -183,6 +193,7 @@ function charge(ch: z.infer<typeof Charge>, base: Base): PaymentEventInput[] | I
       customer: { key: customerKey(ch.metadata), id: customer, email: ch.billing_details?.email ?? ch.receipt_email ?? undefined },
       partnerKey: key(ch.metadata, 'stripe_charge_metadata'),
       lookups: lookups(undefined, customer, inv),
+      couponLookups: invoiceCoupons(inv, ch.metadata),
     },
   ];
 }

@@ -131,6 +131,35 @@ describe('Stripe reports a subscription payment twice, in either order', () => {
   });
 });
 
+describe('Paddle reports a transaction twice (paid, completed), in either order', () => {
+  it.each([['paid first', ['transaction.paid', 'transaction.completed']], ['completed first', ['transaction.completed', 'transaction.paid']]] as const)(
+    '%s: the discount’s code credits its partner once',
+    async (_label, order) => {
+      const s = tag();
+      const ids = (text: string) => text.replace(/"((?:evt|ntf|txn|sub|ctm)_[a-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`);
+      for (const type of order) {
+        const e = JSON.parse(ids(fixture('paddle', 'transaction.completed.discount.json').toString()));
+        Object.assign(e, { event_type: type, event_id: `${e.event_id}${type === 'transaction.paid' ? 'p' : 'c'}` });
+        e.data.status = type === 'transaction.paid' ? 'paid' : 'completed';
+        await deliver('paddle', e.event_id, Buffer.from(JSON.stringify(e)));
+      }
+      const t = await transaction(`txn_01jz4k6h8c2e4g6j8l0n2q4s6u${s}`);
+      expect(t).toMatchObject({ partner: 'ptn_nova_22bd', rewards: [{ partner: 'ptn_nova_22bd' }] });
+      expect(t.attribution).toMatchObject({ decided_by: 'coupon', coupon: 'NOVAPADDLE', event_type: order[0] });
+    },
+  );
+
+  it('custom_data.partner_key beats the discount', async () => {
+    const s = tag();
+    const e = JSON.parse(fixture('paddle', 'transaction.completed.discount.json').toString().replace(/"((?:evt|ntf|txn|sub|ctm)_[a-z0-9]+)"/g, (_m, id: string) => `"${id}${s}"`));
+    e.data.custom_data = { partner_key: 'ptn_delta_3c9e' };
+    await deliver('paddle', e.event_id, Buffer.from(JSON.stringify(e)));
+    const t = await transaction(`txn_01jz4k6h8c2e4g6j8l0n2q4s6u${s}`);
+    expect(t).toMatchObject({ partner: 'ptn_delta_3c9e' });
+    expect(t.attribution).toMatchObject({ partner_key_place: 'paddle_transaction_custom_data', decided_by: 'partner_key', coupon: 'NOVAPADDLE' });
+  });
+});
+
 describe('precedence: the partner key first, then the code, then the customer’s link', () => {
   it('Stripe: a partner key in the session metadata beats the promotion code', async () => {
     const s = tag();

@@ -289,7 +289,7 @@ async function load<T>(tx: Tx, list: PlanInput<T>[]): Promise<Snapshot> {
  * what was taken back (refunds; a payment deleted by a full refund, a lost dispute or the API, whole), and
  * its rewards so far per customer and per month of the run's payments.
  */
-async function loadLimitStats<T>(tx: Tx, list: PlanInput<T>[], snapshot: Snapshot): Promise<LimitStats> {
+export async function loadLimitStats<T>(tx: Tx, list: PlanInput<T>[], snapshot: Snapshot): Promise<LimitStats> {
   const limited = new Map<string, { days: number; months: Set<string> }>();
   for (const { program, e } of list) {
     if (!needsStats(program)) continue;

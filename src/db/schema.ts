@@ -329,6 +329,11 @@ export const transactions = pgTable(
     index('transactions_program_created_idx').on(t.programId, t.createdAt, t.id),
     index('transactions_customer_idx').on(t.customerId),
     index('transactions_partner_idx').on(t.partnerId),
+    // payments booked to nobody by the partner key they named: what re-attribution (db/reattribute.ts)
+    // and a partner's pending_attribution look up
+    index('transactions_unattributed_key_idx')
+      .on(t.programId, sql`(${t.attribution}->>'partner_key')`)
+      .where(sql`${t.partnerId} is null and ${t.deletedAt} is null`),
   ],
 );
 

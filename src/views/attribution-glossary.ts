@@ -102,5 +102,11 @@ export const ATTRIBUTION_SCHEMA = {
     reward_reason: { enum: [...Object.keys(REWARD_REASONS), null], description: `null: a reward was made; ${described(REWARD_REASONS)}` },
     event_id: { type: 'string', description: "the gateway's event (or the API request) that booked it" },
     event_type: { type: 'string', description: 'its type, e.g. payment_intent.succeeded, api.transactions.create, js.transactions.create' },
+    reattributed_at: {
+      type: 'string',
+      format: 'date-time',
+      description: 'set when a payment booked to nobody (its partner key named no partner yet, or its lookup was not configured) was credited later by `reattribute`; absent otherwise',
+    },
+    lookups_redone_at: { type: 'string', format: 'date-time', description: 'when `reattribute --lookups` did the `not_configured` lookups again; absent otherwise' },
   },
 } as const;

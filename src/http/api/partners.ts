@@ -17,6 +17,9 @@ import { ApiError } from '../errors.js';
 import { MoneyError, decimalText, isCurrencyCode, minorToDecimal, toMinorOf, unitOrCurrency } from '../../core/money.js';
 import { addManualReward, listPartnerRewards, partnerEarnings } from '../../db/partner-rewards.js';
 import { earningsView, rewardView } from '../../views/reward.js';
+import { pendingAttribution, reattributePartner } from '../../db/reattribute.js';
+import { rewardTotals } from '../../core/reattribute.js';
+import { reattributionView } from '../../views/reattribution.js';
 import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
 import { dateTimeInput, ok, pagination, parse, parseQuery, queryText } from './respond.js';
 import { parseCursor } from './transactions.js';
@@ -69,6 +72,11 @@ export const ManualRewardBody = z.object({
   amount_units: text(32).nullish(),
   date: z.union([dateTimeInput(), z.iso.date(), z.number().int().positive()]).nullish(),
   note: z.string().trim().max(1000).nullish(),
+});
+/** POST /v1/partners/{key}/reattribute: the payments made from `from` on (default: all), or only listed. */
+export const ReattributeBody = z.object({
+  from: z.union([dateTimeInput(), z.iso.date()]).nullish(),
+  dry_run: z.boolean().nullish(),
 });
 export const RewardsQuery = z.object({
   ...pagination(),
@@ -124,9 +132,11 @@ export function partnersRouter(deps: { db: Db }) {
   };
   /** A partner as a read shows it: with its balance per currency. */
   const withBalance = async (row: PartnerRow) => {
-    const balances = await partnerBalances(db, row.programId, [row.id]);
-    return { ...partnerView(row), balance: balancesView(balances.get(row.id) ?? []) };
+    const [balances, pending] = await Promise.all([partnerBalances(db, row.programId, [row.id]), pendingOf(row)]);
+    return { ...partnerView(row), balance: balancesView(balances.get(row.id) ?? []), pending_attribution: pending };
   };
+  /** Payments that named this partner before it existed, booked to nobody: `reattribute` credits them. */
+  const pendingOf = (row: PartnerRow) => (row.deletedAt ? Promise.resolve(0) : pendingAttribution(db, row.programId, row));
   const byPath = (req: Request, res: Response) => find(programId(res), pathRef(String(req.params.key)), String(req.params.key));
   // GET and DELETE read the body into the query already (bodyParams); a PUT names the partner in its body
   const lookup = (req: Request, res: Response) => {
@@ -154,7 +164,7 @@ export function partnersRouter(deps: { db: Db }) {
         await emit(tx, pid, [{ event: 'partner.created', entityKey: created!.key }]);
         return created!;
       });
-      ok(res, partnerView(row), 201);
+      ok(res, { ...partnerView(row), pending_attribution: await pendingOf(row) }, 201);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'a partner with this key or referral code exists');
       throw err;
@@ -333,6 +343,20 @@ export function partnersRouter(deps: { db: Db }) {
   router.get('/v1/partners/:key/earnings', async (req, res) => {
     const row = await byPath(req, res);
     ok(res, { partner: row.key, earnings: (await partnerEarnings(db, programId(res), row.id)).map(earningsView) });
+  });
+
+  // Payments that named this partner while it did not exist, booked to nobody, credited now as a payment
+  // booked today would be (lifetime, holds and caps included); dry_run lists them and changes nothing.
+  router.post('/v1/partners/:key/reattribute', async (req, res) => {
+    const body = parse(ReattributeBody, req.body ?? {}, 'reattribute');
+    const row = await byPath(req, res);
+    if (row.deletedAt) throw new ApiError(409, 'deleted', `the partner "${row.key}" is deleted`);
+    const program = res.locals.program as ProgramRules;
+    if (program.type !== 'affiliate') throw new ApiError(409, 'not_affiliate', 'only affiliate programs credit partners');
+    const dryRun = body.dry_run ?? false;
+    const from = body.from ? new Date(body.from) : undefined; // a bare date is its UTC midnight
+    const result = await reattributePartner(db, program, row, { from, dryRun });
+    ok(res, reattributionView(row.key, dryRun, result.items, rewardTotals(result.items)));
   });
 
   // Archived: hidden from lists (status=archived shows them), still readable, restorable.

@@ -1,0 +1,1 @@
+CREATE INDEX "transactions_unattributed_key_idx" ON "transactions" USING btree ("program_id",("attribution"->>'partner_key')) WHERE "transactions"."partner_id" is null and "transactions"."deleted_at" is null;

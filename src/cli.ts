@@ -39,6 +39,17 @@ export const COMMANDS: Record<string, CliCommand> = {
       'woocommerce; requests are paced at RECONCILE_RPS a second and a 429 is waited out. See docs/reconcile.md.',
     run: async (ctx) => (await import('./cli/reconcile.js')).reconcileCommand(ctx),
   },
+  reattribute: {
+    summary: 'credit payments that named a partner before it existed: --partner KEY | --lookups [--gateway] [--from] [--program] [--dry-run]',
+    usage:
+      'usage: npm run cli -- reattribute --partner KEY [--from YYYY-MM-DD|ISO time] [--program <id>] [--dry-run]\n' +
+      '       npm run cli -- reattribute --lookups [--gateway stripe|paddle|chargebee] [--from YYYY-MM-DD|ISO time] [--program <id>] [--dry-run]\n\n' +
+      'Credit the payments booked to nobody whose partner key named KEY before that partner existed, as a payment booked\n' +
+      "now would be (the program's lifetime, holds and caps included). --lookups does again the partner-key lookups skipped\n" +
+      "because the gateway's API key was not set, and credits the partner found. --dry-run lists what a run would do.\n" +
+      'Running it twice credits nothing twice. See docs/operations.md (re-attribution).',
+    run: async (ctx) => (await import('./cli/reattribute.js')).reattributeCommand.run(ctx),
+  },
   replay: {
     summary: 're-queue stored webhook events [--gateway] [--program] [--status failed|ignored|retrying|all] [--event]... [--from] [--to] [--dry-run] [--retry-now] [--wait]',
     usage:

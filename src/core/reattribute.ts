@@ -332,8 +332,8 @@ export function lookupOf(gateway: string, t: LookupTrace & { object?: string }):
 export type RedoneLookup = { trace: LookupTrace[]; partnerKey: { value: string; place: PartnerKeyPlace } | null; stillNotConfigured: boolean };
 
 /**
- * A payment's lookups done again: every `not_configured` entry in order until one finds a partner
- * key, with what it found (the client's answer; null: the gateway says it does not exist; undefined:
+ * A payment's lookups done again: every `not_configured` entry in order, the first partner key found
+ * being the payment's, each with what it found (the client's answer; null: the gateway says it does not exist; undefined:
  * the client is still not configured).
  */
 export async function redoLookups(
@@ -345,7 +345,8 @@ export async function redoLookups(
   let partnerKey: RedoneLookup['partnerKey'] = null;
   let stillNotConfigured = false;
   for (const t of trace) {
-    const l: Lookup | null = t.result === 'not_configured' && !partnerKey ? lookupOf(gateway, t) : null;
+    // every skipped lookup is done (the trace then says what each found); the first key found counts
+    const l: Lookup | null = t.result === 'not_configured' ? lookupOf(gateway, t) : null;
     if (!l) {
       out.push(t);
       continue;
@@ -356,7 +357,7 @@ export async function redoLookups(
       out.push(t);
       continue;
     }
-    if (found?.partnerKey) partnerKey = { value: found.partnerKey, place: l.place };
+    if (found?.partnerKey && !partnerKey) partnerKey = { value: found.partnerKey, place: l.place };
     out.push({ ...t, result: found === null ? 'not_found' : found.partnerKey ? 'found' : 'no_key' });
   }
   return { trace: out, partnerKey, stillNotConfigured };

@@ -8,7 +8,8 @@ import { PARTNER_KEY_PLACES } from '../../core/payment-event.js';
 import type { Db } from '../../db/client.js';
 import { retryingByGateway } from '../../db/inbox.js';
 import { reconcileStatus } from '../../db/reconcile-runs.js';
-import { programs, webhookSubscriptions, type GatewaySettings } from '../../db/schema.js';
+import { notConfiguredWhere } from '../../db/reattribute.js';
+import { programs, transactions, webhookSubscriptions, type GatewaySettings } from '../../db/schema.js';
 import { adapters } from '../../gateways/registry.js';
 import { ok, programId, timestamp } from './respond.js';
 
@@ -41,7 +42,7 @@ export function gatewaySetup(gateway: string, settings: GatewaySettings): { webh
 }
 
 /** Where each gateway's webhook secret (or credentials) and API access are set from the environment. */
-const SETTINGS_HINT: Record<string, { secret: string; api: string }> = {
+export const SETTINGS_HINT: Record<string, { secret: string; api: string }> = {
   stripe: { secret: 'STRIPE_WEBHOOK_SECRET', api: 'STRIPE_API_KEY' },
   paddle: { secret: 'PADDLE_WEBHOOK_SECRET', api: 'PADDLE_API_KEY' },
   woocommerce: { secret: 'WOOCOMMERCE_WEBHOOK_SECRET', api: 'WOOCOMMERCE_URL, WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET' },
@@ -152,6 +153,9 @@ export async function integrationStatus(
   // deliveries waiting for their next attempt (a gateway API down): else only a bare `pending`
   const retryingP = retryingByGateway(db, pid, names, RECENT);
   const attributionP = attributionIssues(db, pid, new Date(now.getTime() - ATTRIBUTION_WINDOW_DAYS * 86_400_000));
+  const waitingLookupsP = db.execute<{ gateway: string; n: string }>(
+    sql`select ${transactions.gateway} as gateway, count(*)::text as n from ${transactions} where ${notConfiguredWhere(pid)} group by 1`,
+  );
   // each query uses the (program, gateway, received_at) indexes: cheap however large the inbox
   const [program, last, lastProcessed, counts, rejectionCounts, rejections, failures, places, disabled, reconciles] = await Promise.all([
     db.select({ gateways: programs.gateways }).from(programs).where(eq(programs.id, pid)),
@@ -209,6 +213,7 @@ export async function integrationStatus(
 
   const retryingAll = await retryingP;
   const attributionAll = await attributionP;
+  const waitingLookups = new Map((await waitingLookupsP).rows.map((r) => [r.gateway, Number(r.n)]));
   const settings = program[0]?.gateways ?? {};
   const warnings: string[] = [];
   const gateways = names.map((gateway) => {
@@ -252,6 +257,13 @@ export async function integrationStatus(
       warnings.push(
         `${gateway}: ${plural(issues.notConfigured, 'payment')} in the last ${ATTRIBUTION_WINDOW_DAYS} days had partner_key lookups skipped ` +
           `(on the customer, subscription ...) because the ${gateway} API access is not set: set ${SETTINGS_HINT[gateway]?.api ?? 'its API key'} (or PATCH /v1/program)`,
+      );
+    }
+    const lookupsWaiting = waitingLookups.get(gateway) ?? 0;
+    if (lookupsWaiting > 0 && setup.api) {
+      warnings.push(
+        `${gateway}: ${plural(lookupsWaiting, 'payment')} booked while its API access was not set still ${lookupsWaiting === 1 ? 'waits' : 'wait'} for their partner-key lookups: ` +
+          `\`reattribute --lookups --gateway ${gateway}\` does them now and credits the partner found`,
       );
     }
     const retrying = retryingAll.get(gateway)!;
@@ -317,7 +329,14 @@ export async function integrationStatus(
         payments: issues.unknownPayments,
         keys: issues.unknownKeys.slice(0, RECENT).map((k) => ({ key: k.key, payments: k.payments, last_at: timestamp(k.lastAt) })),
       },
-      lookups_not_configured: { window_days: ATTRIBUTION_WINDOW_DAYS, payments: issues.notConfigured },
+      lookups_not_configured: {
+        window_days: ATTRIBUTION_WINDOW_DAYS,
+        payments: issues.notConfigured,
+        // the setting a lookup needs, while it is missing
+        missing_setting: setup.api ? null : (SETTINGS_HINT[gateway]?.api ?? null),
+        // every payment (whenever booked) still booked to nobody for want of it: `reattribute --lookups` redoes them
+        waiting: lookupsWaiting,
+      },
       retrying: {
         count: retrying.count,
         oldest_at: timestamp(retrying.oldestAt),

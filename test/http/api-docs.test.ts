@@ -47,6 +47,7 @@ describe('API reference', () => {
       '/v1/partners/{key}/coupons',
       '/v1/partners/{key}/coupons/{code}',
       '/v1/partners/{key}/earnings',
+      '/v1/partners/{key}/reattribute',
       '/v1/partners/{key}/referral_links',
       '/v1/partners/{key}/revoke-archive',
       '/v1/partners/{key}/reward',

@@ -402,6 +402,21 @@ describe('API keys', () => {
       'PUT /v1/partners/{key}': async () => expect((await asA('PUT', '/v1/partners/ptn_b_second', { name: 'x' })).status).toBe(404),
       'POST /v1/partners/{key}/archive': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/archive')).status).toBe(404),
       'POST /v1/partners/{key}/revoke-archive': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/revoke-archive')).status).toBe(404),
+      'POST /v1/partners/{key}/reattribute': async () => {
+        expect((await asA('POST', '/v1/partners/ptn_b_second/reattribute', { dry_run: true })).status).toBe(404);
+        // a payment of B's naming a key no partner of B's has: a partner of A's with that key is not credited with it
+        const waiting = `ptn_b_waiting_${randomBytes(3).toString('hex')}`;
+        const [sale] = makeSales(1, { tag: `rb${randomBytes(3).toString('hex')}`, random: prng(5), partners: [waiting] });
+        const event = paymentDelivery({ ...sale!, gateway: 'stripe' });
+        expect((await send(d.api.url, event, { secret: B.stripe, path: `/webhooks/stripe/${programB.id}` })).status).toBe(200);
+        await until('B payment processed', async () => (await d.db.pool.query(`select 1 from webhook_events where event_id = $1 and status = 'processed'`, [event.eventId])).rowCount);
+        const created = await asA('POST', '/v1/partners', { key: waiting });
+        expect(created.status).toBe(201);
+        expect(created.json.data.pending_attribution).toBe(0);
+        expect((await asA('POST', `/v1/partners/${waiting}/reattribute`, {})).json.data.summary).toMatchObject({ listed: 0, credited: 0 });
+        const rows = await d.db.pool.query(`select partner_id from transactions where program_id = $1 and attribution->>'partner_key' = $2`, [programB.id, waiting]);
+        expect(rows.rows).toEqual([{ partner_id: null }]);
+      },
       'DELETE /v1/partners': async () => {
         expect((await asA('DELETE', '/v1/partners', { key: 'ptn_b_second' })).status).toBe(404);
         expect((await asA('DELETE', '/v1/partners', { email: 'b2@example.com' })).status).toBe(404);

@@ -8,7 +8,7 @@ import { CreateApiKey, ListQuery as ApiKeysQuery } from './api-keys.js';
 import { BulkItem } from '../../views/bulk.js';
 import { BulkRequest } from './bulk.js';
 import { CreateCustomer, ListQuery as CustomersQuery, SearchQuery as CustomersSearch, UpdateCustomer } from './customers.js';
-import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
+import { CreatePartner, ListQuery as PartnersQuery, ManualRewardBody, ReattributeBody, RewardsQuery, SearchQuery as PartnersSearch, UpdatePartner } from './partners.js';
 import { CreatePayoutRequest, ListPayoutRequests, MarkAsPaid } from './payouts.js';
 import { PatchProgram } from './program.js';
 import { BrowserSignup, BrowserVisit } from './js-tracking.js';
@@ -196,6 +196,57 @@ const Transaction = {
   },
 };
 
+const REATTRIBUTION = {
+  type: 'object',
+  properties: {
+    partner: { type: 'string' },
+    dry_run: { type: 'boolean' },
+    payments: {
+      type: 'array',
+      description: 'the payments that named the partner and were booked to nobody, oldest first',
+      items: {
+        type: 'object',
+        properties: {
+          transaction_key: { type: 'string' },
+          gateway: { type: 'string' },
+          created_at: { type: 'string', format: 'date-time' },
+          amount: { type: 'number' },
+          amount_units: { type: 'string' },
+          refunded_amount: { type: 'number' },
+          customer: { type: ['string', 'null'], description: 'the customer record it is booked against now (transaction-based: the per-partner record)' },
+          result: { enum: ['credited', 'would_credit', 'skipped'] },
+          reason: {
+            type: ['string', 'null'],
+            description:
+              'skipped: customer_linked_elsewhere (customer-based: its customer is linked to another partner, and links are permanent), customer_deleted, no_customer, not_a_gateway_payment, not_named; credited without a reward: a reward_reason (lifetime_first_only, lifetime_expired, capped ...)',
+          },
+          reward: {
+            type: ['object', 'null'],
+            properties: {
+              amount: { type: 'number', description: 'after partial refunds' },
+              amount_units: { type: 'string' },
+              is_currency: { type: 'boolean' },
+              status: { enum: ['ok', 'review_period'] },
+              hold_reason: { enum: ['self_referral', 'refund_rate', null] },
+              capped_from: { type: ['string', 'null'] },
+            },
+          },
+        },
+      },
+    },
+    summary: {
+      type: 'object',
+      properties: {
+        listed: { type: 'integer' },
+        credited: { type: 'integer', description: 'credited (a dry run: would be)' },
+        rewarded: { type: 'integer', description: 'of those, with a reward' },
+        skipped: { type: 'integer' },
+        rewards: { type: 'object', additionalProperties: { type: 'string' }, description: 'per currency or unit, the rewards made (exact decimal text)' },
+      },
+    },
+  },
+};
+
 const Webhook = {
   type: 'object',
   properties: {
@@ -351,7 +402,19 @@ export function openApiDocument() {
         UpdateProgram: schema(PatchProgram),
         BrowserSignup: schema(BrowserSignup),
         BrowserVisit: schema(BrowserVisit),
-        Partner: { type: 'object', description: 'GET reads (one partner, the lists) add `balance`: a Balance per currency' },
+        Partner: {
+          type: 'object',
+          description: 'GET reads (one partner, the lists) add `balance`: a Balance per currency',
+          properties: {
+            pending_attribution: {
+              type: 'integer',
+              description:
+                'POST /v1/partners and the reads of one partner: how many payments named this partner before it existed and were booked to nobody; POST /v1/partners/{key}/reattribute credits them',
+            },
+          },
+        },
+        Reattribute: schema(ReattributeBody),
+        Reattribution: REATTRIBUTION,
         Balance,
         Balances: { type: 'object', properties: { balances: { type: 'array', items: { $ref: '#/components/schemas/Balance' } } } },
         PayoutRequest,
@@ -446,6 +509,16 @@ export function openApiDocument() {
       },
       '/v1/partners/{key}/archive': {
         post: { summary: 'Archive a partner: left out of lists (status=archived shows it), still readable; its new sales are recorded with no reward (reward_reason partner_archived) until revoke-archive; announces partner.archived', parameters: [keyParam()], responses: { '200': ok('Partner'), ...errors(401, 404, 409) } },
+      },
+      '/v1/partners/{key}/reattribute': {
+        post: {
+          summary: 'Credit the payments that named this partner while it did not exist (booked to nobody), as a payment booked now would be credited',
+          description:
+            "Gateway payments whose stored partner key is this partner's key (or its referral code, from Chargebee's referral-code field), booked to nobody and not refunded in full, made at or after `from` (a date-time, or a date: its UTC midnight; default: all): each is attributed as a payment booked now would be (customer-based: its customer is linked to the partner unless linked to another, whose link stands; transaction-based: through the payer's per-partner record), within the program's lifetime, holds and caps; a partial refund takes its share of the reward. Each transaction's `attribution` then carries `reattributed_at`; the outbound `transaction.created` (and `customer.created`/`customer.updated`) are sent as for a booking. `dry_run: true` lists what a run would do and changes nothing. A second run credits nothing. The partner's `pending_attribution` counts the payments waiting. 404: no such partner; 409 `deleted`: the partner is deleted; 422 `validation_failed`: a bad body.",
+          parameters: [keyParam()],
+          requestBody: json({ $ref: '#/components/schemas/Reattribute' }),
+          responses: { '200': ok('Reattribution'), ...errors(401, 404, 409, 422) },
+        },
       },
       '/v1/partners/{key}/reward': {
         post: {
@@ -625,7 +698,7 @@ export function openApiDocument() {
       },
       '/v1/integrations': {
         get: {
-          summary: 'Per gateway: configured or not, last events, 24 h outcomes, refusals, where partner_key was found, silence, reconcile (last_reconciled_to, last_run_at, missing_last_run, missing_last_7_days)',
+          summary: 'Per gateway: configured or not, last events, 24 h outcomes, refusals, where partner_key was found, silence, reconcile (last_reconciled_to, last_run_at, missing_last_run, missing_last_7_days), lookups_not_configured (payments, missing_setting: the setting a lookup needs while it is unset, waiting: payments still booked to nobody for want of it, which `reattribute --lookups` redoes)',
           responses: { '200': { description: '{ data: { gateways, outbound_webhooks, warnings }, status: 1 }' }, ...errors(401) },
         },
       },

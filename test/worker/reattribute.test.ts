@@ -7,6 +7,8 @@
 // (lookups not_configured), looked up again by `reattribute --lookups` once the key is set.
 import { execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -78,7 +80,15 @@ const transaction = async (key: string, apiKey = KEY) => (await api('GET', `/v1/
 beforeAll(async () => {
   paddleApi = await fakePaddleApi(objects).start();
   // Paddle's API key is not set: its lookups are recorded as not_configured
-  svc = await startTestService({ API_KEY: KEY, STRIPE_WEBHOOK_SECRET: STRIPE_SECRET, PADDLE_WEBHOOK_SECRET: PADDLE_SECRET, PADDLE_API_BASE: paddleApi.url });
+  svc = await startTestService({
+    API_KEY: KEY,
+    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+    PADDLE_WEBHOOK_SECRET: PADDLE_SECRET,
+    PADDLE_API_BASE: paddleApi.url,
+    // the outbound webhooks' receiver is on loopback: allowed for tests only
+    WEBHOOKS_ALLOW_LOOPBACK: 'true',
+    WEBHOOKS_DISPATCH_INTERVAL_MS: '100',
+  });
   env = {
     ...process.env,
     API_KEY: KEY,
@@ -175,6 +185,63 @@ describe('payments that named a partner before it existed', () => {
     const later = new Date(Date.now() + 3_600_000).toISOString();
     expect((await api('POST', `/v1/partners/${partner}/reattribute`, { from: later })).body.data.summary).toMatchObject({ listed: 0 });
     expect(await transaction(paid)).toMatchObject({ partner: null });
+  });
+});
+
+describe('rewards made by re-attribution', () => {
+  it('go through the holds and caps, and are announced as a booking is', async () => {
+    const received: { event: string; data: Record<string, unknown> }[] = [];
+    const sink = http.createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        received.push(JSON.parse(raw));
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    try {
+      const s = randomBytes(3).toString('hex');
+      const program = await createProgram(svc.db.db, { name: `Limited ${s}` });
+      const patched = await api('PATCH', '/v1/program', { caps: { max_per_customer: { USD: '12' } }, gateways: { stripe: { webhook_secrets: [STRIPE_SECRET] } } }, program.apiKey);
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      const hook = await api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook`, events: ['transaction.created', 'customer.updated'] }, program.apiKey);
+      expect(hook.status).toBe(201);
+      const partner = `ptn_lim_${s}`;
+      const [capped, self] = [`cus_cap${s}`, `cus_self${s}`];
+      const one = await pay(capped, partner, 4900, program.id);
+      const two = await pay(capped, partner, 3000, program.id);
+      const own = await pay(self, partner, 1000, program.id);
+      const waitFor = async (n: number) => {
+        const started = Date.now();
+        while (received.length < n && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 50));
+        expect(received.length).toBe(n);
+      };
+      // the bookings were announced (to nobody's credit)
+      await waitFor(3);
+      expect(received.map((e) => e.data.partner)).toEqual([null, null, null]);
+      // the partner's email is the payer's own: a self-referral
+      expect((await api('POST', '/v1/partners', { key: partner, email: `${self}@example.com` }, program.apiKey)).body.data).toMatchObject({ pending_attribution: 3 });
+      const before = received.length;
+      const done = await api('POST', `/v1/partners/${partner}/reattribute`, {}, program.apiKey);
+      expect(done.body.data.payments).toEqual([
+        expect.objectContaining({ transaction_key: one, result: 'credited', reward: expect.objectContaining({ amount: 9.8, capped_from: null }) }),
+        // 12 per customer: 9.8 earned, 2.2 left of the 6
+        expect.objectContaining({ transaction_key: two, result: 'credited', reward: expect.objectContaining({ amount: 2.2, capped_from: '6' }) }),
+        expect.objectContaining({ transaction_key: own, result: 'credited', reward: expect.objectContaining({ amount: 2, status: 'review_period', hold_reason: 'self_referral' }) }),
+      ]);
+      expect(await transaction(own, program.apiKey)).toMatchObject({ partner, rewards: [expect.objectContaining({ status: 'review_period', hold_reason: 'self_referral' })] });
+
+      // announced: each transaction, as it is now (credited, with its reward), and each customer linked
+      await waitFor(before + 5);
+      const events = received.slice(before);
+      const created = events.filter((e) => e.event === 'transaction.created');
+      expect(created.map((e) => e.data.key).sort()).toEqual([one, two, own].sort());
+      expect(created.find((e) => e.data.key === one)?.data).toMatchObject({ partner, rewards: [expect.objectContaining({ amount: 9.8 })] });
+      expect(events.filter((e) => e.event === 'customer.updated').map((e) => e.data.key).sort()).toEqual([capped, self].sort());
+    } finally {
+      await new Promise((r) => sink.close(r));
+    }
   });
 });
 

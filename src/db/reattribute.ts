@@ -57,7 +57,7 @@ export async function inTransaction<T>(db: Db, dryRun: boolean, work: (tx: Tx) =
  * referral code where Chargebee's referral-code field gave it): gateway payments only, not deleted
  * (a full refund), with no reward ever made. Served by transactions_unattributed_key_idx.
  */
-function waitingFor(programId: string, partner: { key: string; referralCode: string | null }, from?: Date): SQL {
+function waitingFor(programId: string, model: ProgramRules['attributionModel'], partner: WaitingPartner, from?: Date): SQL {
   const keys = partner.referralCode ? [partner.key, partner.referralCode] : [partner.key];
   return sql`${transactions.programId} = ${programId} and ${transactions.partnerId} is null and ${transactions.deletedAt} is null
     and (${transactions.attribution}->>'partner_key') in (${sql.join(keys.map((k) => sql`${k}`), sql`, `)})
@@ -65,22 +65,32 @@ function waitingFor(programId: string, partner: { key: string; referralCode: str
     and coalesce(${transactions.attribution}->'credited', 'null'::jsonb) = 'null'::jsonb
     and ${transactions.gateway} <> 'api'
     and not exists (select 1 from ${rewards} r where r.transaction_id = ${transactions.id})
+    ${
+      // customer-based: a customer linked to another partner since keeps that link, and its payment stays
+      // booked to nobody (crediting this partner would move the link; crediting the other, its key never named)
+      model === 'customer'
+        ? sql`and not exists (select 1 from ${customers} c where c.id = ${transactions.customerId}
+            and ((c.partner_id is not null and c.partner_id <> ${partner.id}) or c.referring_customer_id is not null))`
+        : sql``
+    }
     ${from ? sql`and ${transactions.createdAt} >= ${from.toISOString()}::timestamptz` : sql``}`;
 }
 
+type WaitingPartner = { id: string; key: string; referralCode: string | null };
+
 /** How many payments are waiting for this partner (the partner view's `pending_attribution`). */
-export async function pendingAttribution(db: Queryable, programId: string, partner: { key: string; referralCode: string | null }): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(waitingFor(programId, partner));
+export async function pendingAttribution(db: Queryable, program: Pick<ProgramRules, 'id' | 'attributionModel'>, partner: WaitingPartner): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(transactions).where(waitingFor(program.id, program.attributionModel, partner));
   return row?.n ?? 0;
 }
 
-async function candidates(tx: Tx, programId: string, partner: ReattributionPartnerRow, opts: ReattributeOptions): Promise<StoredPayment[]> {
+async function candidates(tx: Tx, program: ProgramRules, partner: ReattributionPartnerRow, opts: ReattributeOptions): Promise<StoredPayment[]> {
   const ids = opts.transactionIds;
   if (ids && !ids.length) return [];
   const rows = await tx
     .select()
     .from(transactions)
-    .where(and(waitingFor(programId, partner, opts.from), ids ? inArray(transactions.id, ids.map((i) => BigInt(i))) : undefined))
+    .where(and(waitingFor(program.id, program.attributionModel, partner, opts.from), ids ? inArray(transactions.id, ids.map((i) => BigInt(i))) : undefined))
     .orderBy(transactions.createdAt, transactions.id);
   return rows.map((t) => ({
     id: t.id.toString(),
@@ -157,10 +167,10 @@ export async function reattributeIn(tx: Tx, program: ProgramRules, partner: Reat
     return ids.length ? customerRows(tx, inArray(customers.id, ids)) : [];
   };
   // read, lock what they touch, read again: a refund or payment that landed meanwhile is seen
-  const first = await candidates(tx, p, partner, opts);
+  const first = await candidates(tx, program, partner, opts);
   await lock(tx, await lockNamesOf(tx, p, first, await ownersOf(first)));
   const listed = new Set(first.map((x) => x.id));
-  const payments = (await candidates(tx, p, partner, opts)).filter((x) => listed.has(x.id));
+  const payments = (await candidates(tx, program, partner, opts)).filter((x) => listed.has(x.id));
   if (!payments.length) return [];
   const owners = await ownersOf(payments);
   const perPartnerKeys = new Set<string>();

@@ -167,6 +167,22 @@ describe('payments that named a partner before it existed', () => {
     expect((await api('GET', `/v1/partners/${partner}`)).body.data.balance).toEqual([expect.objectContaining({ available: '32.8' })]);
   });
 
+  it('leave alone a customer linked to another partner since (customer-based: links are permanent)', async () => {
+    const s = randomBytes(3).toString('hex');
+    const [late, other] = [`ptn_late_${s}`, `ptn_other_${s}`];
+    const [linked, free] = [`cus_linked${s}`, `cus_free${s}`];
+    expect((await api('POST', '/v1/partners', { key: other })).status).toBe(201);
+    const stays = await pay(linked, late, 2000);
+    // the customer's next payment names an existing partner: it is linked to that one now
+    expect(await transaction(await pay(linked, other, 1000))).toMatchObject({ partner: other });
+    const credited = await pay(free, late, 2000);
+    expect((await api('POST', '/v1/partners', { key: late })).body.data).toMatchObject({ pending_attribution: 1 });
+    const done = await api('POST', `/v1/partners/${late}/reattribute`, {});
+    expect(done.body.data.payments).toEqual([expect.objectContaining({ transaction_key: credited, result: 'credited' })]);
+    expect(await transaction(stays)).toMatchObject({ partner: null, rewards: [] });
+    expect((await api('GET', `/v1/partners/${late}`)).body.data).toMatchObject({ pending_attribution: 0 });
+  });
+
   it('refuses a bad body, an unknown partner and a deleted one in plain words', async () => {
     const s = randomBytes(3).toString('hex');
     expect(await api('POST', `/v1/partners/nobody_${s}/reattribute`, {})).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });

@@ -130,13 +130,13 @@ export function partnersRouter(deps: { db: Db }) {
     if (!row) throw new ApiError(404, 'not_found', `no partner with key, id or email "${said}"`);
     return row;
   };
-  /** A partner as a read shows it: with its balance per currency. */
-  const withBalance = async (row: PartnerRow) => {
-    const [balances, pending] = await Promise.all([partnerBalances(db, row.programId, [row.id]), pendingOf(row)]);
+  /** A partner as a read shows it: with its balance per currency, and the payments waiting for it. */
+  const withBalance = async (row: PartnerRow, res: Response) => {
+    const [balances, pending] = await Promise.all([partnerBalances(db, row.programId, [row.id]), pendingOf(row, res.locals.program as ProgramRules)]);
     return { ...partnerView(row), balance: balancesView(balances.get(row.id) ?? []), pending_attribution: pending };
   };
   /** Payments that named this partner before it existed, booked to nobody: `reattribute` credits them. */
-  const pendingOf = (row: PartnerRow) => (row.deletedAt ? Promise.resolve(0) : pendingAttribution(db, row.programId, row));
+  const pendingOf = (row: PartnerRow, program: ProgramRules) => (row.deletedAt ? Promise.resolve(0) : pendingAttribution(db, program, row));
   const byPath = (req: Request, res: Response) => find(programId(res), pathRef(String(req.params.key)), String(req.params.key));
   // GET and DELETE read the body into the query already (bodyParams); a PUT names the partner in its body
   const lookup = (req: Request, res: Response) => {
@@ -164,7 +164,7 @@ export function partnersRouter(deps: { db: Db }) {
         await emit(tx, pid, [{ event: 'partner.created', entityKey: created!.key }]);
         return created!;
       });
-      ok(res, { ...partnerView(row), pending_attribution: await pendingOf(row) }, 201);
+      ok(res, { ...partnerView(row), pending_attribution: await pendingOf(row, res.locals.program as ProgramRules) }, 201);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'duplicate_key', 'a partner with this key or referral code exists');
       throw err;
@@ -272,13 +272,13 @@ export function partnersRouter(deps: { db: Db }) {
   });
 
   // GET /v1/partner?key=|email=|id= (n8n's Get, the PHP SDK's Partner::get): one partner
-  router.get('/v1/partner', async (req, res) => ok(res, await withBalance(await lookup(req, res))));
+  router.get('/v1/partner', async (req, res) => ok(res, await withBalance(await lookup(req, res), res)));
   router.put('/v1/partners', async (req, res) => update(res, await lookup(req, res), req.body));
   router.put('/v1/partner', async (req, res) => update(res, await lookup(req, res), req.body));
   router.delete('/v1/partners', async (req, res) => remove(res, await lookup(req, res)));
   router.delete('/v1/partner', async (req, res) => remove(res, await lookup(req, res)));
 
-  router.get('/v1/partners/:key', async (req, res) => ok(res, await withBalance(await byPath(req, res))));
+  router.get('/v1/partners/:key', async (req, res) => ok(res, await withBalance(await byPath(req, res), res)));
   router.patch('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.put('/v1/partners/:key', async (req, res) => update(res, await byPath(req, res), req.body));
   router.delete('/v1/partners/:key', async (req, res) => remove(res, await byPath(req, res)));

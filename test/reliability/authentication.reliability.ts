@@ -234,7 +234,7 @@ async function programBData() {
 
 describe('API keys', () => {
   let openapi: { method: string; template: string }[] = [];
-  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '', link: 'ref_b_only', reward: '', payout: '', code: 'B_CODE_ONLY', coupon: 'b_coupon_only' };
+  const b = { partner: 'ptn_b_only', customer: 'cus_b_only', transaction: 'txn_b_only', run: '', webhook: '', delivery: '', eventId: '', link: 'ref_b_only', reward: '', payout: '', code: 'B_CODE_ONLY', coupon: 'b_coupon_only', waitingKey: `ptn_b_waiting_${randomBytes(3).toString('hex')}` };
   let aWebhook = '';
 
   beforeAll(async () => {
@@ -263,6 +263,12 @@ describe('API keys', () => {
     await until('B run completed', async () => (await asB('GET', `/v1/runs/${b.run}`)).json?.data?.status === 'completed');
     b.delivery = await until('B delivery', async () => (await asB('GET', `/v1/webhooks/${b.webhook}/deliveries`)).json?.data?.[0]?.id as string | undefined);
     await until('B event processed', async () => (await d.db.pool.query(`select 1 from webhook_events where event_id = $1 and status = 'processed'`, [b.eventId])).rowCount);
+    // a payment of B's naming a partner key no partner has (POST /v1/partners/{key}/reattribute's check)
+    const [waiting] = makeSales(1, { tag: `rb${randomBytes(3).toString('hex')}`, random: prng(5), partners: [b.waitingKey] });
+    // (a customer of its own: one linked to B's partner would keep its payment out of any re-attribution)
+    const waitingEvent = paymentDelivery({ ...waiting!, gateway: 'stripe', customer: 900_000 + Math.floor(Math.random() * 99_999) });
+    expect((await send(d.api.url, waitingEvent, { secret: B.stripe, path: `/webhooks/stripe/${programB.id}` })).status).toBe(200);
+    await until('B waiting payment processed', async () => (await d.db.pool.query(`select 1 from webhook_events where event_id = $1 and status = 'processed'`, [waitingEvent.eventId])).rowCount);
     // a referral link, a reward and a payout request of B's
     const link = await asB('POST', '/v1/partner_referral_links', { key: b.link, partner: { key: b.partner } });
     expect(link.status, link.text).toBe(201);
@@ -404,18 +410,17 @@ describe('API keys', () => {
       'POST /v1/partners/{key}/revoke-archive': async () => expect((await asA('POST', '/v1/partners/ptn_b_second/revoke-archive')).status).toBe(404),
       'POST /v1/partners/{key}/reattribute': async () => {
         expect((await asA('POST', '/v1/partners/ptn_b_second/reattribute', { dry_run: true })).status).toBe(404);
-        // a payment of B's naming a key no partner of B's has: a partner of A's with that key is not credited with it
-        const waiting = `ptn_b_waiting_${randomBytes(3).toString('hex')}`;
-        const [sale] = makeSales(1, { tag: `rb${randomBytes(3).toString('hex')}`, random: prng(5), partners: [waiting] });
-        const event = paymentDelivery({ ...sale!, gateway: 'stripe' });
-        expect((await send(d.api.url, event, { secret: B.stripe, path: `/webhooks/stripe/${programB.id}` })).status).toBe(200);
-        await until('B payment processed', async () => (await d.db.pool.query(`select 1 from webhook_events where event_id = $1 and status = 'processed'`, [event.eventId])).rowCount);
+        // B's payment naming a key no partner of B's has (made before): a partner of A's with that key is not credited with it
+        const waiting = b.waitingKey;
         const created = await asA('POST', '/v1/partners', { key: waiting });
         expect(created.status).toBe(201);
         expect(created.json.data.pending_attribution).toBe(0);
         expect((await asA('POST', `/v1/partners/${waiting}/reattribute`, {})).json.data.summary).toMatchObject({ listed: 0, credited: 0 });
+        // (B's payment may be credited to B's own partner through its customer's link: never to A's)
         const rows = await d.db.pool.query(`select partner_id from transactions where program_id = $1 and attribution->>'partner_key' = $2`, [programB.id, waiting]);
-        expect(rows.rows).toEqual([{ partner_id: null }]);
+        expect(rows.rows).toHaveLength(1);
+        expect(rows.rows[0].partner_id).not.toBe(created.json.data.id);
+        expect((await d.db.pool.query(`select 1 from rewards where partner_id = $1`, [created.json.data.id])).rowCount).toBe(0);
       },
       'DELETE /v1/partners': async () => {
         expect((await asA('DELETE', '/v1/partners', { key: 'ptn_b_second' })).status).toBe(404);

@@ -13,7 +13,7 @@ import { rewardTotals, redoLookups, type ReattributionItem } from '../core/reatt
 import { DEFAULT_PROGRAM_SLUG } from '../db/default-program.js';
 import type { Db } from '../db/client.js';
 import { loadProgramRules } from '../db/programs.js';
-import { inTransaction, livePartner, notConfiguredPayments, reattributeIn, reattributePartner, recordLookups, type NotConfiguredPayment } from '../db/reattribute.js';
+import { inTransaction, livePartner, lockPayment, notConfiguredPayments, reattributeIn, reattributePartner, recordLookups, type NotConfiguredPayment } from '../db/reattribute.js';
 import { partners, programs } from '../db/schema.js';
 import { EnrichmentError } from '../gateways/gateway.js';
 import { lookupClients } from '../gateways/registry.js';
@@ -154,6 +154,7 @@ async function byLookups(ctx: CliContext, a: z.infer<typeof Args>): Promise<numb
     const found = redone.partnerKey;
     const partner = found ? await partnerFor(db, program.id, found.value, found.place) : null;
     const items = await inTransaction(db, dryRun, async (tx) => {
+      await lockPayment(tx, program.id, p.id);
       if (!(await recordLookups(tx, program.id, p, redone, new Date()))) return [];
       return partner && program.type === 'affiliate' ? reattributeIn(tx, program, partner, { transactionIds: [p.id] }) : [];
     });

@@ -138,7 +138,7 @@ async function customerRows(tx: Tx, where: SQL): Promise<ReCustomer[]> {
 }
 
 /** The names of the ledger's locks for these payments and their payers (db/ledger-base.ts lockNames). */
-async function lockNamesOf(tx: Tx, programId: string, payments: StoredPayment[], owners: ReCustomer[]): Promise<string[]> {
+async function lockNamesOf(tx: Tx, programId: string, payments: Pick<StoredPayment, 'id' | 'key'>[], owners: ReCustomer[]): Promise<string[]> {
   const names = [`${programId}|reattribute`];
   if (!payments.length) return names;
   const refs = await tx
@@ -324,7 +324,18 @@ export function notConfiguredWhere(programId: string, opts: { gateway?: string; 
 }
 
 /**
- * Record what a payment's redone lookups found: the new trace and, when one found a key, the key as
+ * Take the locks re-attributing this payment takes (its ids, its payer's identities), all in one call
+ * before anything is read for writing: a second call later (re-entrant for the same names) never waits.
+ */
+export async function lockPayment(tx: Tx, programId: string, paymentId: string): Promise<void> {
+  const [t] = await tx.select({ key: transactions.key, customerId: transactions.customerId }).from(transactions).where(eq(transactions.id, BigInt(paymentId)));
+  if (!t) return;
+  const owners = t.customerId ? await customerRows(tx, eq(customers.id, t.customerId)) : [];
+  await lock(tx, await lockNamesOf(tx, programId, [{ id: paymentId, key: t.key }], owners));
+}
+
+/**
+ * Record what a payment's redone lookups found (under lockPayment's locks): the new trace and, when one found a key, the key as
  * a payment booked with it would carry it (a key that names no partner yet is `ignored_partner_key`,
  * waiting for that partner like any other). Only while the payment is still booked to nobody.
  */
@@ -335,11 +346,10 @@ export async function recordLookups(
   found: { trace: LookupTrace[]; partnerKey: { value: string; place: string } | null },
   now: Date,
 ): Promise<boolean> {
-  await lock(tx, [`${programId}|ref|${payment.key}`]);
   const [t] = await tx
     .select({ attribution: transactions.attribution })
     .from(transactions)
-    .where(and(eq(transactions.id, BigInt(payment.id)), isNull(transactions.partnerId)));
+    .where(and(eq(transactions.programId, programId), eq(transactions.id, BigInt(payment.id)), isNull(transactions.partnerId)));
   if (!t) return false;
   const record = (t.attribution ?? {}) as Record<string, unknown>;
   const next: Record<string, unknown> = { ...record, lookups: found.trace, lookups_redone_at: now.toISOString() };

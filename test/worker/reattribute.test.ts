@@ -48,11 +48,10 @@ async function stripeDelivery(event: Record<string, unknown>, programId?: string
 
 let clock = Math.floor(Date.now() / 1000) - 86_400;
 /** A Stripe payment (payment_intent.succeeded) of `amount` cents by `customer`, naming `partnerKey`, each a minute after the last. */
-async function pay(customer: string, partnerKey: string, amount: number, programId?: string) {
+async function pay(customer: string, partnerKey: string, amount: number, programId?: string, id = `pi_${randomBytes(6).toString('hex')}`) {
   const event = JSON.parse(fixture('stripe', 'payment_intent.succeeded.json').toString('utf8'));
   event.id = `evt_${randomBytes(6).toString('hex')}`;
   event.created = clock += 60;
-  const id = `pi_${randomBytes(6).toString('hex')}`;
   Object.assign(event.data.object, {
     id,
     amount,
@@ -165,6 +164,20 @@ describe('payments that named a partner before it existed', () => {
     const again = await api('POST', `/v1/partners/${partner}/reattribute`, {});
     expect(again.body.data).toMatchObject({ payments: [], summary: { listed: 0, credited: 0, rewards: {} } });
     expect((await api('GET', `/v1/partners/${partner}`)).body.data.balance).toEqual([expect.objectContaining({ available: '32.8' })]);
+  });
+
+  it('a partial refund delivered before its payment takes its share too', async () => {
+    const s = randomBytes(3).toString('hex');
+    const partner = `ptn_early_${s}`;
+    const pi = `pi_${randomBytes(6).toString('hex')}`;
+    // Stripe may deliver charge.refunded before payment_intent.succeeded: the refund waits for its payment
+    await refund(pi, 8000, 2000);
+    await pay(`cus_early${s}`, partner, 8000, undefined, pi);
+    expect(await transaction(pi)).toMatchObject({ partner: null, refunded_amount: 20 });
+    expect((await api('POST', '/v1/partners', { key: partner })).body.data).toMatchObject({ pending_attribution: 1 });
+    await api('POST', `/v1/partners/${partner}/reattribute`, {});
+    // 20 % of 80, less the quarter refunded
+    expect(await transaction(pi)).toMatchObject({ partner, rewards: [expect.objectContaining({ amount: 12 })] });
   });
 
   it('leave alone a customer linked to another partner since (customer-based: links are permanent)', async () => {

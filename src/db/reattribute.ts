@@ -317,6 +317,9 @@ export async function notConfiguredPayments(db: Queryable, programId: string, op
 export function notConfiguredWhere(programId: string, opts: { gateway?: string; from?: Date } = {}): SQL {
   return sql`${transactions.programId} = ${programId} and ${transactions.partnerId} is null and ${transactions.deletedAt} is null
     and ${transactions.attribution}->'lookups' @> '[{"result": "not_configured"}]'::jsonb
+    -- a partner-key (or email) lookup: the canonical payment id (payment_key) is not done again
+    and exists (select 1 from jsonb_array_elements(${transactions.attribution}->'lookups') l
+      where l->>'result' = 'not_configured' and l->>'place' <> 'payment_key')
     and ${transactions.attribution}->>'partner_key' is null
     and coalesce(${transactions.attribution}->'credited', 'null'::jsonb) = 'null'::jsonb
     ${opts.gateway ? sql`and ${transactions.gateway} = ${opts.gateway}` : sql``}

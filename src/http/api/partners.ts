@@ -73,7 +73,7 @@ export const ManualRewardBody = z.object({
   date: z.union([dateTimeInput(), z.iso.date(), z.number().int().positive()]).nullish(),
   note: z.string().trim().max(1000).nullish(),
 });
-/** POST /v1/partners/{key}/reattribute: the payments made from `from` on (default: all), or only listed. */
+/** POST /v1/partners/{key}/reattribute: the payments made from `from` on (default: all); `dry_run` lists them only. */
 export const ReattributeBody = z.object({
   from: z.union([dateTimeInput(), z.iso.date()]).nullish(),
   dry_run: z.boolean().nullish(),

@@ -150,10 +150,11 @@ export function attribute(f: AttributionFacts): Attribution {
 function decidedBy(f: AttributionFacts, a: Attribution): DecidedBy {
   const c = a.credited;
   if (!c) return 'none';
-  // the customer's stored link, used as it was (a link made by this payment was made by its key)
-  const linked = a.customer.action === 'use' && a.explanation.path === 'customer' ? a.customer.customer.referrer : null;
-  if (linked && linked.kind === c.kind && linked.id === c.id) return a.customer.action === 'use' && a.customer.customer.linkedBy === 'referral_link' ? 'referral_link' : 'customer_link';
-  return f.partnerKey?.place === 'coupon' ? 'coupon' : 'partner_key';
+  // the first step of the precedence that names who is credited: the payment's key (or code) ...
+  if (f.keyReferrer && f.keyReferrer.kind === c.kind && f.keyReferrer.id === c.id) return f.partnerKey?.place === 'coupon' ? 'coupon' : 'partner_key';
+  // ... else the customer's stored link, made by a referral link's visit or otherwise
+  const linked = a.customer.action === 'use' ? a.customer.customer : null;
+  return linked?.linkedBy === 'referral_link' ? 'referral_link' : 'customer_link';
 }
 
 function decide(f: AttributionFacts): Attribution {

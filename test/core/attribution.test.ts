@@ -52,9 +52,9 @@ describe('attribute', () => {
     expect(a.explanation.customer_match).toBe(expected.match);
     expect(a.explanation.fallback).toBe(expected.fallback ?? null);
     expect(a.hold).toBe(expected.hold ?? false);
-    // the step that decided: nobody, the customer's stored link used as it was, else the key
-    const stored = a.customer.action === 'use' && a.explanation.path === 'customer' && a.customer.customer.referrer;
-    expect(a.explanation.decided_by).toBe(!a.credited ? 'none' : stored ? 'customer_link' : 'partner_key');
+    // the step that decided: nobody, the key when it names who is credited, else the customer's link
+    const byKey = a.credited && input.keyReferrer?.key === a.credited.key;
+    expect(a.explanation.decided_by).toBe(!a.credited ? 'none' : byKey ? 'partner_key' : 'customer_link');
   });
 
   it('names the per-partner record {customer_id}__pkey_{partner_key}', () => {

@@ -33,16 +33,21 @@ beforeAll(async () => {
     const m = /^\/v1\/customers\/([^/]+)$/.exec(path);
     if (method !== 'GET' || !m) return undefined;
     const id = decodeURIComponent(m[1]!);
+    // the outage's clock starts at the first lookup, not when the test starts sending: on a loaded
+    // machine the worker's first attempts could come after both phases were over (no 500, no hang)
+    outageStart ||= Date.now();
     const customer = { id, object: 'customer', email: `${id}@example.com`, metadata: { partner_key: 'ptn_api_outage' } };
     if (id.startsWith('cus_doomed') && !healed) {
       counts.doomed500++;
       return { status: 500, body: { error: { type: 'api_error', message: 'fake outage' } } };
     }
-    if (now() < ERRORS_UNTIL_MS) {
+    if (now() < ERRORS_UNTIL_MS || counts.error500 === 0) {
       counts.error500++;
       return { status: 500, body: { error: { type: 'api_error', message: 'fake outage' } } };
     }
-    if (now() < HANGS_UNTIL_MS) {
+    // each phase lasts until a recovering payment's lookup has met it: with every job in its backoff,
+    // none may ask within 2.5 s
+    if (now() < HANGS_UNTIL_MS || counts.hung === 0) {
       counts.hung++;
       return { status: 200, body: customer, delayMs: 11_000 };
     }
@@ -92,14 +97,14 @@ describe('gateway API outage during enrichment', () => {
     const tag = randomBytes(3).toString('hex');
     const recovering = Array.from({ length: RECOVERING }, (_, i) => payment(`cus_r${tag}${i}`));
     const doomed = Array.from({ length: DOOMED }, (_, i) => payment(`cus_doomed${tag}${i}`));
-    outageStart = Date.now();
+    const sendingStarted = Date.now();
     const answers = await pool([...recovering, ...doomed], 8, (e) => send(svc.url, e));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 
     // the recovering ones: processed, credited through the customer's metadata, after retries
     const rows = await Promise.all(recovering.map((e) => svc.settled('stripe', e.eventId, 90_000)));
     expect(rows.map((r) => r.status)).toEqual(rows.map(() => 'processed'));
-    const recoveredAfter = now() / 1000;
+    const recoveredAfter = (Date.now() - sendingStarted) / 1000;
     const tries = await Promise.all(recovering.map(async (e) => (await jobOf(e))?.attemptsMade ?? 0));
     for (const e of recovering) {
       const t = await stored(svc.db.db, svc.programId, `pi_${e.eventId.slice(4)}`);
@@ -109,7 +114,7 @@ describe('gateway API outage during enrichment', () => {
 
     // the doomed ones: failed after the whole budget, with a readable reason on the job and the inbox
     const failed = await Promise.all(doomed.map((e) => svc.settled('stripe', e.eventId, 90_000)));
-    const failedAfter = now() / 1000;
+    const failedAfter = (Date.now() - sendingStarted) / 1000;
     const reason = /^partner lookup: Stripe API 500 on GET \/v1\/customers\/cus_doomed\w+ \(after 6 attempts\)$/;
     for (const row of failed) {
       expect(row.status).toBe('failed');

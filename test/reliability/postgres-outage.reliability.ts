@@ -43,20 +43,24 @@ describe('PostgreSQL outage', () => {
       await server.stop('SIGINT');
       const stoppedAt = Date.now();
 
+      // jobs fail and wait out their backoff at some point of the outage, not at a given instant:
+      // the queue is watched through the whole outage, from its first moment (beside the deliveries
+      // below, which may take most of it), and its most delayed moment is kept
+      let queueDuring = await queueCounts(dep.queue);
+      const watching = (async () => {
+        while (Date.now() - stoppedAt < OUTAGE_MS) {
+          await new Promise((r) => setTimeout(r, 250));
+          const now = await queueCounts(dep.queue);
+          if ((now.delayed ?? 0) > (queueDuring.delayed ?? 0)) queueDuring = now;
+        }
+      })();
       // deliveries during the outage: 503, so the gateway keeps them
       const duringStatuses: Record<string, number> = {};
       await pool(during, 4, async (e) => {
         const a = await send(dep.api.url, e, { timeoutMs: 15_000 });
         duringStatuses[a.status] = (duringStatuses[a.status] ?? 0) + 1;
       });
-      // jobs fail and wait out their backoff at some point of the outage, not at a given instant:
-      // the queue is watched through the whole outage and its most delayed moment is kept
-      let queueDuring = await queueCounts(dep.queue);
-      while (Date.now() - stoppedAt < OUTAGE_MS) {
-        await new Promise((r) => setTimeout(r, 250));
-        const now = await queueCounts(dep.queue);
-        if ((now.delayed ?? 0) > (queueDuring.delayed ?? 0)) queueDuring = now;
-      }
+      await watching;
       await server.start();
       const outageMs = Date.now() - stoppedAt;
 

@@ -209,6 +209,10 @@ describe('delivery', () => {
     // a deleted partner is no longer credited
     expect((await api('POST', '/v1/customers', { key: 'c2', partner: { key: 'P1' } })).status).toBe(422);
 
+    // the ten events (the second partner.updated was not waited for above), each marked delivered once
+    // its answer is back, after the receiver saw it; then a pause in which nothing more may come
+    await receivedAt('/all', 10);
+    await until('ten delivered', () => api('GET', `/v1/webhooks/${key}/deliveries`), (r) => r.body.data.filter((d: { status: string }) => d.status === 'delivered').length >= 10);
     await new Promise((r) => setTimeout(r, 500));
     const all = inbox.get('/all')!;
     expect(all.map((r) => r.body.event).sort()).toEqual(

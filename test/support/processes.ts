@@ -4,7 +4,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Output kept per process: enough for every log line of a scenario, bounded all the same. */
@@ -48,10 +47,12 @@ export type SpawnOptions = {
 
 /** Start the service with exactly this environment (plus PATH) and wait until it is ready. */
 export async function spawnService(env: Record<string, string>, opts: SpawnOptions): Promise<ServiceProcess> {
-  const port = opts.role === 'worker' ? 0 : await freePort();
+  // the API binds a port of the system's choosing and says which in its log: a port picked free here
+  // and handed over could be taken by another process meanwhile (the machine is shared), and /readyz
+  // would then be that process's answer
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PROCESS_ROLE: opts.role, PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env, PROCESS_ROLE: opts.role, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -75,7 +76,7 @@ export async function spawnService(env: Record<string, string>, opts: SpawnOptio
     role: opts.role,
     name,
     pid: child.pid ?? -1,
-    url: `http://127.0.0.1:${port}`,
+    url: '',
     output: () => out,
     exited,
     alive: () => !gone,
@@ -100,8 +101,12 @@ export async function spawnService(env: Record<string, string>, opts: SpawnOptio
     if (opts.role === 'worker') {
       if (out.includes('"msg":"worker running"')) return proc;
     } else {
-      const res = await fetch(`${proc.url}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
-      if (res?.status === 200) return proc;
+      const listening = /"port":(\d+),"msg":"api listening"/.exec(out);
+      if (listening) {
+        proc.url = `http://127.0.0.1:${listening[1]}`;
+        const res = await fetch(`${proc.url}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
+        if (res?.status === 200) return proc;
+      }
     }
     await new Promise((r) => setTimeout(r, 50));
   }

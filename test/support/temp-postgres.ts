@@ -91,7 +91,9 @@ export async function startTempPostgres(): Promise<TempPostgres> {
           resolve();
         }),
       );
-      const deadline = Date.now() + 20_000;
+      // a start (and a restart after an outage, with a shutdown checkpoint behind it) on 2 loaded cores:
+      // the wait is for the server to answer, bounded, not a judgement of how fast it starts
+      const deadline = Date.now() + 60_000;
       for (;;) {
         if (!child) throw new Error(`postgres on ${port} exited: ${log}`);
         const client = new pg.Client({ connectionString: server.url('postgres'), connectionTimeoutMillis: 1000 });

@@ -74,7 +74,9 @@ export async function startTempRedis(opts: TempRedisOptions = {}): Promise<TempR
           resolve();
         }),
       );
-      const deadline = Date.now() + 10_000;
+      // a start (and a restart replaying its append-only file) on 2 loaded cores: the wait is for the
+      // server to answer, bounded, not a judgement of how fast it starts
+      const deadline = Date.now() + 60_000;
       for (;;) {
         if (!child) throw new Error(`redis-server on ${port} exited: ${log}`);
         const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });

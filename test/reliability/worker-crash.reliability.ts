@@ -91,9 +91,13 @@ async function crash(workers: number) {
       if (stalled > 0 && recovered.length > 0 && (await killOne((await inboxCounts(d.db.db)).processed ?? 0))) {
         recoveryKills++;
         await Promise.all(restarts);
-        // a job the killed worker held stays active until its lock expires (30 s); a live worker's
-        // finish within the pause
-        await new Promise((r) => setTimeout(r, 3000));
+        // a job the killed worker held stays active until its lock expires (30 s from its last renewal,
+        // renewed every 15 s: at least 15 s after the kill); a live worker's finish within the pause.
+        // 3 s was short for a loaded machine, where a live worker's rerun (a batch waiting its turn)
+        // could still be active and pass for a caught job: then no job stalled twice, and the test
+        // failed at the end instead of killing again. (A dead worker's job that came back within the
+        // pause and is active again has stalled twice: caught all the same.)
+        await new Promise((r) => setTimeout(r, 10_000));
         const stillActive = new Set(await d.activeJobIds());
         caughtRecovered = recovered.some((id) => stillActive.has(id));
       }

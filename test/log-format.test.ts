@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, defaultLogFormat } from '../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { TEST_REDIS_URL } from './support/env.js';
-import { freePort } from './support/ports.js';
 import { removePrefix, testPrefix } from './support/redis.js';
 
 let db: TestDatabase;
@@ -21,9 +20,9 @@ afterAll(async () => {
 
 /** Start the service with `env`, wait for its start-up summary, stop it with SIGTERM; what it wrote. */
 async function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const port = await freePort();
+  // port 0: a port found free here and handed over could be taken by another process meanwhile
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, PORT: String(port), ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -35,27 +35,31 @@ afterAll(async () => {
   for (const p of prefixes) await removePrefix(p);
 });
 
+/** The port the API says it listens on (it binds port 0: the system's choice). */
+const listeningPort = (stdout: string) => /"port":(\d+),"msg":"api listening"/.exec(stdout)?.[1];
+
 // #2's limits (ready within 10 s, a missing store named within 5 s) are for this machine at its usual
 // speed; each is scaled by an empty program's start measured just before (test/support/machine.ts)
 describe('npm start', { timeout: 240_000 }, () => {
   it('creates the database, migrates, answers /readyz within 10 s and stops cleanly on SIGTERM', async () => {
     const limit = await scaledLimit(10_000);
-    const port = await freePort();
     const name = `pl_test_main_${Date.now()}`;
     createdDatabases.push(name);
     const prefix = testPrefix();
     prefixes.push(prefix);
+    // port 0, the port read from its log: one found free here could be taken by another process
+    // meanwhile (the machine is shared), and the service could not listen
     const { child, exited, started, stdout } = startMain({
-      PORT: String(port),
+      PORT: '0',
       DATABASE_URL: databaseUrl(name),
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
     });
     let ready = 0;
     while (Date.now() - started < limit.limitMs) {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-      // (ours, not another test's service that took the same free port meanwhile)
-      if (res?.status === 200 && stdout().includes(`"port":${port},"msg":"api listening"`)) {
+      const port = listeningPort(stdout());
+      const res = port ? await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null) : null;
+      if (res?.status === 200) {
         ready = Date.now() - started;
         break;
       }
@@ -72,20 +76,19 @@ describe('npm start', { timeout: 240_000 }, () => {
 
   it('stops cleanly on a SIGTERM that comes as the API starts listening, before the worker has started', async () => {
     // /readyz answers once the API listens; an orchestrator may stop the container at that moment
-    const port = await freePort();
     const name = `pl_test_main_early_${Date.now()}`;
     createdDatabases.push(name);
     const prefix = testPrefix();
     prefixes.push(prefix);
     const { child, exited, stdout } = startMain({
-      PORT: String(port),
+      PORT: '0',
       DATABASE_URL: databaseUrl(name),
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
     });
     await new Promise<void>((resolve, reject) => {
       const check = () => {
-        if (stdout().includes(`"port":${port},"msg":"api listening"`)) resolve();
+        if (listeningPort(stdout())) resolve();
         else if (child.exitCode !== null) reject(new Error(`exited before listening: ${stdout()}`));
         else setTimeout(check, 2);
       };
@@ -112,15 +115,15 @@ describe('npm start', { timeout: 240_000 }, () => {
   });
 
   it('with QUEUE_BACKEND=postgres starts without Redis: the queues in its database, said at start and in /readyz', async () => {
-    const port = await freePort();
     const name = `pl_test_main_pgq_${Date.now()}`;
     createdDatabases.push(name);
     const closed = `redis://127.0.0.1:${await freePort()}`;
-    const { child, exited, started, stdout } = startMain({ PORT: String(port), DATABASE_URL: databaseUrl(name), REDIS_URL: closed, QUEUE_BACKEND: 'postgres' });
+    const { child, exited, started, stdout } = startMain({ PORT: '0', DATABASE_URL: databaseUrl(name), REDIS_URL: closed, QUEUE_BACKEND: 'postgres' });
     let body: unknown;
     while (Date.now() - started < 120_000 && child.exitCode === null) {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-      if (res?.status === 200 && stdout().includes(`"port":${port},"msg":"api listening"`)) {
+      const port = listeningPort(stdout());
+      const res = port ? await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null) : null;
+      if (res?.status === 200) {
         body = await res.json();
         break;
       }

@@ -152,6 +152,7 @@ function describe(o: EventOutcome, before: Map<string, TxState>, after: Map<stri
   if (o.kind === 'refund') {
     if (o.result === 'duplicate') return { text: 'refund: already applied, nothing changes', effect: 'none' };
     if (o.result === 'pending_payment') return { text: 'refund: its payment is not booked; it would wait for it', effect: 'change' };
+    if (o.reversed) return { text: `refund reversed on ${key}: ${rewards}${!o.deleted && b?.deleted ? ' (transaction restored)' : ''}`, effect: changed || (!o.deleted && b?.deleted) ? 'change' : 'none' };
     return { text: `refund on ${key}: ${rewards}${o.deleted && !b?.deleted ? ' (transaction deleted)' : ''}`, effect: changed || (o.deleted && !b?.deleted) ? 'change' : 'none' };
   }
   if (o.result === 'unchanged') return { text: `dispute (${o.status}): already recorded, nothing changes`, effect: 'none' };

@@ -141,6 +141,11 @@ export const RefundFact = Base.extend({
    * one refund's: it never adds to refunds known by their own ids, it only raises the total.
    */
   cumulative: z.boolean().default(false),
+  /**
+   * The gateway took this refund back (failed, canceled, voided, deleted in the store): what it took
+   * is restored. Jobs queued before the field existed parse as plain refunds.
+   */
+  reversed: z.boolean().default(false),
 });
 export type RefundFact = z.infer<typeof RefundFact>;
 

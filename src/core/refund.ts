@@ -13,6 +13,8 @@ export type KnownRefund = {
   amountMinor: bigint | null;
   /** The amount is a running total of the payment's refunds, not one refund. */
   cumulative: boolean;
+  /** The gateway took it back: it counts for nothing, and lowers running totals reported with it. */
+  reversed?: boolean;
 };
 
 /**
@@ -23,11 +25,18 @@ export type KnownRefund = {
 export function refundedTotal(amountMinor: bigint, known: KnownRefund[]): RefundEffect {
   let byId = 0n;
   let running = 0n;
+  // a running total reported while a refund stood counted that refund too: a reversal lowers it
+  let reversed = 0n;
   for (const r of known) {
+    if (r.reversed) {
+      if (!r.cumulative) reversed += r.amountMinor ?? amountMinor;
+      continue;
+    }
     if (r.amountMinor === null) return { refundedMinor: amountMinor, full: true };
     if (r.cumulative) running = r.amountMinor > running ? r.amountMinor : running;
     else byId += r.amountMinor;
   }
+  running = running > reversed ? running - reversed : 0n;
   const total = byId > running ? byId : running;
   const capped = total > amountMinor ? amountMinor : total;
   return { refundedMinor: capped, full: capped >= amountMinor };

@@ -29,3 +29,20 @@ export async function recordClawbacks(tx: Tx, rewardIds: string[], cause: Clawba
       as x(program_id uuid, partner_id uuid, amount numeric, currency text, reward_id bigint, refund_id bigint, dispute_id bigint, payout_request_id bigint)`);
   return owed.length;
 }
+
+/**
+ * A reversal made these rewards worth more again: the open clawbacks the refunds (or, with a
+ * dispute id, that dispute) caused for them are cancelled; the caller records what is still owed.
+ * A clawback an approved or finished later request netted stays: the partner was paid that much less.
+ */
+export async function cancelRefundClawbacks(tx: Tx, rewardIds: string[], now: Date, disputeId?: string): Promise<number> {
+  if (!rewardIds.length) return 0;
+  const res = await executePrepared(tx, sql`
+    update clawbacks c set cancelled_at = ${now.toISOString()}::timestamptz
+    where c.reward_id = any(${sql.param(rewardIds)}::bigint[]) and c.cancelled_at is null
+      and (case when ${sql.param(disputeId ?? null)}::bigint is null then c.refund_id is not null else c.dispute_id = ${sql.param(disputeId ?? null)}::bigint end)
+      and (c.settled_payout_request_id is null
+        or exists (select 1 from payout_requests s where s.id = c.settled_payout_request_id and s.status in ('requested', 'rejected')))
+    returning 1`);
+  return res.rows.length;
+}

@@ -50,7 +50,7 @@ export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact;
 
 export type EventOutcome =
   | PaymentOutcome
-  | { kind: 'refund'; result: 'applied' | 'pending_payment' | 'duplicate'; transactionKey: string | null; deleted: boolean }
+  | { kind: 'refund'; result: 'applied' | 'pending_payment' | 'duplicate'; transactionKey: string | null; deleted: boolean; reversed?: boolean }
   | { kind: 'dispute'; result: 'applied' | 'pending_payment' | 'unchanged'; transactionKey: string | null; status: string };
 
 

@@ -5,14 +5,14 @@
 import { sql } from 'drizzle-orm';
 import { planRefunds, type RefundInput, type RefundOutcome, type RefundPlan, type RefundSnapshot } from '../core/plan-refunds.js';
 import type { RefundFact } from '../core/payment-event.js';
-import { recordClawbacks } from './clawbacks.js';
+import { cancelRefundClawbacks, recordClawbacks } from './clawbacks.js';
 import { executePrepared, OUTBOX_INSERT, type Tx } from './ledger-base.js';
 
 type TargetsLoad = {
   refs: [string, string, string][]; // program, ref, transaction id
-  transactions: [string, string, string, string, string, string, boolean][]; // id, key, program, amount, currency, refunded, deleted
-  applied: [string, string | null, boolean][]; // transaction id, amount, cumulative
-  rewards: [string, string, string, string, boolean][]; // id, transaction id, original amount, units, is currency
+  transactions: [string, string, string, string, string, string, boolean, string | null][]; // id, key, program, amount, currency, refunded, deleted, deleted reason
+  applied: [string, string | null, boolean, string, string, boolean][]; // transaction id, amount, cumulative, row id, refund id, reversed
+  rewards: [string, string, string, string, boolean, boolean][]; // id, transaction id, original amount, units, is currency, deleted by a refund
 };
 
 /**
@@ -30,27 +30,34 @@ const TARGETS = (refCount: number) => sql`
 const TARGET_COLUMNS = sql`
       (select coalesce(json_agg(json_build_array(p, ref, transaction_id::text)), '[]') from refs) as refs,
       (select coalesce(json_agg(json_build_array(t.id::text, t.key, t.program_id, t.amount_minor::text, t.currency,
-        t.refunded_minor::text, t.deleted_at is not null)), '[]') from tids join transactions t on t.id = tids.id) as transactions,
-      (select coalesce(json_agg(json_build_array(f.transaction_id::text, f.amount_minor::text, f.cumulative)), '[]')
+        t.refunded_minor::text, t.deleted_at is not null, t.deleted_reason)), '[]') from tids join transactions t on t.id = tids.id) as transactions,
+      (select coalesce(json_agg(json_build_array(f.transaction_id::text, f.amount_minor::text, f.cumulative, f.id::text, f.refund_id,
+        f.reversed_at is not null) order by f.applied_at, f.id), '[]')
         from tids join refunds f on f.transaction_id = tids.id) as applied,
-      (select coalesce(json_agg(json_build_array(w.id::text, w.transaction_id::text, w.original_amount::text, w.units, w.is_currency)), '[]')
-        from tids join rewards w on w.transaction_id = tids.id and w.deleted_at is null) as rewards`;
+      (select coalesce(json_agg(json_build_array(w.id::text, w.transaction_id::text, w.original_amount::text, w.units, w.is_currency,
+        w.deleted_at is not null)), '[]')
+        from tids join rewards w on w.transaction_id = tids.id
+        where w.deleted_at is null or w.deleted_reason = 'refunded') as rewards`;
 
 function snapshotOf(loaded: TargetsLoad): RefundSnapshot {
   const refs = new Map<string, string>();
   for (const [p, ref, tid] of loaded.refs) refs.set(`${p}|${ref}`, tid);
   const transactions: RefundSnapshot['transactions'] = new Map();
-  for (const [id, key, programId, amount, currency, refunded, deleted] of loaded.transactions) {
-    transactions.set(id, { id, key, programId, amount: BigInt(amount), currency, refunded: BigInt(refunded), deleted, known: [], rewards: [] });
+  for (const [id, key, programId, amount, currency, refunded, deleted, deletedReason] of loaded.transactions) {
+    transactions.set(id, { id, key, programId, amount: BigInt(amount), currency, refunded: BigInt(refunded), deleted, deletedReason, known: [], rewards: [] });
   }
-  for (const [tid, amount, cumulative] of loaded.applied) transactions.get(tid)?.known.push({ amountMinor: amount === null ? null : BigInt(amount), cumulative });
-  for (const [id, tid, original, units, isCurrency] of loaded.rewards) transactions.get(tid)?.rewards.push({ id, original, units, isCurrency });
+  for (const [tid, amount, cumulative, rowId, refundId, reversed] of loaded.applied) {
+    transactions.get(tid)?.known.push({ rowId, refundId, amountMinor: amount === null ? null : BigInt(amount), cumulative, reversed });
+  }
+  for (const [id, tid, original, units, isCurrency, deleted] of loaded.rewards) transactions.get(tid)?.rewards.push({ id, original, units, isCurrency, deleted });
   return { refs, transactions };
 }
 
 /**
- * New refunds, in order: each stored once by its gateway's id (a repeat is a duplicate) and applied to
- * its payment when that is stored; one in another currency than its payment throws PlanFailure.
+ * New refunds and reversals, in order: each refund stored once by its gateway's id (a repeat is a
+ * duplicate) and applied to its payment when that is stored; one in another currency than its payment
+ * throws PlanFailure. A reversal marks its refund's row reversed (storing it reversed when the refund
+ * has not come yet, so the refund is never applied) and the planner restores what the refund took.
  */
 export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: string; e: RefundFact }[], now: Date): Promise<[T, RefundOutcome][]> {
   const rows = list.map(({ programId, e }, ord) => ({
@@ -62,6 +69,7 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
     amount_minor: e.amount ? BigInt(e.amount.minor).toString() : null,
     currency: e.amount?.currency ?? null,
     cumulative: e.cumulative,
+    reversed: e.reversed,
     occurred_at: new Date(e.occurredAt).toISOString(),
   }));
   const refCount = Math.max(1, rows.reduce((n, r) => n + r.payment_refs.length, 0));
@@ -69,11 +77,13 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
     with d as (select ${JSON.stringify(rows)}::jsonb as j),
     x as (
       select * from d, jsonb_to_recordset(d.j) as x(ord int, p uuid, gateway text, refund_id text, payment_refs text[],
-        amount_minor bigint, currency text, cumulative boolean, occurred_at timestamptz)
+        amount_minor bigint, currency text, cumulative boolean, reversed boolean, occurred_at timestamptz)
     ),
     ins as (
-      insert into refunds (program_id, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at)
-      select p, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at from x order by ord
+      insert into refunds (program_id, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at, reversed_at)
+      select p, gateway, refund_id, payment_refs, amount_minor, currency, cumulative, occurred_at,
+        case when reversed then ${now.toISOString()}::timestamptz end
+      from x order by ord
       on conflict (program_id, gateway, refund_id) do nothing
       returning id, program_id, gateway, refund_id
     ),
@@ -82,27 +92,52 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
     select
       (select coalesce(json_agg(json_build_array(x.ord, ins.id::text)), '[]') from ins
         join x on x.p = ins.program_id and x.gateway = ins.gateway and x.refund_id = ins.refund_id) as inserted,
+      -- the refunds reversals name that were stored before this statement
+      (select coalesce(json_agg(json_build_array(x.ord, f.id::text, f.reversed_at is not null)), '[]') from x
+        join refunds f on f.program_id = x.p and f.gateway = x.gateway and f.refund_id = x.refund_id where x.reversed) as earlier,
       ${TARGET_COLUMNS}`);
-  const loaded = res.rows[0] as unknown as TargetsLoad & { inserted: [number, string][] };
+  const loaded = res.rows[0] as unknown as TargetsLoad & { inserted: [number, string][]; earlier: [number, string, boolean][] };
   // a refund repeated within the run: the first one is inserted (in order), the others are duplicates
   const firstOrd = new Map<string, number>();
-  for (const [ord, id] of loaded.inserted) firstOrd.set(id, Math.min(ord, firstOrd.get(id) ?? ord));
-  const rowIdAt = new Map<number, string>();
-  for (const [id, ord] of firstOrd) rowIdAt.set(ord, id);
-  const plan = planRefunds(
-    snapshotOf(loaded),
-    list.map(({ at, programId, e }, ord): RefundInput<T> => ({
+  const idAt = new Map<number, string>();
+  for (const [ord, id] of loaded.inserted) {
+    firstOrd.set(id, Math.min(ord, firstOrd.get(id) ?? ord));
+    idAt.set(ord, id);
+  }
+  const insertedAt = new Map<number, string>();
+  for (const [id, ord] of firstOrd) insertedAt.set(ord, id);
+  const earlier = new Map(loaded.earlier.map(([ord, id, reversed]) => [ord, { id, reversed }]));
+  // rows reversed before this run, or by a reversal earlier in it: a repeat changes nothing
+  const reversedRows = new Set(loaded.earlier.filter(([, , reversed]) => reversed).map(([, id]) => id));
+  const toReverse: string[] = [];
+  const inputs = list.map(({ at, programId, e }, ord): RefundInput<T> => {
+    let rowId = insertedAt.get(ord) ?? null;
+    if (e.reversed) {
+      if (rowId !== null) reversedRows.add(rowId);
+      else {
+        // the refund's row: stored before, or by a refund earlier in this run
+        const id = earlier.get(ord)?.id ?? idAt.get(ord) ?? null;
+        rowId = id !== null && !reversedRows.has(id) ? id : null;
+        if (rowId !== null) {
+          reversedRows.add(rowId);
+          toReverse.push(rowId);
+        }
+      }
+    }
+    return {
       at,
       programId,
-      rowId: rowIdAt.get(ord) ?? null,
+      rowId,
       refundId: e.refundId,
       paymentRefs: e.paymentRefs,
       amount: e.amount ? { minor: BigInt(e.amount.minor), currency: e.amount.currency } : null,
       cumulative: e.cumulative,
+      reversed: e.reversed,
       onMismatch: 'fail',
-    })),
-  );
-  await write(tx, plan, now);
+    };
+  });
+  const plan = planRefunds(snapshotOf(loaded), inputs);
+  await write(tx, plan, now, toReverse);
   return plan.outcomes;
 }
 
@@ -116,7 +151,8 @@ export async function applyWaitingRefunds(tx: Tx, payments: { programId: string;
   const res = await tx.execute(sql`
     with wanted as (select x.p, x.ref from jsonb_to_recordset(${JSON.stringify(wanted)}::jsonb) as x(p uuid, ref text)),
     waiting as (
-      select f.id, f.program_id, f.refund_id, f.payment_refs, f.amount_minor, f.currency, f.cumulative, f.occurred_at
+      select f.id, f.program_id, f.refund_id, f.payment_refs, f.amount_minor, f.currency, f.cumulative, f.occurred_at,
+        f.reversed_at is not null as reversed
       from refunds f
       where f.applied_at is null and f.payment_refs && (select array_agg(ref) from wanted)
         and exists (select 1 from wanted w where w.p = f.program_id and w.ref = any(f.payment_refs))
@@ -124,14 +160,15 @@ export async function applyWaitingRefunds(tx: Tx, payments: { programId: string;
     ),
     ${TARGETS(wanted.length)}
     select
-      (select coalesce(json_agg(json_build_array(id::text, program_id, refund_id, payment_refs, amount_minor::text, currency, cumulative)
+      (select coalesce(json_agg(json_build_array(id::text, program_id, refund_id, payment_refs, amount_minor::text, currency, cumulative, reversed)
         order by occurred_at, id), '[]') from waiting) as waiting,
       ${TARGET_COLUMNS}`);
-  const loaded = res.rows[0] as unknown as TargetsLoad & { waiting: [string, string, string, string[], string | null, string | null, boolean][] };
+  const loaded = res.rows[0] as unknown as TargetsLoad & { waiting: [string, string, string, string[], string | null, string | null, boolean, boolean][] };
   if (!loaded.waiting.length) return;
   const plan = planRefunds(
     snapshotOf(loaded),
-    loaded.waiting.map(([id, programId, refundId, paymentRefs, amount, currency, cumulative]): RefundInput<string> => ({
+    // a refund reversed before its payment came is applied as reversed: it takes nothing
+    loaded.waiting.map(([id, programId, refundId, paymentRefs, amount, currency, cumulative, reversed]): RefundInput<string> => ({
       at: id,
       programId,
       rowId: id,
@@ -139,16 +176,17 @@ export async function applyWaitingRefunds(tx: Tx, payments: { programId: string;
       paymentRefs,
       amount: amount !== null && currency !== null ? { minor: BigInt(amount), currency } : null,
       cumulative,
+      reversed,
       onMismatch: 'wait',
     })),
   );
-  await write(tx, plan, now);
+  await write(tx, plan, now, []);
 }
 
-async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date): Promise<void> {
-  if (!plan.applied.length && !plan.outbox.length) return;
+async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date, reversed: string[]): Promise<void> {
+  if (!plan.applied.length && !plan.outbox.length && !plan.transactions.length && !reversed.length) return;
   const at = now.toISOString();
-  const data = JSON.stringify({ applied: plan.applied, transactions: plan.transactions, rewards: plan.rewards, outbox: plan.outbox });
+  const data = JSON.stringify({ applied: plan.applied, transactions: plan.transactions, rewards: plan.rewards, outbox: plan.outbox, reversed });
   await executePrepared(tx, sql`
     with d as (select ${data}::jsonb as j),
     applied as (
@@ -156,23 +194,36 @@ async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date): Promise<void
       from d, jsonb_to_recordset(d.j->'applied') as x(id bigint, tid bigint) where r.id = x.id
       returning 1
     ),
+    reversed as (
+      update refunds r set reversed_at = ${at}::timestamptz
+      from d, jsonb_array_elements_text(d.j->'reversed') as x(id) where r.id = x.id::bigint and r.reversed_at is null
+      returning 1
+    ),
     changed_transactions as (
       update transactions t set refunded_minor = x.refunded, updated_at = ${at}::timestamptz,
-        deleted_at = case when x.deleted then ${at}::timestamptz else t.deleted_at end,
-        deleted_reason = case when x.deleted then 'refunded' else t.deleted_reason end
-      from d, jsonb_to_recordset(d.j->'transactions') as x(id bigint, refunded bigint, deleted boolean) where t.id = x.id
+        deleted_at = case when x.deleted then ${at}::timestamptz when x.restored then null else t.deleted_at end,
+        deleted_reason = case when x.deleted then 'refunded' when x.restored then null else t.deleted_reason end,
+        deleted_by = case when x.deleted then x."deletedBy" when x.restored then null else t.deleted_by end,
+        reduced_by = array(select jsonb_array_elements_text(x."reducedBy"))
+      from d, jsonb_to_recordset(d.j->'transactions') as x(id bigint, refunded bigint, deleted boolean, restored boolean, "deletedBy" text, "reducedBy" jsonb)
+      where t.id = x.id
       returning 1
     ),
     changed_rewards as (
       update rewards w set amount = coalesce(x.amount, w.amount), updated_at = ${at}::timestamptz,
-        deleted_at = case when x.deleted then ${at}::timestamptz else w.deleted_at end
-      from d, jsonb_to_recordset(d.j->'rewards') as x(id bigint, amount numeric, deleted boolean) where w.id = x.id
+        deleted_at = case when x.deleted then ${at}::timestamptz when x.restored then null else w.deleted_at end,
+        deleted_reason = case when x.deleted then 'refunded' when x.restored then null else w.deleted_reason end
+      from d, jsonb_to_recordset(d.j->'rewards') as x(id bigint, amount numeric, deleted boolean, restored boolean) where w.id = x.id
       returning 1
     ),
     new_outbox as (${OUTBOX_INSERT})
     select 1`);
+  // a reward worth more again (a refund taken back): the clawbacks refunds caused are not owed as
+  // they were; cancelled, and what is still owed is recorded again below. Those a later payout
+  // already netted stay: the partner was paid less for them.
+  const raised = plan.rewards.filter((w) => w.raised).map((w) => w.id);
+  if (raised.length) await cancelRefundClawbacks(tx, raised, now);
   // a reward already in an approved or paid payout: the partner owes the difference back
   const cause = new Map(plan.rewards.map((w) => [w.id, w.refundRowId]));
   await recordClawbacks(tx, [...cause.keys()], {}, (id) => ({ refundId: cause.get(id) ?? null }));
 }
-

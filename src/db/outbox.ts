@@ -7,6 +7,8 @@ import type { Tx } from './ledger-base.js';
 export const OUTBOUND_EVENTS = [
   'transaction.created',
   'transaction.deleted',
+  // a reversal (a refund the gateway took back, a dispute won after it was lost) brought it back
+  'transaction.restored',
   'customer.created',
   'customer.updated',
   'customer.deleted',

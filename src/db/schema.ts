@@ -321,7 +321,12 @@ export const transactions = pgTable(
     disputeStatus: text('dispute_status'),
     archivedAt: ts('archived_at'),
     deletedAt: ts('deleted_at'),
+    /** refunded | dispute_lost | deleted_via_api */
     deletedReason: text('deleted_reason'),
+    /** The gateway's refund or dispute id that deleted it (null for the API). */
+    deletedBy: text('deleted_by'),
+    /** The gateway ids of the refunds standing that reduce it (a reversed refund leaves the list). */
+    reducedBy: text('reduced_by').array().notNull().default(sql`'{}'::text[]`),
   },
   (t) => [
     uniqueIndex('transactions_program_key_uq').on(t.programId, t.key),
@@ -373,6 +378,8 @@ export const rewards = pgTable(
     updatedAt: updatedAt(),
     archivedAt: ts('archived_at'),
     deletedAt: ts('deleted_at'),
+    /** refunded | dispute_lost | deleted_via_api: a reversal restores only what it deleted. */
+    deletedReason: text('deleted_reason'),
   },
   (t) => [
     uniqueIndex('rewards_program_key_uq').on(t.programId, t.key),
@@ -483,6 +490,11 @@ export const refunds = pgTable(
     transactionId: bigint('transaction_id', { mode: 'bigint' }).references(() => transactions.id),
     occurredAt: ts('occurred_at').notNull(),
     appliedAt: ts('applied_at'),
+    /**
+     * The gateway took the refund back (failed, canceled, voided, deleted): it no longer counts. Set
+     * before the refund itself arrives when the reversal comes first, so the refund is never applied.
+     */
+    reversedAt: ts('reversed_at'),
     createdAt: createdAt(),
   },
   (t) => [

@@ -28,6 +28,7 @@ export async function eventData(db: Db, row: OutboxRow, programType: 'affiliate'
   const detail = (row.detail ?? {}) as Record<string, unknown>;
   switch (event) {
     case 'transaction.created':
+    case 'transaction.restored':
       return (await transactionData(db, row.programId, programType, row.entityKey)) ?? { key: row.entityKey };
     case 'transaction.deleted': {
       const view = (await transactionData(db, row.programId, programType, row.entityKey)) ?? { key: row.entityKey };

@@ -1,10 +1,11 @@
 // Disputes, one event at a time: stored once by the gateway's id, applied to their payment when it is
 // stored (or when it arrives: ledger-payments.ts applies the ones waiting for it). Refunds: ledger-refunds.ts.
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { planDispute } from '../core/dispute.js';
 import type { DisputeFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import { lock, lockNames, transactionByRefs, type EventOutcome, type Tx } from './ledger-base.js';
-import { recordClawbacks } from './clawbacks.js';
+import { cancelRefundClawbacks, recordClawbacks } from './clawbacks.js';
 import { emit } from './outbox.js';
 import { disputes, rewards, transactions } from './schema.js';
 
@@ -13,46 +14,59 @@ import { disputes, rewards, transactions } from './schema.js';
 export async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, now: Date): Promise<string | null> {
   const t = await transactionByRefs(tx, d.programId, d.paymentRefs);
   if (!t) return null;
-  if (t.deletedAt === null) {
-    const live = and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt));
-    if (d.status === 'opened') {
-      // hold: back to review until the dispute closes; a rejected reward stays rejected
-      const held = await tx
-        .update(rewards)
-        .set({ heldFromStatus: sql`${rewards.status}`, status: 'review_period', updatedAt: now })
-        .where(and(live, isNull(rewards.heldFromStatus), sql`${rewards.status} <> 'rejected'`))
-        .returning({ key: rewards.key, from: rewards.heldFromStatus });
-      await emit(
-        tx,
-        t.programId,
-        held.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_key: t.key, from: r.from, to: 'review_period', reason: 'dispute_opened' } })),
-      );
-      await tx.update(transactions).set({ disputeStatus: 'opened', updatedAt: now }).where(eq(transactions.id, t.id));
-    } else if (d.status === 'won') {
-      const restored = await tx
+  const list = await tx
+    .select({
+      id: rewards.id,
+      key: rewards.key,
+      status: rewards.status,
+      heldFrom: rewards.heldFromStatus,
+      reviewEndsAt: rewards.reviewEndsAt,
+      deletedAt: rewards.deletedAt,
+      deletedReason: rewards.deletedReason,
+    })
+    .from(rewards)
+    .where(and(eq(rewards.transactionId, t.id), or(isNull(rewards.deletedAt), eq(rewards.deletedReason, 'dispute_lost'))));
+  const change = planDispute(
+    {
+      key: t.key,
+      deleted: t.deletedAt !== null,
+      deletedReason: t.deletedReason,
+      rewards: list.map((w) => ({ ...w, id: w.id.toString(), deleted: w.deletedAt !== null })),
+    },
+    d.status as DisputeFact['status'],
+    now,
+  );
+  if (change) {
+    const { transaction: c } = change;
+    await tx
+      .update(transactions)
+      .set({
+        disputeStatus: c.disputeStatus,
+        updatedAt: now,
+        ...(c.deleted ? { deletedAt: now, deletedReason: 'dispute_lost', deletedBy: d.disputeId } : {}),
+        ...(c.restored ? { deletedAt: null, deletedReason: null, deletedBy: null } : {}),
+      })
+      .where(eq(transactions.id, t.id));
+    for (const w of change.rewards) {
+      await tx
         .update(rewards)
         .set({
-          status: sql`case when ${rewards.heldFromStatus} = 'review_period' and ${rewards.reviewEndsAt} <= ${now.toISOString()}::timestamptz then 'ok'::reward_status else ${rewards.heldFromStatus} end`,
-          heldFromStatus: null,
+          status: w.status,
+          heldFromStatus: w.heldFrom,
           updatedAt: now,
+          ...(w.deleted ? { deletedAt: now, deletedReason: 'dispute_lost' } : {}),
+          ...(w.restored ? { deletedAt: null, deletedReason: null } : {}),
         })
-        .where(and(live, sql`${rewards.heldFromStatus} is not null`))
-        .returning({ key: rewards.key, to: rewards.status });
-      await emit(
-        tx,
-        t.programId,
-        restored.map((r) => ({ event: 'reward.status_changed', entityKey: r.key, detail: { transaction_key: t.key, from: 'review_period', to: r.to, reason: 'dispute_won' } })),
-      );
-      await tx.update(transactions).set({ disputeStatus: 'won', updatedAt: now }).where(eq(transactions.id, t.id));
-    } else {
-      await tx
-        .update(transactions)
-        .set({ disputeStatus: 'lost', deletedAt: now, deletedReason: 'dispute_lost', updatedAt: now })
-        .where(eq(transactions.id, t.id));
-      const gone = await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(live).returning({ id: rewards.id });
-      await recordClawbacks(tx, gone.map((g) => g.id.toString()), { disputeId: d.id.toString() });
-      await emit(tx, t.programId, [{ event: 'transaction.deleted', entityKey: t.key, detail: { reason: 'dispute_lost' } }]);
+        .where(eq(rewards.id, BigInt(w.id)));
     }
+    const ids = change.rewards.map((w) => w.id);
+    // a reward already in a fixed payout: deleted, the partner owes it back; restored, it no longer does
+    if (c.deleted) await recordClawbacks(tx, ids, { disputeId: d.id.toString() });
+    if (c.restored) await cancelRefundClawbacks(tx, ids, now, d.id.toString());
+    await emit(tx, t.programId, [
+      ...change.statusChanges.map((r) => ({ event: 'reward.status_changed' as const, entityKey: r.key, detail: { transaction_key: t.key, from: r.from, to: r.to, reason: r.reason } })),
+      ...(change.event ? [{ event: change.event, entityKey: t.key, detail: { reason: c.deleted ? 'dispute_lost' : 'dispute_won' } }] : []),
+    ]);
   }
   await tx.update(disputes).set({ appliedAt: now, transactionId: t.id, updatedAt: now }).where(eq(disputes.id, d.id));
   return t.key;
@@ -61,7 +75,8 @@ export async function applyDisputeRow(tx: Tx, d: typeof disputes.$inferSelect, n
 export async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFact, now: Date, locked = false): Promise<EventOutcome> {
   if (!locked) await lock(tx, lockNames(program.id, e));
   const occurredAt = new Date(e.occurredAt);
-  // a closed dispute is final; an `opened` arriving after its closing changes nothing
+  // a closed dispute is final, but for a lost one the gateway reverses (won after lost: a chargeback
+  // reversed, funds reinstated); an `opened` arriving after its closing changes nothing
   const [row] = await tx
     .insert(disputes)
     .values({
@@ -75,7 +90,7 @@ export async function recordDispute(tx: Tx, program: ProgramRules, e: DisputeFac
     .onConflictDoUpdate({
       target: [disputes.programId, disputes.gateway, disputes.disputeId],
       set: { status: e.status, occurredAt, updatedAt: now, appliedAt: null },
-      setWhere: sql`${disputes.status} = 'opened' and ${e.status} <> 'opened'`,
+      setWhere: sql`(${disputes.status} = 'opened' and ${e.status} <> 'opened') or (${disputes.status} = 'lost' and ${e.status} = 'won')`,
     })
     .returning();
   if (!row) return { kind: 'dispute', result: 'unchanged', transactionKey: null, status: e.status };

@@ -318,7 +318,7 @@ export function transactionsRouter(deps: { db: Db }) {
       if (!t) return;
       const gone = await tx
         .update(rewards)
-        .set({ deletedAt: now, updatedAt: now })
+        .set({ deletedAt: now, deletedReason: 'deleted_via_api', updatedAt: now })
         .where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)))
         .returning({ id: rewards.id });
       // a reward already in an approved or paid payout: the partner owes it back

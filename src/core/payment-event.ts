@@ -157,7 +157,20 @@ export const DisputeFact = Base.extend({
 });
 export type DisputeFact = z.infer<typeof DisputeFact>;
 
-export const PaymentEvent = z.discriminatedUnion('kind', [PaymentFact, RefundFact, DisputeFact]);
+/**
+ * The refunds a payment has now, as a store lists them on the order (WooCommerce's `refunds[]`): a
+ * stored refund of this gateway whose id starts with `prefix`, seen before `occurredAt`, and not in
+ * the list was deleted in the store, and is reversed. One seen later is newer than this list: kept.
+ */
+export const RefundsStandingFact = Base.extend({
+  kind: z.literal('refunds_standing'),
+  paymentRefs: z.array(Id).min(1).max(10),
+  prefix: Id,
+  refundIds: z.array(Id).max(100),
+});
+export type RefundsStandingFact = z.infer<typeof RefundsStandingFact>;
+
+export const PaymentEvent = z.discriminatedUnion('kind', [PaymentFact, RefundFact, DisputeFact, RefundsStandingFact]);
 export type PaymentEvent = z.infer<typeof PaymentEvent>;
 /** What a producer may send: defaults not yet filled in. */
 export type PaymentEventInput = z.input<typeof PaymentEvent>;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { PgDialect, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import { identityOf, type EnrichedPayment, type PaymentOutcome } from '../core/plan.js';
-import type { DisputeFact, RefundFact } from '../core/payment-event.js';
+import type { DisputeFact, RefundFact, RefundsStandingFact } from '../core/payment-event.js';
 import type { ProgramRules } from '../core/program.js';
 import type { Queryable } from './client.js';
 import { transactionRefs, transactions } from './schema.js';
@@ -46,7 +46,7 @@ export const OUTBOX_INSERT = sql.raw(`
       returning 1
     `);
 
-export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact;
+export type LedgerEvent = EnrichedPayment | RefundFact | DisputeFact | RefundsStandingFact;
 
 export type EventOutcome =
   | PaymentOutcome

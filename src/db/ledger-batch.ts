@@ -19,7 +19,7 @@ import {
 } from './ledger-base.js';
 import { markProcessedMany } from './inbox.js';
 import { applyPayments } from './ledger-payments.js';
-import { applyRefundEvents } from './ledger-refunds.js';
+import { applyRefundEvents, applyRefundsStanding } from './ledger-refunds.js';
 import { recordDispute } from './ledger-reversals.js';
 
 /** A job of the batch failed on its own (bad data): take it out and apply the others again. */
@@ -215,9 +215,12 @@ async function applyJobs(tx: Tx, jobs: { index: number; job: JobEvents }[], now:
       }
       await flush();
       try {
-        outcomes.get(it.job)![it.seq] = await recordDispute(tx, programOf(it.job), it.e as never, now, true);
+        outcomes.get(it.job)![it.seq] =
+          it.e.kind === 'refunds_standing'
+            ? await applyRefundsStanding(tx, programOf(it.job).id, it.e, now)
+            : await recordDispute(tx, programOf(it.job), it.e as never, now, true);
       } catch (error) {
-        throw new JobFailure(it.job, error);
+        throw new JobFailure(it.job, error instanceof PlanFailure ? error.error : error);
       }
     }
     await flush();

@@ -4,7 +4,7 @@
 // decides in order; one statement writes the plan.
 import { sql } from 'drizzle-orm';
 import { planRefunds, type RefundInput, type RefundOutcome, type RefundPlan, type RefundSnapshot } from '../core/plan-refunds.js';
-import type { RefundFact } from '../core/payment-event.js';
+import type { RefundFact, RefundsStandingFact } from '../core/payment-event.js';
 import { cancelRefundClawbacks, recordClawbacks } from './clawbacks.js';
 import { executePrepared, OUTBOX_INSERT, type Tx } from './ledger-base.js';
 
@@ -226,4 +226,44 @@ async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date, reversed: str
   // a reward already in an approved or paid payout: the partner owes the difference back
   const cause = new Map(plan.rewards.map((w) => [w.id, w.refundRowId]));
   await recordClawbacks(tx, [...cause.keys()], {}, (id) => ({ refundId: cause.get(id) ?? null }));
+}
+
+/**
+ * A store's list of the refunds a payment has now: the stored ones of that gateway (by the list's
+ * prefix) seen before the list and missing from it were deleted in the store; each is reversed, in
+ * the order they came. One seen after the list (a newer delivery came first) stays.
+ */
+export async function applyRefundsStanding(tx: Tx, programId: string, e: RefundsStandingFact, now: Date): Promise<RefundOutcome> {
+  const res = await executePrepared(tx, sql`
+    select f.refund_id, f.payment_refs, f.amount_minor::text as amount_minor, f.currency, f.occurred_at
+    from refunds f
+    where f.program_id = ${sql.param(programId)}::uuid and f.gateway = ${sql.param(e.gateway)}
+      and f.payment_refs && ${sql.param(e.paymentRefs)}::text[]
+      and starts_with(f.refund_id, ${sql.param(e.prefix)}) and not f.cumulative and f.reversed_at is null
+      and f.occurred_at < ${sql.param(new Date(e.occurredAt).toISOString())}::timestamptz
+      and not (f.refund_id = any(${sql.param(e.refundIds)}::text[]))
+    order by f.occurred_at, f.id`);
+  const gone = res.rows as { refund_id: string; payment_refs: string[]; amount_minor: string | null; currency: string | null }[];
+  if (!gone.length) return { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false, reversed: true };
+  const done = await applyRefundEvents(
+    tx,
+    gone.map((f, i) => ({
+      at: i,
+      programId,
+      e: {
+        gateway: e.gateway,
+        eventId: e.eventId,
+        eventType: e.eventType,
+        occurredAt: e.occurredAt,
+        kind: 'refund' as const,
+        refundId: f.refund_id,
+        paymentRefs: f.payment_refs,
+        amount: f.amount_minor !== null && f.currency !== null ? { minor: f.amount_minor, currency: f.currency, isCurrency: true } : undefined,
+        cumulative: false,
+        reversed: true,
+      },
+    })),
+    now,
+  );
+  return done[done.length - 1]![1];
 }

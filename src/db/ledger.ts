@@ -12,7 +12,7 @@ import { recordClawbacks } from './clawbacks.js';
 import { lock, lockNames, LedgerDataError, type BatchResult, type EventOutcome, type JobEvents, type LedgerEvent, type Tx } from './ledger-base.js';
 import { applyBatchSetBased } from './ledger-batch.js';
 import { applyPayments } from './ledger-payments.js';
-import { applyRefundEvents } from './ledger-refunds.js';
+import { applyRefundEvents, applyRefundsStanding } from './ledger-refunds.js';
 import { recordDispute } from './ledger-reversals.js';
 import { markProcessed } from './inbox.js';
 import { emit } from './outbox.js';
@@ -160,7 +160,13 @@ async function applyJob(tx: Tx, job: JobEvents, now: Date): Promise<EventOutcome
         throw error instanceof PlanFailure ? error.error : error;
       }
     }
-    else outcomes.push(await recordDispute(tx, job.program, e, now, true));
+    else if (e.kind === 'refunds_standing') {
+      try {
+        outcomes.push(await applyRefundsStanding(tx, job.program.id, e, now));
+      } catch (error) {
+        throw error instanceof PlanFailure ? error.error : error;
+      }
+    } else outcomes.push(await recordDispute(tx, job.program, e, now, true));
   }
   if (job.inboxId) await markProcessed(tx, BigInt(job.inboxId), outcomes, now);
   return outcomes;

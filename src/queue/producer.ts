@@ -49,7 +49,8 @@ export function factText(e: PaymentEvent): string {
         : ' (no partner_key)';
     return `payment ${e.transactionKey} ${money(e.amount)}${key}`;
   }
-  if (e.kind === 'refund') return `refund ${e.refundId} of ${e.paymentRefs[0]}${e.amount ? ` ${money(e.amount)}` : ' (whole payment)'}`;
+  if (e.kind === 'refund') return `refund ${e.refundId}${e.reversed ? ' reversed' : ''} of ${e.paymentRefs[0]}${e.amount ? ` ${money(e.amount)}` : ' (whole payment)'}`;
+  if (e.kind === 'refunds_standing') return `refunds of ${e.paymentRefs[0]} now: ${e.refundIds.length}`;
   return `dispute ${e.disputeId} on ${e.paymentRefs[0]} ${e.status}`;
 }
 

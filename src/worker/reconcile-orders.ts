@@ -67,6 +67,7 @@ const factsText = (events: PaymentEvent[]) =>
       const money = (m: { minor: string; currency: string }) => `${fromMinorUnits(BigInt(m.minor), m.currency)} ${m.currency}`;
       if (e.kind === 'payment') return `payment ${e.transactionKey} ${money(e.amount)}${e.partnerKey ? ` (partner_key ${e.partnerKey.value})` : ''}`;
       if (e.kind === 'refund') return `refund ${e.refundId}${e.amount ? ` ${money(e.amount)}` : ' (whole order)'}`;
+      if (e.kind === 'refunds_standing') return `${e.refundIds.length} refund(s) standing`;
       return `dispute ${e.disputeId}`;
     })
     .join(', ');

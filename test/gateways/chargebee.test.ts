@@ -275,7 +275,7 @@ describe('Chargebee normalization', () => {
   });
 
   it('names the event types to enable', () => {
-    expect(CHARGEBEE_EVENT_TYPES).toEqual(['payment_succeeded', 'payment_refunded']);
+    expect(CHARGEBEE_EVENT_TYPES).toEqual(['payment_succeeded', 'payment_refunded', 'transaction_deleted']);
   });
 });
 

@@ -392,11 +392,25 @@ describe('Paddle normalization: adjustments', () => {
     ['credit_reverse', 'approved', 'credit_reverse adjustment: not a refund or chargeback'],
     ['goodwill_bonus', 'approved', 'goodwill_bonus adjustment: not a refund or chargeback'],
     ['refund', 'rejected', 'refund adjustment rejected: only approved adjustments are booked'],
-    ['refund', 'reversed', 'refund adjustment reversed: only approved adjustments are booked'],
     ['chargeback', 'pending_approval', 'chargeback adjustment pending_approval: booked once Paddle approves it'],
   ])('%s %s is ignored', (action, status, reason) => {
     const body = changed('adjustment.created.refund.partial.json', (e) => Object.assign(e.data, { action, status }));
     expect(paddleAdapter.toEvents(body)).toEqual({ kind: 'ignore', reason });
+  });
+});
+
+describe('Paddle normalization: reversed adjustments', () => {
+  it('a refund adjustment moved to reversed restores what it took: a reversal of the same adjustment id', () => {
+    const body = changed('adjustment.created.refund.partial.json', (e) => Object.assign(e, { event_type: 'adjustment.updated' }) && Object.assign(e.data, { status: 'reversed' }));
+    const e = events(body)[0];
+    const approved = events(fixtureJson('paddle', 'adjustment.created.refund.partial.json'))[0]!;
+    expect(e).toMatchObject({ kind: 'refund', reversed: true, refundId: approved.refundId, amount: approved.amount });
+  });
+
+  it('a chargeback moved to reversed counts as won, as its chargeback_reverse does', () => {
+    const body = changed('adjustment.created.chargeback.json', (e) => Object.assign(e.data, { status: 'reversed' }));
+    const lost = events(fixtureJson('paddle', 'adjustment.created.chargeback.json'))[0]!;
+    expect(events(body)).toEqual([{ ...lost, status: 'won' }]);
   });
 });
 

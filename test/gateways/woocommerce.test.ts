@@ -77,11 +77,13 @@ const verify = (body: Buffer, headers: Record<string, string>, secrets: string[]
 const signed = (body: Buffer, topic = 'order.updated', secret = SECRET) => verify(body, { ...delivery(topic), ...sign(body, secret) });
 
 type Loose = PaymentEventInput & Record<string, unknown>;
-const eventsOf = (payload: unknown) => {
+const allEventsOf = (payload: unknown) => {
   const r = woocommerceAdapter.toEvents(payload);
   if (!Array.isArray(r)) throw new Error(`ignored: ${r.reason}`);
   return r as Loose[];
 };
+/** The payment and refund facts (the list of refunds standing that ends each order is tested apart). */
+const eventsOf = (payload: unknown) => allEventsOf(payload).filter((e) => e.kind !== 'refunds_standing');
 const events = (name: string) => eventsOf(fixtureJson('woocommerce', name));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const order = (name: string, change: (o: any) => void) => {
@@ -308,6 +310,27 @@ describe('WooCommerce normalization', () => {
         paymentRefs: ['wc_order_4817'],
       },
     ]);
+  });
+
+  it('every order ends with the list of refunds it has now: a refund deleted in the store leaves it', () => {
+    const standing = (payload: unknown) => allEventsOf(payload).filter((e) => e.kind === 'refunds_standing');
+    expect(standing(fixtureJson('woocommerce', 'order.updated.refunded.json'))).toEqual([
+      {
+        gateway: 'woocommerce',
+        eventId: 'order-4817-20250802T150537-refunded-r1-4901',
+        eventType: 'order.refunded',
+        kind: 'refunds_standing',
+        occurredAt: '2025-08-02T15:05:37.000Z',
+        paymentRefs: ['wc_order_4817'],
+        prefix: 'wc_refund_',
+        refundIds: ['wc_refund_4901', 'wc_refund_full_4817'],
+      },
+    ]);
+    // the refund deleted: the order is completed again with no refund entries
+    const back = order('order.updated.partial_refund.json', (o) => (o.refunds = []));
+    expect(standing(back)).toMatchObject([{ kind: 'refunds_standing', refundIds: [] }]);
+    // an order with nothing booked says nothing
+    expect(woocommerceAdapter.toEvents(order('order.updated.completed.json', (o) => (o.status = 'pending')))).toMatchObject({ kind: 'ignore' });
   });
 
   it('a partial refund (status unchanged, refunds[] grown): the payment first, then each refund entry', () => {

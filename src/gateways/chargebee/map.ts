@@ -39,7 +39,7 @@ export const PARTNER_KEY_FIELDS = [
 ] as const satisfies readonly (readonly [keyof Customer, PartnerKeyPlace])[];
 
 /** The event types to enable on the Chargebee webhook. */
-export const CHARGEBEE_EVENT_TYPES: readonly string[] = [WebhookEventType.PaymentSucceeded, WebhookEventType.PaymentRefunded];
+export const CHARGEBEE_EVENT_TYPES: readonly string[] = [WebhookEventType.PaymentSucceeded, WebhookEventType.PaymentRefunded, WebhookEventType.TransactionDeleted];
 
 const NOT_MONEY = 'carries no transaction: its money arrives as payment_succeeded';
 const REASONS: Partial<Record<string, string>> = {
@@ -74,6 +74,8 @@ export function chargebeeToEvents(payload: unknown): PaymentEventInput[] | Ignor
       return payment(env.content, base);
     case WebhookEventType.PaymentRefunded:
       return refund(env.content, base);
+    case WebhookEventType.TransactionDeleted:
+      return deletedRefund(env.content, base);
     default:
       return ignored(REASONS[env.event_type] ?? `not a payment event: ${env.event_type}`);
   }
@@ -162,10 +164,19 @@ function payment(content: Record<string, unknown>, base: Base): PaymentEventInpu
   ];
 }
 
-function refund(content: Record<string, unknown>, base: Base): PaymentEventInput[] | Ignored {
+/** A refund transaction deleted (offline ones can be): it never happened, what it took comes back. */
+function deletedRefund(content: Record<string, unknown>, base: Base): PaymentEventInput[] | Ignored {
+  const tx = parse(Transaction, content.transaction, 'transaction');
+  if (tx.type !== 'refund') return ignored(`transaction_deleted of a ${tx.type}: only a deleted refund is booked`);
+  return refund(content, base, true);
+}
+
+function refund(content: Record<string, unknown>, base: Base, deleted = false): PaymentEventInput[] | Ignored {
   const tx = parse(Transaction, content.transaction, 'transaction');
   if (tx.type !== 'refund') return ignored(`transaction type ${tx.type}: not a refund`);
-  if (tx.status !== 'success') return ignored(`refund ${tx.status ?? 'without status'}: not settled`);
+  // a voided refund was canceled before it settled: it takes nothing back (restores what it took)
+  const reversed = deleted || tx.status === 'voided';
+  if (tx.status !== 'success' && !reversed) return ignored(`refund ${tx.status ?? 'without status'}: not settled`);
   if (tx.amount === 0) return ignored('nothing was refunded (amount 0)');
   // refunded_txn_id names the payment; reference_transaction_id does for offline refunds
   let paymentRefs = compact([tx.refunded_txn_id, tx.reference_transaction_id]);
@@ -182,6 +193,7 @@ function refund(content: Record<string, unknown>, base: Base): PaymentEventInput
       refundId: tx.id,
       paymentRefs: paymentRefs.slice(0, 10),
       amount: tx.amount == null ? undefined : chargebeeMinor(tx.amount, tx.currency_code),
+      ...(reversed ? { reversed } : {}),
     },
   ];
 }

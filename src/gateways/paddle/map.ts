@@ -169,7 +169,10 @@ function adjustment(adj: Adjustment, base: Base): PaymentEventInput[] | Ignored 
     // are then smaller): no money goes back, so nothing is booked
     return ignored(`${adj.action} adjustment: not a refund or chargeback`);
   }
-  if (adj.status !== 'approved') {
+  // Paddle sets `reversed` on an approved adjustment when a reversal adjustment is made for it
+  // (a chargeback_reverse for a chargeback): what it took comes back
+  const reversed = adj.status === 'reversed';
+  if (adj.status !== 'approved' && !reversed) {
     return ignored(
       adj.status === 'pending_approval'
         ? `${adj.action} adjustment pending_approval: booked once Paddle approves it`
@@ -178,13 +181,16 @@ function adjustment(adj: Adjustment, base: Base): PaymentEventInput[] | Ignored 
   }
   const paymentRefs = [adj.transaction_id];
   if (dispute) {
-    return [{ ...base, kind: 'dispute', disputeId: `${dispute.dispute}/${adj.transaction_id}`, paymentRefs, status: dispute.status }];
+    // a chargeback (or warning) reversed counts as its reverse adjustment does: won
+    const status = reversed && dispute.status !== 'won' ? 'won' : dispute.status;
+    return [{ ...base, kind: 'dispute', disputeId: `${dispute.dispute}/${adj.transaction_id}`, paymentRefs, status }];
   }
+  const flag = reversed ? { reversed } : {};
   // `full` refunds the transaction's grand total: leave the amount out and the whole payment is
   // refunded, whatever credits or rounding make the totals differ from what was stored
-  if (adj.type === 'full') return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs }];
+  if (adj.type === 'full') return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs, ...flag }];
   if (!adj.totals) throw new PayloadError('adjustment.totals: a partial refund without totals');
   const amount = paddleMinor(adj.totals.total, adj.currency_code);
   if (amount.minor === '0') return ignored('refund adjustment of 0');
-  return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs, amount }];
+  return [{ ...base, kind: 'refund', refundId: adj.id, paymentRefs, amount, ...flag }];
 }

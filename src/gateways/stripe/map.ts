@@ -119,8 +119,11 @@ const PAYMENT_TYPES = [
   'charge.refunded',
   'refund.created',
   'refund.updated',
+  'refund.failed',
+  'charge.refund.updated',
   'charge.dispute.created',
   'charge.dispute.closed',
+  'charge.dispute.funds_reinstated',
 ] as const;
 /** The event types to enable on the Stripe endpoint. */
 export const STRIPE_EVENT_TYPES: readonly string[] = PAYMENT_TYPES;
@@ -151,9 +154,12 @@ export function stripeToEvents(payload: unknown): PaymentEventInput[] | Ignored 
       return chargeRefunded(parse(Charge, obj, 'charge'), base);
     case 'refund.created':
     case 'refund.updated':
+    case 'refund.failed':
+    case 'charge.refund.updated':
       return refund(parse(Refund, obj, 'refund'), base);
     case 'charge.dispute.created':
     case 'charge.dispute.closed':
+    case 'charge.dispute.funds_reinstated':
       return dispute(parse(Dispute, obj, 'dispute'), base);
     default:
       return ignored(`not a payment event: ${env.type}`);
@@ -273,17 +279,24 @@ function chargeRefunded(ch: z.infer<typeof Charge>, base: Base): PaymentEventInp
   ];
 }
 
+/** A refund that failed (the money came back to the merchant) or was canceled: what it took is restored. */
+const REVERSED_REFUND = new Set(['failed', 'canceled']);
+
 function refund(re: z.infer<typeof Refund>, base: Base): PaymentEventInput[] | Ignored {
-  if (re.status !== 'succeeded') return ignored(`refund ${re.status ?? 'without status'}: not settled`);
+  const reversed = REVERSED_REFUND.has(re.status ?? '');
+  if (re.status !== 'succeeded' && !reversed) return ignored(`refund ${re.status ?? 'without status'}: not settled`);
   const refs = compact([refId(re.payment_intent), refId(re.charge)]);
   if (!refs.length) return ignored('refund names no charge or payment intent');
-  return [{ ...base, kind: 'refund', refundId: re.id, paymentRefs: refs, amount: stripeMinor(re.amount, re.currency) }];
+  return [{ ...base, kind: 'refund', refundId: re.id, paymentRefs: refs, amount: stripeMinor(re.amount, re.currency), ...(reversed ? { reversed } : {}) }];
 }
 
 function dispute(dp: z.infer<typeof Dispute>, base: Base): PaymentEventInput[] | Ignored {
   const status =
     base.eventType === 'charge.dispute.created'
       ? 'opened'
+      : // the funds a dispute withdrew came back: Stripe decided it for the merchant
+        base.eventType === 'charge.dispute.funds_reinstated'
+        ? 'won'
       : dp.status === 'lost'
         ? 'lost'
         : dp.status === 'won' || dp.status === 'warning_closed'

@@ -19,8 +19,11 @@ export const refundIdOf = (refundId: number) => `wc_refund_${refundId}`;
 /** Status `refunded`: the whole order, whatever its refund entries add up to. */
 export const fullRefundIdOf = (orderId: number) => `wc_refund_full_${orderId}`;
 
-// a job carries at most 20 events: the payment, the full refund and this many refund entries
-const MAX_REFUND_FACTS = 18;
+// a job carries at most 20 events: the payment, the full refund, the list of refunds standing and
+// this many refund entries
+const MAX_REFUND_FACTS = 17;
+/** The prefix of the refund ids an order's list accounts for (its entries and its full refund). */
+const REFUND_PREFIX = 'wc_refund_';
 
 const WAITING: Record<string, string> = {
   pending: 'not paid yet',
@@ -169,6 +172,13 @@ export function wooToEvents(payload: unknown): PaymentEventInput[] | Ignored {
   }
   if (order.status === 'refunded') {
     events.push({ ...base, kind: 'refund', occurredAt: modified, refundId: fullRefundIdOf(order.id), paymentRefs: [key] });
+  }
+  if (events.length && entries.length <= MAX_REFUND_FACTS) {
+    // a refund deleted in the store leaves the order's list: one stored before this state and missing
+    // from it is reversed (the order's later states come with later modified times)
+    const standing = entries.map((r) => refundIdOf(r.id));
+    if (order.status === 'refunded') standing.push(fullRefundIdOf(order.id));
+    events.push({ ...base, kind: 'refunds_standing', occurredAt: modified, paymentRefs: [key], prefix: REFUND_PREFIX, refundIds: standing });
   }
 
   if (events.length) return events;

@@ -24,6 +24,12 @@ export type TransactionRow = {
   createdAt: string;
   archivedAt: string | null;
   deletedAt: string | null;
+  /** refunded | dispute_lost | deleted_via_api */
+  deletedReason: string | null;
+  /** The gateway's refund or dispute id that deleted it. */
+  deletedBy: string | null;
+  /** The gateway ids of the refunds standing that reduce it. */
+  reducedBy: string[];
   /** created_at in microseconds since the epoch, for the keyset cursor. */
   createdAtMicros: string;
   customerKey: string | null;
@@ -43,6 +49,7 @@ export type RewardRow = {
   createdAt: string;
   archivedAt: string | null;
   deletedAt: string | null;
+  deletedReason: string | null;
   partnerKey: string | null;
   earnerCustomerKey: string | null;
   holdReason: string | null;
@@ -56,13 +63,14 @@ const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-
 const TRANSACTION_COLUMNS = `t.id, t.key, t.action, t.amount_minor as "amountMinor", t.currency, t.is_currency as "isCurrency",
   t.refunded_minor as "refundedMinor", t.gateway, t.product_id as "productId", t.product_type as "productType",
   t.attribution, t.details, ${iso('t.created_at')} as "createdAt", ${iso('t.archived_at')} as "archivedAt",
-  ${iso('t.deleted_at')} as "deletedAt", (extract(epoch from t.created_at) * 1000000)::bigint::text as "createdAtMicros",
+  ${iso('t.deleted_at')} as "deletedAt", t.deleted_reason as "deletedReason", t.deleted_by as "deletedBy", t.reduced_by as "reducedBy",
+  (extract(epoch from t.created_at) * 1000000)::bigint::text as "createdAtMicros",
   c.key as "customerKey", p.key as "partnerKey"`;
 
 const REWARDS = `select r.transaction_id as "transactionId", r.key, r.action, r.status, r.amount, r.units,
   r.is_currency as "isCurrency", ${iso('r.review_ends_at')} as "reviewEndsAt", ${iso('r.created_at')} as "createdAt",
   ${iso('r.archived_at')} as "archivedAt", ${iso('r.deleted_at')} as "deletedAt", p.key as "partnerKey", e.key as "earnerCustomerKey",
-  r.hold_reason as "holdReason", r.capped_from::text as "cappedFrom"
+  r.hold_reason as "holdReason", r.capped_from::text as "cappedFrom", r.deleted_reason as "deletedReason"
   from rewards r left join partners p on p.id = r.partner_id left join customers e on e.id = r.customer_id
   where r.transaction_id = any($1::bigint[]) order by r.id`;
 

@@ -7,7 +7,7 @@ export const rewardView = (r: PartnerRewardRow, partnerKey: string) => ({
   key: r.key,
   kind: r.kind,
   action: r.action,
-  status: r.status,
+  status: r.deletedAt ? 'deleted' : r.status,
   partner: partnerKey,
   transaction: r.transactionKey,
   amount: Number(r.amount),
@@ -18,6 +18,8 @@ export const rewardView = (r: PartnerRewardRow, partnerKey: string) => ({
   created_at: timestamp(r.createdAt),
   archived_at: timestamp(r.archivedAt),
   deleted_at: timestamp(r.deletedAt),
+  /** refunded, dispute_lost or deleted_via_api. */
+  deleted_reason: r.deletedAt ? r.deletedReason : null,
 });
 
 export const earningsView = (e: Earnings) => ({

@@ -35,10 +35,16 @@ export function transactionView(t: TransactionRow, programType: 'affiliate' | 'r
     created_at: t.createdAt,
     archived_at: t.archivedAt,
     deleted_at: t.deletedAt,
+    /** Why it was deleted: refunded, dispute_lost or deleted_via_api; and the refund or dispute that did. */
+    deleted_reason: t.deletedAt ? t.deletedReason : null,
+    deleted_by: t.deletedAt ? t.deletedBy : null,
+    /** The refunds standing that reduce it (a refund the gateway took back leaves the list). */
+    reduced_by: t.reducedBy ?? [],
     rewards: t.rewards.map((r) => ({
       key: r.key,
       action: r.action,
-      status: r.status,
+      // a deleted reward (its transaction deleted, or itself) is worth nothing: never `ok`
+      status: r.deletedAt || t.deletedAt ? 'deleted' : r.status,
       customer: programType === 'refer_a_friend' ? r.earnerCustomerKey : t.customerKey,
       partner: r.partnerKey,
       amount: Number(r.amount),
@@ -53,6 +59,10 @@ export function transactionView(t: TransactionRow, programType: 'affiliate' | 'r
       created_at: r.createdAt,
       archived_at: r.archivedAt,
       deleted_at: r.deletedAt,
+      deleted_reason: r.deletedAt ? (r.deletedReason ?? t.deletedReason) : t.deletedAt ? t.deletedReason : null,
+      deleted_by: (r.deletedAt || t.deletedAt) && (r.deletedReason ?? t.deletedReason) === t.deletedReason ? t.deletedBy : null,
+      /** The refunds standing that reduce it, in proportion (its transaction's). */
+      reduced_by: r.deletedAt ? [] : (t.reducedBy ?? []),
       product_type_data: t.productId || t.productType ? { product_id: t.productId, product_type: t.productType } : null,
     })),
     attribution: t.attribution,

@@ -46,7 +46,7 @@ const Reward = {
   properties: {
     key: { type: 'string' },
     action: { type: 'string' },
-    status: { enum: ['ok', 'review_period', 'rejected'] },
+    status: { enum: ['ok', 'review_period', 'rejected', 'deleted'], description: 'deleted: the reward or its transaction is deleted (see deleted_reason); it counts in no balance' },
     customer: { type: ['string', 'null'] },
     partner: { type: ['string', 'null'] },
     amount: { type: 'number', description: 'exact decimal, e.g. 29.997' },
@@ -62,6 +62,12 @@ const Reward = {
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_reason: {
+      enum: ['refunded', 'dispute_lost', 'deleted_via_api', null],
+      description: 'why it was deleted: a refund took the whole payment (refunded), a dispute was lost (dispute_lost), or DELETE /v1/transactions/{key} (deleted_via_api); null while it stands. A reversal (a refund the gateway took back, a dispute won after it was lost) restores it',
+    },
+    deleted_by: { type: ['string', 'null'], description: "the gateway's refund or dispute id that deleted it (its transaction's); null for an API delete" },
+    reduced_by: { type: 'array', items: { type: 'string' }, description: "the gateway ids of the refunds standing that reduce it in proportion (a Stripe running total reads `ch_…@amount`); empty when whole" },
     product_type_data: { type: ['object', 'null'] },
   },
 };
@@ -72,7 +78,7 @@ const PartnerReward = {
     key: { type: 'string' },
     kind: { enum: ['commission', 'manual'], description: 'commission: computed from a transaction; manual: credited by hand (POST /v1/partners/{key}/reward)' },
     action: { type: 'string', description: "the transaction's action, or `manual`" },
-    status: { enum: ['ok', 'review_period', 'rejected'] },
+    status: { enum: ['ok', 'review_period', 'rejected', 'deleted'] },
     partner: { type: 'string' },
     transaction: { type: ['string', 'null'], description: "the transaction's key; null for a manual reward" },
     amount: { type: 'number', description: 'exact decimal, e.g. 29.997' },
@@ -83,6 +89,7 @@ const PartnerReward = {
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_reason: { enum: ['refunded', 'dispute_lost', 'deleted_via_api', null] },
   },
 };
 
@@ -187,10 +194,16 @@ const Transaction = {
     referred_customer: { type: ['string', 'null'], description: 'refer-a-friend programs: the payer' },
     credit: { type: 'boolean' },
     is_currency: { type: 'boolean' },
-    refunded_amount: { type: 'number' },
+    refunded_amount: { type: 'number', description: 'what the refunds still standing take back (a refund the gateway failed, canceled, voided or deleted no longer counts)' },
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
+    deleted_reason: {
+      enum: ['refunded', 'dispute_lost', 'deleted_via_api', null],
+      description: 'why it was deleted: a refund took the whole payment (refunded), a dispute was lost (dispute_lost), or DELETE /v1/transactions/{key} (deleted_via_api); null while it stands. A reversal (a refund the gateway took back, a dispute won after it was lost) restores it',
+    },
+    deleted_by: { type: ['string', 'null'], description: "the gateway's refund id (refunded) or dispute id (dispute_lost) that deleted it; null otherwise" },
+    reduced_by: { type: 'array', items: { type: 'string' }, description: "the gateway ids of the refunds standing that reduce it; a reversed refund leaves the list" },
     rewards: { type: 'array', items: { $ref: '#/components/schemas/Reward' } },
     attribution: ATTRIBUTION_SCHEMA,
   },

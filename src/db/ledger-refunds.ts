@@ -72,7 +72,8 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
     reversed: e.reversed,
     occurred_at: new Date(e.occurredAt).toISOString(),
   }));
-  const refCount = Math.max(1, rows.reduce((n, r) => n + r.payment_refs.length, 0));
+  // a reversal also reads the payment its refund was stored with (up to 10 refs each)
+  const refCount = Math.max(1, rows.reduce((n, r) => n + r.payment_refs.length + (r.reversed ? 10 : 0), 0));
   const res = await tx.execute(sql`
     with d as (select ${JSON.stringify(rows)}::jsonb as j),
     x as (
@@ -87,16 +88,21 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
       on conflict (program_id, gateway, refund_id) do nothing
       returning id, program_id, gateway, refund_id
     ),
-    wanted as (select x.p, u.ref from x cross join lateral unnest(x.payment_refs) as u(ref)),
+    wanted as (
+      select x.p, u.ref from x cross join lateral unnest(x.payment_refs) as u(ref)
+      union all
+      select x.p, u.ref from x join refunds f on f.program_id = x.p and f.gateway = x.gateway and f.refund_id = x.refund_id
+        cross join lateral unnest(f.payment_refs) as u(ref) where x.reversed
+    ),
     ${TARGETS(refCount)}
     select
       (select coalesce(json_agg(json_build_array(x.ord, ins.id::text)), '[]') from ins
         join x on x.p = ins.program_id and x.gateway = ins.gateway and x.refund_id = ins.refund_id) as inserted,
       -- the refunds reversals name that were stored before this statement
-      (select coalesce(json_agg(json_build_array(x.ord, f.id::text, f.reversed_at is not null)), '[]') from x
+      (select coalesce(json_agg(json_build_array(x.ord, f.id::text, f.reversed_at is not null, f.payment_refs)), '[]') from x
         join refunds f on f.program_id = x.p and f.gateway = x.gateway and f.refund_id = x.refund_id where x.reversed) as earlier,
       ${TARGET_COLUMNS}`);
-  const loaded = res.rows[0] as unknown as TargetsLoad & { inserted: [number, string][]; earlier: [number, string, boolean][] };
+  const loaded = res.rows[0] as unknown as TargetsLoad & { inserted: [number, string][]; earlier: [number, string, boolean, string[]][] };
   // a refund repeated within the run: the first one is inserted (in order), the others are duplicates
   const firstOrd = new Map<string, number>();
   const idAt = new Map<number, string>();
@@ -106,12 +112,13 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
   }
   const insertedAt = new Map<number, string>();
   for (const [id, ord] of firstOrd) insertedAt.set(ord, id);
-  const earlier = new Map(loaded.earlier.map(([ord, id, reversed]) => [ord, { id, reversed }]));
+  const earlier = new Map(loaded.earlier.map(([ord, id, reversed, refs]) => [ord, { id, reversed, refs }]));
   // rows reversed before this run, or by a reversal earlier in it: a repeat changes nothing
   const reversedRows = new Set(loaded.earlier.filter(([, , reversed]) => reversed).map(([, id]) => id));
   const toReverse: string[] = [];
   const inputs = list.map(({ at, programId, e }, ord): RefundInput<T> => {
     let rowId = insertedAt.get(ord) ?? null;
+    let paymentRefs = e.paymentRefs;
     if (e.reversed) {
       if (rowId !== null) reversedRows.add(rowId);
       else {
@@ -121,6 +128,9 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
         if (rowId !== null) {
           reversedRows.add(rowId);
           toReverse.push(rowId);
+          // the refund's payment is the one it was stored with, whatever the reversal names
+          const first = firstOrd.get(rowId);
+          paymentRefs = earlier.get(ord)?.refs ?? (first !== undefined ? rows[first]!.payment_refs : paymentRefs);
         }
       }
     }
@@ -129,7 +139,7 @@ export async function applyRefundEvents<T>(tx: Tx, list: { at: T; programId: str
       programId,
       rowId,
       refundId: e.refundId,
-      paymentRefs: e.paymentRefs,
+      paymentRefs,
       amount: e.amount ? { minor: BigInt(e.amount.minor), currency: e.amount.currency } : null,
       cumulative: e.cumulative,
       reversed: e.reversed,
@@ -189,14 +199,18 @@ async function write(tx: Tx, plan: RefundPlan<unknown>, now: Date, reversed: str
   const data = JSON.stringify({ applied: plan.applied, transactions: plan.transactions, rewards: plan.rewards, outbox: plan.outbox, reversed });
   await executePrepared(tx, sql`
     with d as (select ${data}::jsonb as j),
-    applied as (
-      update refunds r set applied_at = ${at}::timestamptz, transaction_id = x.tid
-      from d, jsonb_to_recordset(d.j->'applied') as x(id bigint, tid bigint) where r.id = x.id
-      returning 1
-    ),
-    reversed as (
-      update refunds r set reversed_at = ${at}::timestamptz
-      from d, jsonb_array_elements_text(d.j->'reversed') as x(id) where r.id = x.id::bigint and r.reversed_at is null
+    -- one update per row (two CTEs updating one row would keep only one of the changes)
+    refund_rows as (
+      update refunds r set
+        applied_at = case when x.tid is not null then ${at}::timestamptz else r.applied_at end,
+        transaction_id = coalesce(x.tid, r.transaction_id),
+        reversed_at = case when x.reversed and r.reversed_at is null then ${at}::timestamptz else r.reversed_at end
+      from (
+        select coalesce(a.id, v.id) as id, a.tid, v.id is not null as reversed
+        from (select x.id, x.tid from d, jsonb_to_recordset(d.j->'applied') as x(id bigint, tid bigint)) as a
+        full join (select x.id::bigint as id from d, jsonb_array_elements_text(d.j->'reversed') as x(id)) as v on v.id = a.id
+      ) as x
+      where r.id = x.id
       returning 1
     ),
     changed_transactions as (

@@ -28,7 +28,7 @@ async function twins(settings: Settings = {}, setup?: (program: ProgramRules) =>
     for (const key of ['P1', 'P2']) await createPartner(t.db, p.id, key, { referralCode: `CODE_${key}` });
     await t.pool.query(
       `insert into webhook_subscriptions (program_id, key, url, events, secret) values ($1, 'sub', 'https://example.com/hook', $2, 's')`,
-      [p.id, ['transaction.created', 'transaction.deleted', 'customer.created', 'reward.status_changed']],
+      [p.id, ['transaction.created', 'transaction.deleted', 'transaction.restored', 'customer.created', 'reward.status_changed']],
     );
     if (setup) await setup(p);
     made.push(p);
@@ -42,7 +42,8 @@ async function snapshot(programId: string) {
   return {
     transactions: await q(`
       select t.key, t.action, t.amount_minor, t.currency, t.refunded_minor, t.tax_minor, c.key as customer, p.key as partner,
-        t.attribution, t.details, t.created_at, t.dispute_status, t.deleted_at is not null as deleted, t.deleted_reason
+        t.attribution, t.details, t.created_at, t.dispute_status, t.deleted_at is not null as deleted, t.deleted_reason,
+        t.deleted_by, t.reduced_by
       from transactions t left join customers c on c.id = t.customer_id left join partners p on p.id = t.partner_id
       where t.program_id = $1 order by t.key`),
     customers: await q(`
@@ -53,13 +54,13 @@ async function snapshot(programId: string) {
     rewards: await q(`
       select t.key as transaction, r.action, p.key as partner, c.key as customer, r.amount, r.original_amount, r.units,
         r.is_currency, r.status, r.held_from_status, r.review_ends_at, r.basis, r.created_at, r.deleted_at is not null as deleted,
-        r.key = 'rw_' || t.id || '_1' as keyed
+        r.deleted_reason, r.key = 'rw_' || t.id || '_1' as keyed
       from rewards r join transactions t on t.id = r.transaction_id left join partners p on p.id = r.partner_id
       left join customers c on c.id = r.customer_id
       where r.program_id = $1 order by t.key, r.key`),
     refs: await q(`select r.ref, t.key from transaction_refs r join transactions t on t.id = r.transaction_id where r.program_id = $1 order by r.ref`),
     refunds: await q(`
-      select r.refund_id, r.amount_minor, r.applied_at is not null as applied, t.key as transaction
+      select r.refund_id, r.amount_minor, r.applied_at is not null as applied, r.reversed_at is not null as reversed, t.key as transaction
       from refunds r left join transactions t on t.id = r.transaction_id where r.program_id = $1 order by r.refund_id`),
     disputes: await q(`
       select d.dispute_id, d.status, d.applied_at is not null as applied, t.key as transaction
@@ -320,8 +321,28 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
     ]);
   });
 
+  it('refunds and their reversals in one batch, in either order, before and after their payment', async () => {
+    const programs = await twins();
+    const amt = (minor: string) => ({ minor, currency: 'USD' });
+    await compare(programs, [
+      [pay({ transactionKey: 'pi_r1', aliases: ['ch_r1'] })],
+      [refund(['pi_r1'], { refundId: 're_r1', amount: amt('300') })],
+      [refund(['ch_r1'], { refundId: 're_r2' })],
+      // the whole-payment refund taken back: the payment comes back, reduced by re_r1
+      [refund(['pi_r1'], { refundId: 're_r2', reversed: true })],
+      // a reversal naming another payment still reverses its refund where it was stored
+      [refund(['pi_other'], { refundId: 're_r1', amount: amt('300'), reversed: true })],
+      [refund(['pi_r1'], { refundId: 're_r1', reversed: true })],
+      // reversed before the refund and its payment arrive
+      [refund(['pi_r2'], { refundId: 're_r3', amount: amt('500'), reversed: true })],
+      [refund(['pi_r2'], { refundId: 're_r3', amount: amt('500') })],
+      [pay({ transactionKey: 'pi_r2' })],
+      [{ gateway: 'stripe', eventId: 'evt_list', eventType: 'order.updated', occurredAt: '2030-01-01T00:00:00.000Z', kind: 'refunds_standing', paymentRefs: ['pi_r2'], prefix: 're_', refundIds: [] }],
+    ]);
+  });
+
   it('random batches over a few customers, payments, refunds and disputes', async () => {
-    let seed = 42;
+    let seed = Number(process.env.TWIN_SEED ?? 42);
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
@@ -348,7 +369,11 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
               }),
             ]);
           } else if (kind < 9) {
-            jobs.push([refund([rnd(2) ? `ch_${n}` : `pi_${n}`], { refundId: `re_${rnd(20)}`, amount: rnd(3) ? { minor: String(100 + rnd(1500)), currency: 'USD' } : undefined })]);
+            // a refund, or (one in three) its reversal: the gateway took it back, before or after it came
+            jobs.push([refund([rnd(2) ? `ch_${n}` : `pi_${n}`], { refundId: `re_${rnd(20)}`, amount: rnd(3) ? { minor: String(100 + rnd(1500)), currency: 'USD' } : undefined, reversed: rnd(3) === 0 })]);
+          } else if (rnd(4) === 0) {
+            // a store's list of the refunds standing: the others of its payment are reversed
+            jobs.push([{ gateway: 'stripe', eventId: `evt_list_${i}`, eventType: 'order.updated', occurredAt: new Date(Date.UTC(2030, 0, 1)).toISOString(), kind: 'refunds_standing', paymentRefs: [`pi_${n}`, `ch_${n}`], prefix: 're_', refundIds: [`re_${rnd(20)}`] }]);
           } else {
             jobs.push([dispute([`pi_${n}`], (['opened', 'won', 'lost'] as const)[rnd(3)]!, { disputeId: `dp_${rnd(4)}` })]);
           }

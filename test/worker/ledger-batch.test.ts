@@ -325,13 +325,14 @@ describe('applyBatch (set-based) gives what one job at a time gives', () => {
     const programs = await twins();
     const amt = (minor: string) => ({ minor, currency: 'USD' });
     await compare(programs, [
+      [pay({ transactionKey: 'pi_r0' })],
       [pay({ transactionKey: 'pi_r1', aliases: ['ch_r1'] })],
       [refund(['pi_r1'], { refundId: 're_r1', amount: amt('300') })],
       [refund(['ch_r1'], { refundId: 're_r2' })],
       // the whole-payment refund taken back: the payment comes back, reduced by re_r1
       [refund(['pi_r1'], { refundId: 're_r2', reversed: true })],
       // a reversal naming another payment still reverses its refund where it was stored
-      [refund(['pi_other'], { refundId: 're_r1', amount: amt('300'), reversed: true })],
+      [refund(['pi_r0'], { refundId: 're_r1', amount: amt('300'), reversed: true })],
       [refund(['pi_r1'], { refundId: 're_r1', reversed: true })],
       // reversed before the refund and its payment arrive
       [refund(['pi_r2'], { refundId: 're_r3', amount: amt('500'), reversed: true })],

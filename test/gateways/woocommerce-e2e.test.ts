@@ -50,7 +50,11 @@ describe('WooCommerce webhooks, end to end', () => {
     expect(await deliver(body)).toMatchObject({ status: 200, body: { received: true } });
     const row = await svc.settled('woocommerce', 'order-4817-20250721T132045-completed');
     expect(row).toMatchObject({ status: 'processed', eventType: 'order.updated', headers: { 'x-wc-webhook-topic': 'order.updated', 'x-wc-webhook-id': '27' } });
-    expect(row.outcome).toEqual([{ kind: 'payment', result: 'created', transactionKey: 'wc_order_4817', rewards: 1, reason: null }]);
+    expect(row.outcome).toEqual([
+      { kind: 'payment', result: 'created', transactionKey: 'wc_order_4817', rewards: 1, reason: null },
+      // the order's refunds standing: none was taken back
+      { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false, reversed: true },
+    ]);
     const t = await stored(svc.db.db, svc.programId, 'wc_order_4817');
     expect(t).toMatchObject({
       amountMinor: 5900n,
@@ -74,6 +78,7 @@ describe('WooCommerce webhooks, end to end', () => {
     expect(row.outcome).toEqual([
       { kind: 'payment', result: 'merged', transactionKey: 'wc_order_4817', rewards: 0, reason: null },
       { kind: 'refund', result: 'applied', transactionKey: 'wc_order_4817', deleted: false },
+      { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false, reversed: true },
     ]);
     let t = await stored(svc.db.db, svc.programId, 'wc_order_4817');
     expect(t?.refundedMinor).toBe(2000n);
@@ -91,12 +96,14 @@ describe('WooCommerce webhooks, end to end', () => {
   });
 
   it('the partial refund delivered again after the full refund changes nothing', async () => {
-    const again = variant('order.updated.partial_refund.json', (o) => (o.date_modified_gmt = '2025-08-03T09:00:00'));
+    // an older state of the order arriving late: the refunds seen since (4901, the full refund) stand
+    const again = variant('order.updated.partial_refund.json', (o) => (o.date_modified_gmt = '2025-08-01T09:00:00'));
     await deliver(again);
-    const row = await svc.settled('woocommerce', 'order-4817-20250803T090000-completed-r1-4890');
+    const row = await svc.settled('woocommerce', 'order-4817-20250801T090000-completed-r1-4890');
     expect(row.outcome).toEqual([
       { kind: 'payment', result: 'merged', transactionKey: 'wc_order_4817', rewards: 0, reason: null },
       { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false },
+      { kind: 'refund', result: 'duplicate', transactionKey: null, deleted: false, reversed: true },
     ]);
     expect((await stored(svc.db.db, svc.programId, 'wc_order_4817'))?.deletedReason).toBe('refunded');
   });

@@ -67,9 +67,11 @@ const factsText = (events: PaymentEvent[]) =>
       const money = (m: { minor: string; currency: string }) => `${fromMinorUnits(BigInt(m.minor), m.currency)} ${m.currency}`;
       if (e.kind === 'payment') return `payment ${e.transactionKey} ${money(e.amount)}${e.partnerKey ? ` (partner_key ${e.partnerKey.value})` : ''}`;
       if (e.kind === 'refund') return `refund ${e.refundId}${e.amount ? ` ${money(e.amount)}` : ' (whole order)'}`;
-      if (e.kind === 'refunds_standing') return `${e.refundIds.length} refund(s) standing`;
+      // the list of refunds standing says nothing new: only a deleted refund changes anything
+      if (e.kind === 'refunds_standing') return null;
       return `dispute ${e.disputeId}`;
     })
+    .filter((text) => text !== null)
     .join(', ');
 
 export async function reconcileOrders(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileSummary> {

@@ -172,7 +172,7 @@ describe.each(CASES)('reconcile --gateway $gateway', (c) => {
       expect(requests[0]!.path).toBe('/api/v2/events');
       expect(q.get('occurred_at[after]')).toBe(String(c.from.getTime() / 1000 - 1));
       expect(q.get('occurred_at[before]')).toBe(String(c.to.getTime() / 1000));
-      expect(JSON.parse(q.get('event_type[in]')!)).toEqual(['payment_succeeded', 'payment_refunded']);
+      expect(JSON.parse(q.get('event_type[in]')!)).toEqual(['payment_succeeded', 'payment_refunded', 'transaction_deleted']);
       expect(q.get('sort_by[asc]')).toBe('occurred_at');
       expect(new URLSearchParams(requests[1]!.query).get('offset')).toBe('1');
     }
@@ -239,7 +239,7 @@ describe('the reconcile command', () => {
     const { stdout } = await run(['--gateway', 'chargebee', '--from', '2025-08-01', '--to', '2025-08-31', '--program', svc.programId, '--dry-run']);
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toBe(
-      `dry run: chargebee events of payment_succeeded, payment_refunded from 2025-08-01T00:00:00.000Z to 2025-09-01T00:00:00.000Z (program ${svc.programId})`,
+      `dry run: chargebee events of payment_succeeded, payment_refunded, transaction_deleted from 2025-08-01T00:00:00.000Z to 2025-09-01T00:00:00.000Z (program ${svc.programId})`,
     );
     expect(lines).toContain('page 1: 3 found, 0 missing, 0 would be queued');
     expect(lines).toContain('  payment_succeeded: 3 found, 0 missing, 0 would be queued');

@@ -249,6 +249,17 @@ describe('Chargebee normalization', () => {
     expect(chargebeeAdapter.toEvents(bare)).toEqual({ kind: 'ignore', reason: 'refund names no payment transaction or invoice' });
   });
 
+  it('a voided refund, or a refund transaction deleted, is a reversal of that refund', () => {
+    const refund = events(event('payment_refunded.partial.json'))[0]!;
+    const voided = events(event('payment_refunded.partial.json', (e) => (e.content.transaction.status = 'voided')));
+    expect(voided).toEqual([{ ...refund, eventId: expect.any(String), reversed: true }]);
+    const deleted = events(event('payment_refunded.partial.json', (e) => (e.event_type = 'transaction_deleted')));
+    expect(deleted).toEqual([{ ...refund, eventType: 'transaction_deleted', reversed: true }]);
+    // a deleted payment transaction is no refund's
+    const payment = event('payment_succeeded.cf_partnero_partner.json', (e) => (e.event_type = 'transaction_deleted'));
+    expect(chargebeeAdapter.toEvents(payment)).toEqual({ kind: 'ignore', reason: 'transaction_deleted of a payment: only a deleted refund is booked' });
+  });
+
   it('what is not settled money is ignored, with the reason', () => {
     const cases: [unknown, string][] = [
       [event('subscription_renewed.json'), 'subscription_renewed carries no transaction: its money arrives as payment_succeeded'],

@@ -197,6 +197,26 @@ describe('Stripe normalization', () => {
     expect(stripeAdapter.toEvents(verified(fixture('stripe', 'refund.updated.pending.json')).payload)).toMatchObject({ kind: 'ignore' });
   });
 
+  it.each([
+    ['refund.failed', 'failed'],
+    ['refund.updated', 'canceled'],
+    ['charge.refund.updated', 'failed'],
+  ])('%s with status %s: a reversal of the refund, by its id and amount', (type, status) => {
+    const body = stripeEvent('refund.created.json', (e) => Object.assign(e, { type }) && Object.assign(e.data.object, { status }));
+    const r = stripeAdapter.toEvents(JSON.parse(body.toString()));
+    expect(r).toEqual([expect.objectContaining({ kind: 'refund', reversed: true, refundId: 're_3RbT7yHk2QwLm9Xa0x5Yz6Ab', amount: { minor: '1500', currency: 'USD' } })]);
+    // a succeeded one is the refund itself, never a reversal
+    const ok = stripeAdapter.toEvents(JSON.parse(stripeEvent('refund.created.json', (e) => (e.type = type)).toString()));
+    expect(ok).toEqual([expect.not.objectContaining({ reversed: true })]);
+  });
+
+  it('a dispute whose funds are reinstated, or closed warning_closed, is won', () => {
+    const reinstated = stripeEvent('charge.dispute.closed.lost.json', (e) => Object.assign(e, { type: 'charge.dispute.funds_reinstated' }) && (e.data.object.status = 'won'));
+    expect(stripeAdapter.toEvents(JSON.parse(reinstated.toString()))).toEqual([expect.objectContaining({ kind: 'dispute', status: 'won', disputeId: 'dp_1RgN1aHk2QwLm9XaLo5St6Uv' })]);
+    const warning = stripeEvent('charge.dispute.closed.lost.json', (e) => (e.data.object.status = 'warning_closed'));
+    expect(stripeAdapter.toEvents(JSON.parse(warning.toString()))).toEqual([expect.objectContaining({ kind: 'dispute', status: 'won' })]);
+  });
+
   it('disputes: created holds, closed lost deletes, closed won restores', () => {
     expect(events('charge.dispute.created.json')[0]).toMatchObject({ kind: 'dispute', status: 'opened', paymentRefs: ['pi_3RbT7yHk2QwLm9Xa0c4VnE1s', 'ch_3RbT7yHk2QwLm9Xa0k8PdQ2r'] });
     expect(events('charge.dispute.closed.lost.json')[0]).toMatchObject({ kind: 'dispute', status: 'lost', disputeId: 'dp_1RgN1aHk2QwLm9XaLo5St6Uv' });

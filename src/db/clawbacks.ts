@@ -31,18 +31,38 @@ export async function recordClawbacks(tx: Tx, rewardIds: string[], cause: Clawba
 }
 
 /**
- * A reversal made these rewards worth more again: the open clawbacks the refunds (or, with a
- * dispute id, that dispute) caused for them are cancelled; the caller records what is still owed.
- * A clawback an approved or finished later request netted stays: the partner was paid that much less.
+ * A reversal made these rewards worth more again: the open clawbacks the refunds (or, with a dispute
+ * id, that dispute) caused for them are cancelled; the caller records what is still owed. One that a
+ * later approved or finished request already netted (the partner was paid that much less) stays, and
+ * a credit (a negative clawback) pays it back through the next request.
  */
 export async function cancelRefundClawbacks(tx: Tx, rewardIds: string[], now: Date, disputeId?: string): Promise<number> {
   if (!rewardIds.length) return 0;
   const res = await executePrepared(tx, sql`
-    update clawbacks c set cancelled_at = ${now.toISOString()}::timestamptz
-    where c.reward_id = any(${sql.param(rewardIds)}::bigint[]) and c.cancelled_at is null
-      and (case when ${sql.param(disputeId ?? null)}::bigint is null then c.refund_id is not null else c.dispute_id = ${sql.param(disputeId ?? null)}::bigint end)
-      and (c.settled_payout_request_id is null
-        or exists (select 1 from payout_requests s where s.id = c.settled_payout_request_id and s.status in ('requested', 'rejected')))
-    returning 1`);
-  return res.rows.length;
+    with caused as (
+      select c.* from clawbacks c
+      where c.reward_id = any(${sql.param(rewardIds)}::bigint[]) and c.cancelled_at is null and c.amount > 0
+        and (case when ${sql.param(disputeId ?? null)}::bigint is null then c.refund_id is not null else c.dispute_id = ${sql.param(disputeId ?? null)}::bigint end)
+    ),
+    fixed as (
+      select c.* from caused c join payout_requests s on s.id = c.settled_payout_request_id and s.status in ('approved', 'finished')
+    ),
+    cancelled as (
+      update clawbacks k set cancelled_at = ${now.toISOString()}::timestamptz
+      from caused c where k.id = c.id and not exists (select 1 from fixed f where f.id = c.id)
+      returning 1
+    ),
+    credited as (
+      insert into clawbacks (program_id, partner_id, amount, currency, reward_id, refund_id, dispute_id, payout_request_id)
+      select f.program_id, f.partner_id, -f.amount, f.currency, f.reward_id, f.refund_id, f.dispute_id, f.payout_request_id
+      from fixed f
+      -- once: a credit already made for the same cause and reward stands
+      where not exists (
+        select 1 from clawbacks k where k.reward_id = f.reward_id and k.amount < 0 and k.cancelled_at is null
+          and k.refund_id is not distinct from f.refund_id and k.dispute_id is not distinct from f.dispute_id
+      )
+      returning 1
+    )
+    select (select count(*) from cancelled) + (select count(*) from credited) as n`);
+  return Number((res.rows[0] as { n: string | number }).n);
 }

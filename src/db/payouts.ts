@@ -199,10 +199,9 @@ export async function createPayoutRequest(db: Db, r: NewPayoutRequest): Promise<
         owed > 0 as owes, rewards - owed > 0 as covered, (select array_agg(id::text) from owed) as clawbacks
       from t`);
     const { rewards: gross, owed, owes, covered, clawbacks: netted } = net[0]!;
-    if (owes) {
-      if (!covered) throw new PayoutRefused(422, 'nothing_available', `partner "${r.partner.key}" owes ${owed} ${currency} back (clawbacks), more than its ${gross} ${currency} available`);
-      await tx.execute(sql`update clawbacks set settled_payout_request_id = ${id}::bigint where id = any(${`{${(netted ?? []).join(',')}}`}::bigint[])`);
-    }
+    if (owes && !covered) throw new PayoutRefused(422, 'nothing_available', `partner "${r.partner.key}" owes ${owed} ${currency} back (clawbacks), more than its ${gross} ${currency} available`);
+    // credits (negative clawbacks: a netted clawback whose refund was reversed) are paid out here too
+    if (netted?.length) await tx.execute(sql`update clawbacks set settled_payout_request_id = ${id}::bigint where id = any(${`{${netted.join(',')}}`}::bigint[])`);
     await tx.execute(sql`update payout_requests set amount = ${net[0]!.net}::numeric where id = ${id}::bigint`);
     await emit(tx, r.programId, [{ event: 'payout_request.created', entityKey: id, detail: { partner_key: r.partner.key, currency } }]);
     return BigInt(id);
@@ -247,6 +246,9 @@ export async function movePayoutRequest(
       await tx.execute(sql`update payout_requests set status = 'approved', amount = ${sum[0].amount}::numeric - coalesce((select sum(amount) from clawbacks where settled_payout_request_id = ${req} and cancelled_at is null), 0), approved_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz where id = ${req}`);
     } else if (action === 'reject') {
       await tx.execute(sql`update payout_request_rewards set released = true where payout_request_id = ${req} and not released`);
+      // an approved request rejected pays nothing: what reductions after its approval made the partner
+      // owe back against it (its rewards are available again at their amounts now) is owed no more
+      await tx.execute(sql`update clawbacks set cancelled_at = ${now.toISOString()}::timestamptz where payout_request_id = ${req} and cancelled_at is null`);
       await tx.execute(sql`update payout_requests set status = 'rejected', rejected_at = ${now.toISOString()}::timestamptz, updated_at = ${now.toISOString()}::timestamptz where id = ${req}`);
     } else {
       await tx.execute(sql`

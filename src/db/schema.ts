@@ -703,7 +703,7 @@ export const clawbacks = pgTable(
       .notNull()
       .references(() => partners.id),
     kind: text('kind').$type<'clawback'>().notNull().default('clawback'),
-    /** Positive: what the partner owes. */
+    /** Positive: what the partner owes; negative: what is owed to the partner (a netted clawback reversed). */
     amount: numeric('amount').notNull(),
     currency: text('currency').notNull(),
     rewardId: bigint('reward_id', { mode: 'bigint' }).references(() => rewards.id),
@@ -720,7 +720,8 @@ export const clawbacks = pgTable(
   (t) => [
     index('clawbacks_partner_idx').on(t.partnerId, t.currency),
     check('clawbacks_kind_check', sql`${t.kind} = 'clawback'`),
-    check('clawbacks_amount_check', sql`${t.amount} > 0`),
+    // negative: a credit, for a clawback a payout netted whose refund the gateway later took back
+    check('clawbacks_amount_check', sql`${t.amount} <> 0`),
   ],
 );
 

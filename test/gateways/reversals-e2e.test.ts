@@ -289,4 +289,34 @@ describe('a restored refund cancels its clawback', () => {
     expect(await balance(p)).toEqual([{ currency: 'USD', pending: '0', available: '0', in_payout: '0', paid: '20', clawback: '0' }]);
     expect(await txn(`pi_${s.id}`)).toMatchObject({ deleted_at: null });
   });
+
+  it('a clawback a later payout already netted: the reversal credits it back through the next request', async () => {
+    const p = `REV_N${randomBytes(2).toString('hex')}`;
+    await partner(p);
+    const s: Sale = { gateway: 'stripe', id: tag(), n: 0, amountMinor: 10_000n, currency: 'USD', partnerKey: p, customer: 71 };
+    const approve = async () => {
+      const req = await api('POST', '/v1/payout_requests', { partner: { key: p } });
+      expect(req.status).toBe(201);
+      expect((await api('POST', `/v1/payout_requests/${req.body.data.id}/approve`)).status).toBe(200);
+      return req.body.data;
+    };
+    await send(paymentDelivery(s));
+    await approve();
+    await send(stripeRefund(s, `re_n${s.id}`, 5_000n, 'succeeded', 'refund.created', 1));
+    // a second sale (reward 20) paid out less the 10 owed back
+    const s2: Sale = { ...s, id: tag() };
+    await send(paymentDelivery(s2));
+    const netted = await approve();
+    expect(String(netted.amount)).toBe('10');
+    expect(await balance(p)).toEqual([{ currency: 'USD', pending: '0', available: '0', in_payout: '30', paid: '0', clawback: '0' }]);
+    // the refund fails: the partner was netted 10 it did not owe; a credit says so
+    await send(stripeRefund(s, `re_n${s.id}`, 5_000n, 'failed', 'refund.failed', 2));
+    expect(await balance(p)).toEqual([{ currency: 'USD', pending: '0', available: '0', in_payout: '30', paid: '0', clawback: '-10' }]);
+    // the next request pays it: a third sale's 20 plus the 10 credited
+    await send(paymentDelivery({ ...s, id: tag() }));
+    const next = await api('POST', '/v1/payout_requests', { partner: { key: p } });
+    expect(next.status).toBe(201);
+    expect(String(next.body.data.amount)).toBe('30');
+    expect(await balance(p)).toEqual([{ currency: 'USD', pending: '0', available: '0', in_payout: '60', paid: '0', clawback: '0' }]);
+  });
 });

@@ -3,6 +3,8 @@
 // through the REST API (the transaction, its rewards, the partner's balance), in the orders gateways
 // deliver them, including a reversal that arrives before its refund.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callApi } from '../support/api.js';
 import { delivery, gatewayEnv, paymentDelivery, type Delivery, type Sale } from '../support/deliveries.js';
@@ -15,13 +17,39 @@ const api = (method: string, path: string, body?: unknown) => callApi(svc.url, m
 const { partner, balance } = payoutHelpers(api, KEY);
 const PARTNER = 'REV_P';
 
+// a merchant's endpoint for the outbound webhooks
+const received: { event: string; data: Record<string, unknown> }[] = [];
+const receiver = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    res.writeHead(200).end();
+  });
+});
+
 beforeAll(async () => {
-  svc = await startTestService({ API_KEY: KEY, ...gatewayEnv() });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  svc = await startTestService({ API_KEY: KEY, ...gatewayEnv(), WEBHOOKS_ALLOW_LOOPBACK: 'true', WEBHOOKS_DISPATCH_INTERVAL_MS: '100' });
   await partner(PARTNER);
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  expect((await api('POST', '/v1/webhooks', { name: 'rev', url, events: ['transaction.deleted', 'transaction.restored'], is_active: true })).status).toBe(201);
 });
 afterAll(async () => {
   await svc?.stop();
+  receiver.closeAllConnections();
+  await new Promise((r) => receiver.close(r));
 });
+
+async function announced(event: string, key: string) {
+  const started = Date.now();
+  for (;;) {
+    const found = received.find((r) => r.event === event && r.data.key === key);
+    if (found) return found;
+    if (Date.now() - started > 10_000) throw new Error(`no ${event} for ${key}; got ${received.map((r) => r.event).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 let seq = 0;
 const tag = () => `rv${++seq}${randomBytes(3).toString('hex')}`;
@@ -94,6 +122,9 @@ describe('Stripe: a refund that fails or is canceled', () => {
     expect(t.rewards).toHaveLength(1);
     expect(t.rewards[0]).toMatchObject({ amount: 16, deleted_at: null, deleted_reason: null, reduced_by: [`re_p${s.id}`] });
     expect(t.rewards[0]!.status).not.toBe('deleted');
+    // the merchant's endpoint heard both: deleted (by the refund), then restored (as it is now)
+    expect((await announced('transaction.deleted', `pi_${s.id}`)).data).toMatchObject({ deleted_reason: 'refunded' });
+    expect((await announced('transaction.restored', `pi_${s.id}`)).data).toMatchObject({ key: `pi_${s.id}`, deleted_at: null, reduced_by: [`re_p${s.id}`] });
     // a redelivery of the reversal (a new event id, as refund.updated repeats it) changes nothing
     await send(stripeRefund(s, `re_f${s.id}`, 8_000n, 'canceled', 'refund.updated', 4));
     expect((await txn(`pi_${s.id}`)).rewards[0]).toMatchObject({ amount: 16 });

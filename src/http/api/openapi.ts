@@ -326,7 +326,7 @@ const Balance = {
     available: decimalText('ok rewards in no payout request'),
     in_payout: decimalText('rewards in a requested or approved, unpaid payout request'),
     paid: decimalText('what finished payout requests paid'),
-    clawback: decimalText('money owed back, not yet netted'),
+    clawback: decimalText('money owed back, not yet netted; negative: a credit owed to the partner (a netted clawback whose refund the gateway took back), paid by the next request'),
   },
 };
 

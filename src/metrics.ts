@@ -262,9 +262,10 @@ export class Metrics {
   observeOutcomes(gateway: string, outcomes: unknown): void {
     if (!Array.isArray(outcomes)) return;
     const label = gatewayLabel(gateway);
-    for (const o of outcomes as { kind?: string; result?: string; rewards?: number; deleted?: boolean; status?: string }[]) {
+    for (const o of outcomes as { kind?: string; result?: string; rewards?: number; deleted?: boolean; status?: string; reversed?: boolean }[]) {
       if (o.kind === 'payment' && o.result === 'created' && o.rewards) this.rewardsCreated.inc({ gateway: label }, o.rewards);
-      if (o.kind === 'refund' && o.result === 'applied') this.rewardsReversed.inc({ gateway: label, reason: o.deleted ? 'refund' : 'partial_refund' });
+      // a refund taken back (reversed) gives rewards back: not a reversal of rewards
+      if (o.kind === 'refund' && o.result === 'applied' && !o.reversed) this.rewardsReversed.inc({ gateway: label, reason: o.deleted ? 'refund' : 'partial_refund' });
       if (o.kind === 'dispute' && o.result === 'applied' && o.status === 'lost') this.rewardsReversed.inc({ gateway: label, reason: 'dispute_lost' });
     }
   }

@@ -6,13 +6,13 @@
 // Partnero's clients, the gateway applies the discount and enforces its rules.
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { coupons, partners, promotionCodes } from '../../db/schema.js';
 import { timestamp } from '../../views/time.js';
 import { ApiError } from '../errors.js';
-import { afterCursor, listParams, micros, parseRowCursor, sendPage } from './list-page.js';
+import { listParams, micros, sendRowPage } from './list-page.js';
 import { isUniqueViolation, partnerByRef, pathRef } from './partners.js';
 import { ok, parse, parseQuery, programId } from './respond.js';
 
@@ -206,30 +206,24 @@ export function couponsRouter(deps: { db: Db }) {
   async function listCodes(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
     const t = promotionCodes;
     const listed = and(eq(t.programId, programId(res)), ...where);
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
-    const order = q.sort === 'desc' ? [desc(t.createdAt), desc(t.id)] : [asc(t.createdAt), asc(t.id)];
-    const [rows, [counted]] = await Promise.all([
-      db
-        .select({ pc: t, partner: partners, coupon: coupons, micros: micros(t.createdAt) })
-        .from(t)
-        .leftJoin(partners, eq(partners.id, t.partnerId))
-        .leftJoin(coupons, eq(coupons.id, t.couponId))
-        .where(cursor ? and(listed, afterCursor(t.createdAt, t.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(t).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    sendPage(req, res, {
-      data: served.map(promotionCodeView),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.pc.id },
+    await sendRowPage(req, res, q, {
+      db,
+      table: t,
+      createdAt: t.createdAt,
+      id: t.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        db
+          .select({ pc: t, partner: partners, coupon: coupons, micros: micros(t.createdAt) })
+          .from(t)
+          .leftJoin(partners, eq(partners.id, t.partnerId))
+          .leftJoin(coupons, eq(coupons.id, t.couponId))
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.pc.id,
+      data: (served) => served.map(promotionCodeView),
     });
   }
 
@@ -359,28 +353,22 @@ export function couponsRouter(deps: { db: Db }) {
     const q = parseQuery(CouponsQuery, req.query);
     const t = coupons;
     const listed = eq(t.programId, programId(res));
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
-    const order = q.sort === 'desc' ? [desc(t.createdAt), desc(t.id)] : [asc(t.createdAt), asc(t.id)];
-    const [rows, [counted]] = await Promise.all([
-      db
-        .select({ c: t, micros: micros(t.createdAt) })
-        .from(t)
-        .where(cursor ? and(listed, afterCursor(t.createdAt, t.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(t).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    sendPage(req, res, {
-      data: served.map((r) => couponView(r.c)),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.c.id },
+    await sendRowPage(req, res, q, {
+      db,
+      table: t,
+      createdAt: t.createdAt,
+      id: t.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        db
+          .select({ c: t, micros: micros(t.createdAt) })
+          .from(t)
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.c.id,
+      data: (served) => served.map((r) => couponView(r.c)),
     });
   });
 

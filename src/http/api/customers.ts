@@ -3,7 +3,7 @@
 // Partnero's clients use: GET /v1/customers:search, PUT with the key in the body and the changes under
 // `update`, the PHP SDK's older /v1/customer, and every /{key} path taking the id or email as well.
 import { Router, type Request, type Response } from 'express';
-import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
@@ -12,7 +12,7 @@ import { customers, partners } from '../../db/schema.js';
 import { ApiError } from '../errors.js';
 import { customerByKey, customerByRef, selectCustomer, type CustomerRow } from '../../db/customer-reads.js';
 import { customerView } from '../../views/customer.js';
-import { afterCursor, containing, listParams, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { containing, listParams, sendRowPage, UUID } from './list-page.js';
 import { bodyRef, isUniqueViolation, partnerByRef, pathRef } from './partners.js';
 import { ok, parse, parseQuery, queryText } from './respond.js';
 
@@ -181,26 +181,20 @@ export function customersRouter(deps: {
   async function list(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
     const pid = program(res).id;
     const listed = and(eq(customers.programId, pid), ...where);
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
-    const order = q.sort === 'desc' ? [desc(customers.createdAt), desc(customers.id)] : [asc(customers.createdAt), asc(customers.id)];
-    const [rows, [counted]] = await Promise.all([
-      selectCustomer(db)
-        .where(cursor ? and(listed, afterCursor(customers.createdAt, customers.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(customers).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    sendPage(req, res, {
-      data: served.map(customerView),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.c.id },
+    await sendRowPage(req, res, q, {
+      db,
+      table: customers,
+      createdAt: customers.createdAt,
+      id: customers.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        selectCustomer(db)
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.c.id,
+      data: (served) => served.map(customerView),
     });
   }
 

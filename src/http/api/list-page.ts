@@ -3,8 +3,9 @@
 // through the index however deep, and that stays valid when a client appends its query again (n8n).
 import { micros, UUID } from '../../db/columns.js';
 import type { Request, Response } from 'express';
-import { sql, type SQL } from 'drizzle-orm';
-import type { PgColumn } from 'drizzle-orm/pg-core';
+import { and, asc, desc, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { Db } from '../../db/client.js';
 import { z } from 'zod';
 import { LATEST_DAY, collectionUrl, linkQuery, pagination } from './respond.js';
 
@@ -62,6 +63,47 @@ export function sendPage(
     },
     meta: { current_page: page.page, last_page: lastPage, per_page: page.limit, total: page.total },
     status: 1,
+  });
+}
+
+export type ListQuery = { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string };
+
+/**
+ * Answer one page of a list of uuid-keyed rows: `rows` runs the list's own select (its columns, joins
+ * and `micros` of created_at) on the rows after the cursor, in the list's order; `total` counts every
+ * listed row beside it; `data` turns the rows served into the page's items.
+ */
+export async function sendRowPage<R extends { micros: string }>(
+  req: Request,
+  res: Response,
+  q: ListQuery,
+  list: {
+    db: Db;
+    table: PgTable;
+    createdAt: PgColumn;
+    id: PgColumn;
+    listed: SQL | undefined;
+    rows: (where: SQL | undefined, orderBy: SQL[], limit: number, offset: number) => Promise<R[]>;
+    idOf: (row: R) => string;
+    data: (served: R[]) => unknown[] | Promise<unknown[]>;
+  },
+): Promise<void> {
+  const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
+  const order = q.sort === 'desc' ? [desc(list.createdAt), desc(list.id)] : [asc(list.createdAt), asc(list.id)];
+  const [rows, [counted]] = await Promise.all([
+    list.rows(cursor ? and(list.listed, afterCursor(list.createdAt, list.id, cursor, q.sort)) : list.listed, order, q.limit + 1, cursor ? 0 : (q.page - 1) * q.limit),
+    list.db.select({ n: sql<number>`count(*)::int` }).from(list.table).where(list.listed),
+  ]);
+  const served = rows.slice(0, q.limit);
+  const last = served.at(-1);
+  sendPage(req, res, {
+    data: await list.data(served),
+    total: counted?.n ?? 0,
+    limit: q.limit,
+    page: q.page,
+    cursor: q.cursor,
+    hasMore: rows.length > q.limit,
+    last: last && { micros: last.micros, id: list.idOf(last) },
   });
 }
 

@@ -4,7 +4,7 @@
 // Every /{key} path also takes the partner's id (n8n sends the id there) or its email.
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { and, asc, desc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, ilike, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
@@ -20,7 +20,7 @@ import { earningsView, rewardView } from '../../views/reward.js';
 import { pendingAttribution, reattributePartner } from '../../db/reattribute.js';
 import { rewardTotals } from '../../core/reattribute.js';
 import { reattributionView } from '../../views/reattribution.js';
-import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { containing, listParams, micros, sendPage, sendRowPage, UUID } from './list-page.js';
 import { dateTimeInput, ok, pagination, parse, parseQuery, queryText } from './respond.js';
 import { parseCursor } from './transactions.js';
 
@@ -212,30 +212,26 @@ export function partnersRouter(deps: { db: Db }) {
   async function list(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
     const pid = programId(res);
     const listed = and(eq(partners.programId, pid), ...where);
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
-    const order = q.sort === 'desc' ? [desc(partners.createdAt), desc(partners.id)] : [asc(partners.createdAt), asc(partners.id)];
-    const [rows, [counted]] = await Promise.all([
-      db
-        .select({ p: partners, micros: micros(partners.createdAt) })
-        .from(partners)
-        .where(cursor ? and(listed, afterCursor(partners.createdAt, partners.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(partners).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    // the page's balances in one grouped query
-    const balances = await partnerBalances(db, pid, served.map((r) => r.p.id));
-    sendPage(req, res, {
-      data: served.map((r) => ({ ...partnerView(r.p), balance: balancesView(balances.get(r.p.id) ?? []) })),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.p.id },
+    await sendRowPage(req, res, q, {
+      db,
+      table: partners,
+      createdAt: partners.createdAt,
+      id: partners.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        db
+          .select({ p: partners, micros: micros(partners.createdAt) })
+          .from(partners)
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.p.id,
+      data: async (served) => {
+        // the page's balances in one grouped query
+        const balances = await partnerBalances(db, pid, served.map((r) => r.p.id));
+        return served.map((r) => ({ ...partnerView(r.p), balance: balancesView(balances.get(r.p.id) ?? []) }));
+      },
     });
   }
 

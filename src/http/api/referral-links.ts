@@ -4,14 +4,14 @@
 // shows a link's key as its `id`, and so does this, the path taking either. A link's key names its
 // partner in attribution (src/db/ledger.ts referrerByKey, and the batch's LOAD).
 import { Router, type Request, type Response } from 'express';
-import { and, asc, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
 import { partnerReferralLinks } from '../../db/schema.js';
 import { timestamp } from '../../views/time.js';
 import { ApiError } from '../errors.js';
-import { afterCursor, containing, listParams, micros, parseRowCursor, sendPage, UUID } from './list-page.js';
+import { containing, listParams, micros, sendRowPage, UUID } from './list-page.js';
 import { ok, parse, parseQuery, queryText } from './respond.js';
 import { isUniqueViolation, partnerByRef, pathRef } from './partners.js';
 
@@ -101,30 +101,24 @@ export function referralLinksRouter(deps: { db: Db }) {
   };
 
   async function list(req: Request, res: Response, where: (SQL | undefined)[], q: { limit: number; page: number; sort: 'asc' | 'desc'; cursor?: string }) {
-    const listed = and(eq(partnerReferralLinks.programId, programId(res)), ...where);
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
     const t = partnerReferralLinks;
-    const order = q.sort === 'desc' ? [desc(t.createdAt), desc(t.id)] : [asc(t.createdAt), asc(t.id)];
-    const [rows, [counted]] = await Promise.all([
-      db
-        .select({ l: t, micros: micros(t.createdAt) })
-        .from(t)
-        .where(cursor ? and(listed, afterCursor(t.createdAt, t.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(t).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    sendPage(req, res, {
-      data: served.map((r) => referralLinkView(r.l)),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.l.id },
+    const listed = and(eq(t.programId, programId(res)), ...where);
+    await sendRowPage(req, res, q, {
+      db,
+      table: t,
+      createdAt: t.createdAt,
+      id: t.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        db
+          .select({ l: t, micros: micros(t.createdAt) })
+          .from(t)
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.l.id,
+      data: (served) => served.map((r) => referralLinkView(r.l)),
     });
   }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import type { Queue } from 'bullmq';
-import { and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ProgramRules } from '../../core/program.js';
 import type { Db } from '../../db/client.js';
@@ -13,7 +13,7 @@ import { outboundJobId, outboundJobOptions, type OutboundJobData } from '../../q
 import { failingSince } from '../../db/subscription-health.js';
 import { checkUrl, UrlNotAllowed, type Resolver, type UrlPolicy } from '../../outbound/url-policy.js';
 import { ApiError } from '../errors.js';
-import { afterCursor, listParams, micros, parseRowCursor, sendPage } from './list-page.js';
+import { listParams, micros, sendRowPage } from './list-page.js';
 import { notFound, ok, pagination, parse, parseQuery, timestamp } from './respond.js';
 
 const EventName = z.enum(OUTBOUND_EVENTS, { error: () => `an unknown event; one of ${OUTBOUND_EVENTS.join(', ')}` });
@@ -126,28 +126,22 @@ export function webhooksRouter(deps: WebhooksDeps) {
   router.get('/v1/webhooks', async (req, res) => {
     const q = parseQuery(ListQuery, req.query);
     const listed = and(eq(webhookSubscriptions.programId, programId(res)), isNull(webhookSubscriptions.deletedAt));
-    const cursor = q.cursor ? parseRowCursor(q.cursor) : null;
-    const order = q.sort === 'desc' ? [desc(webhookSubscriptions.createdAt), desc(webhookSubscriptions.id)] : [asc(webhookSubscriptions.createdAt), asc(webhookSubscriptions.id)];
-    const [rows, [counted]] = await Promise.all([
-      db
-        .select({ s: webhookSubscriptions, micros: micros(webhookSubscriptions.createdAt) })
-        .from(webhookSubscriptions)
-        .where(cursor ? and(listed, afterCursor(webhookSubscriptions.createdAt, webhookSubscriptions.id, cursor, q.sort)) : listed)
-        .orderBy(...order)
-        .limit(q.limit + 1)
-        .offset(cursor ? 0 : (q.page - 1) * q.limit),
-      db.select({ n: sql<number>`count(*)::int` }).from(webhookSubscriptions).where(listed),
-    ]);
-    const served = rows.slice(0, q.limit);
-    const last = served.at(-1);
-    sendPage(req, res, {
-      data: served.map((r) => webhookView(r.s)),
-      total: counted?.n ?? 0,
-      limit: q.limit,
-      page: q.page,
-      cursor: q.cursor,
-      hasMore: rows.length > q.limit,
-      last: last && { micros: last.micros, id: last.s.id },
+    await sendRowPage(req, res, q, {
+      db,
+      table: webhookSubscriptions,
+      createdAt: webhookSubscriptions.createdAt,
+      id: webhookSubscriptions.id,
+      listed,
+      rows: (where, orderBy, limit, offset) =>
+        db
+          .select({ s: webhookSubscriptions, micros: micros(webhookSubscriptions.createdAt) })
+          .from(webhookSubscriptions)
+          .where(where)
+          .orderBy(...orderBy)
+          .limit(limit)
+          .offset(offset),
+      idOf: (r) => r.s.id,
+      data: (served) => served.map((r) => webhookView(r.s)),
     });
   });
 

@@ -3,10 +3,9 @@
 // Payments go through the planner (ledger-payments.ts) whether one job or a batch is applied.
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Referrer } from '../core/attribution.js';
-import { computeCommission } from '../core/commission.js';
 import { PlanFailure } from '../core/plan.js';
 import type { ProgramRules } from '../core/program.js';
-import { reducedReward } from '../core/refund.js';
+import { planAmountCorrection } from '../core/plan-correction.js';
 import type { Db, Queryable } from './client.js';
 import { recordClawbacks } from './clawbacks.js';
 import { lock, lockNames, LedgerDataError, type BatchResult, type EventOutcome, type JobEvents, type LedgerEvent, type Tx } from './ledger-base.js';
@@ -74,29 +73,35 @@ export async function correctPaymentAmount(
     const credited = (t.attribution as { credited?: { kind: Referrer['kind']; key: string } | null }).credited ?? null;
     const referrer = credited ? await referrerOf(tx, program.id, credited) : null;
     const [customer] = t.customerId ? await tx.select().from(customers).where(eq(customers.id, t.customerId)) : [];
-    const commission = computeCommission(program, {
-      amount: { minor: change.amountMinor, currency: t.currency, isCurrency: t.isCurrency },
-      product: { id: t.productId ?? undefined, type: t.productType ?? undefined },
-      partnerKey: referrer?.key ?? null,
-      occurredAt: t.createdAt,
-      customerFirstPaymentAt: customer?.firstPaymentAt && customer.firstPaymentAt < t.createdAt ? customer.firstPaymentAt : null,
+    const live = await tx.select().from(rewards).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt))).orderBy(rewards.id);
+    const plan = planAmountCorrection(
+      program,
+      {
+        transaction: t,
+        referrerKey: referrer?.key ?? null,
+        customerFirstPaymentAt: customer?.firstPaymentAt && customer.firstPaymentAt < t.createdAt ? customer.firstPaymentAt : null,
+        liveRewardIds: live.map((w) => w.id.toString()),
+      },
+      change.amountMinor,
       now,
-    });
+    );
     await tx
       .update(transactions)
       .set({ amountMinor: change.amountMinor, details: { ...(t.details as object), ...change.details }, updatedAt: now })
       .where(eq(transactions.id, t.id));
-    const live = await tx.select().from(rewards).where(and(eq(rewards.transactionId, t.id), isNull(rewards.deletedAt)));
-    const draft = commission.rewards[0];
-    if (!draft) {
-      if (live.length) await tx.update(rewards).set({ deletedAt: now, updatedAt: now }).where(inArray(rewards.id, live.map((w) => w.id)));
-    } else {
-      const amount = reducedReward({ amount: draft.amount, units: draft.units, isCurrency: draft.isCurrency }, change.amountMinor, t.refundedMinor);
-      if (live[0]) {
+    if (plan.deleted.length) {
+      await tx
+        .update(rewards)
+        .set({ deletedAt: now, deletedReason: 'amount_corrected', updatedAt: now })
+        .where(inArray(rewards.id, plan.deleted.map((id) => BigInt(id))));
+    }
+    if (plan.reward) {
+      const { draft, amount, updateId } = plan.reward;
+      if (updateId !== null) {
         await tx
           .update(rewards)
           .set({ amount, originalAmount: draft.amount, units: draft.units, isCurrency: draft.isCurrency, basis: draft.basis, updatedAt: now })
-          .where(eq(rewards.id, live[0].id));
+          .where(eq(rewards.id, BigInt(updateId)));
       } else {
         await tx.insert(rewards).values({
           programId: program.id,
@@ -118,7 +123,7 @@ export async function correctPaymentAmount(
     }
     // a reward already in an approved or paid payout that is now worth less: the partner owes the difference
     await recordClawbacks(tx, live.map((w) => w.id.toString()));
-    return { kind: 'payment', result: 'corrected', transactionKey: key, rewards: draft ? 1 : 0, reason: commission.reason };
+    return { kind: 'payment', result: 'corrected', transactionKey: key, rewards: plan.reward ? 1 : 0, reason: plan.reason };
   });
 }
 

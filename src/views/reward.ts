@@ -18,7 +18,7 @@ export const rewardView = (r: PartnerRewardRow, partnerKey: string) => ({
   created_at: timestamp(r.createdAt),
   archived_at: timestamp(r.archivedAt),
   deleted_at: timestamp(r.deletedAt),
-  /** refunded, dispute_lost or deleted_via_api. */
+  /** refunded, dispute_lost, deleted_via_api or amount_corrected. */
   deleted_reason: r.deletedAt ? r.deletedReason : null,
 });
 

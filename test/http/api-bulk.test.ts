@@ -58,6 +58,16 @@ describe('POST /v1/transactions/bulk', () => {
     expect((await api('POST', '/v1/transactions/bulk', { transactions: [] })).status).toBe(422);
   });
 
+  it('a correction to an amount that earns nothing deletes the reward and says why', async () => {
+    await api('POST', '/v1/transactions', { key: 'zeroed-tx', amount: 10, customer: { key: 'c1' } });
+    expect((await api('GET', '/v1/transactions/zeroed-tx')).body.data.rewards).toMatchObject([{ amount: 2, status: 'ok', deleted_reason: null }]);
+    const r = await api('POST', '/v1/transactions/bulk', { transactions: [{ cid: 'c1', tid: 'zeroed-tx', total: 0 }] });
+    expect(await finished(r.body.runId)).toMatchObject({ total: 1, succeeded: 1, failed: 0 });
+    const t = (await api('GET', '/v1/transactions/zeroed-tx')).body.data;
+    expect(t).toMatchObject({ amount: 0, deleted_at: null });
+    expect(t.rewards).toMatchObject([{ status: 'deleted', deleted_at: expect.any(String), deleted_reason: 'amount_corrected' }]);
+  });
+
   it('queues a run at once; good items become transactions, bad ones are reported; the callback is signed', async () => {
     const r = await api('POST', '/v1/transactions/bulk', {
       options: { convert_utc: true, callback: callbackUrl },

@@ -63,8 +63,8 @@ const Reward = {
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_reason: {
-      enum: ['refunded', 'dispute_lost', 'deleted_via_api', null],
-      description: 'why it was deleted: a refund took the whole payment (refunded), a dispute was lost (dispute_lost), or DELETE /v1/transactions/{key} (deleted_via_api); null while it stands. A reversal (a refund the gateway took back, a dispute won after it was lost) restores it',
+      enum: ['refunded', 'dispute_lost', 'deleted_via_api', 'amount_corrected', null],
+      description: 'why it was deleted: a refund took the whole payment (refunded), a dispute was lost (dispute_lost), DELETE /v1/transactions/{key} (deleted_via_api), or a bulk correction of its transaction\'s amount that earns nothing (amount_corrected); null while it stands. A reversal (a refund the gateway took back, a dispute won after it was lost) restores it',
     },
     deleted_by: { type: ['string', 'null'], description: "the gateway's refund or dispute id that deleted it (its transaction's); null for an API delete" },
     reduced_by: { type: 'array', items: { type: 'string' }, description: "the gateway ids of the refunds standing that reduce it in proportion (a Stripe running total reads `ch_…@amount`); empty when whole" },
@@ -89,7 +89,7 @@ const PartnerReward = {
     created_at: { type: 'string', format: 'date-time' },
     archived_at: { type: ['string', 'null'], format: 'date-time' },
     deleted_at: { type: ['string', 'null'], format: 'date-time' },
-    deleted_reason: { enum: ['refunded', 'dispute_lost', 'deleted_via_api', null] },
+    deleted_reason: { enum: ['refunded', 'dispute_lost', 'deleted_via_api', 'amount_corrected', null] },
   },
 };
 

@@ -158,7 +158,8 @@ function oldest(rows: CustomerRow[] | undefined, keep: (r: CustomerRow) => boole
   return best;
 }
 
-const stored = (r: CustomerRow): StoredCustomer => ({
+/** A customer row as attribution reads it (core/attribution.ts StoredCustomer). */
+export const stored = (r: Pick<CustomerRow, 'id' | 'key' | 'referrer' | 'firstPaymentAt' | 'fromBrowser' | 'archived' | 'linkedBy'>): StoredCustomer => ({
   id: r.id,
   key: r.key,
   referrer: r.referrer,

@@ -3,29 +3,20 @@
 // that partner exists, as a payment booked now would be: the same attribution (core/attribution.ts),
 // commission and lifetime (core/commission.ts), holds and caps (core/limits.ts), and refund arithmetic
 // (core/refund.ts). Pure: storage loads the stored payments and customers, and writes the plan.
-import { attribute, perPartnerBases, perPartnerKey, type CustomerMatch, type Referrer, type StoredCustomer } from './attribution.js';
+import { attribute, perPartnerBases, perPartnerKey, type CustomerMatch, type Referrer } from './attribution.js';
 import { computeCommission, type RewardDraft } from './commission.js';
 import { applyLimits, countPayment, type LimitStats } from './limits.js';
 import type { Lookup, PartnerKeyPlace } from './payment-event.js';
-import type { LookupTrace } from './plan.js';
+import { stored, type CustomerRow, type LookupTrace } from './plan.js';
 import type { ProgramRules } from './program.js';
 import { reducedReward } from './refund.js';
 import { decimal, decimalText, plus, unitOrCurrency, type Decimal } from './money.js';
 
-/** A customer record as re-attribution sees it: stored, or made by this plan. */
-export type ReCustomer = {
-  id: string;
-  key: string;
-  emailLower: string | null;
-  gateway: string | null;
-  gatewayCustomerId: string | null;
-  perPartner: boolean;
-  fromBrowser: boolean;
-  deleted: boolean;
-  archived: boolean;
-  firstPaymentAt: Date | null;
-  referrer: Referrer | null;
-};
+/** A customer record as re-attribution sees it: stored, or made by this plan (the planner's row, less its bookkeeping). */
+export type ReCustomer = Pick<
+  CustomerRow,
+  'id' | 'key' | 'emailLower' | 'gateway' | 'gatewayCustomerId' | 'perPartner' | 'fromBrowser' | 'deleted' | 'archived' | 'firstPaymentAt' | 'referrer' | 'linkedBy'
+>;
 
 /** A stored payment booked to nobody, as loaded. */
 export type StoredPayment = {
@@ -129,15 +120,6 @@ export function storedIdentity(c: ReCustomer, gateway: string) {
   return { who, baseCustomerKey: c.key, perPartner: perPartnerBases(who, gateway, c.key) };
 }
 
-const asStored = (r: ReCustomer): StoredCustomer => ({
-  id: r.id,
-  key: r.key,
-  referrer: r.referrer,
-  firstPaymentAt: r.firstPaymentAt,
-  fromBrowser: r.fromBrowser,
-  archived: r.archived,
-});
-
 /** Decide which of the payments the partner is credited with now, and what each earns. */
 export function planReattribution(input: ReattributionInput): ReattributionPlan {
   const { program, partner, stats, now } = input;
@@ -194,8 +176,8 @@ export function planReattribution(input: ReattributionInput): ReattributionPlan 
       keyReferrer: partner,
       baseCustomerKey,
       perPartnerBaseKey: perPartner.base,
-      customer: { ...asStored(own), matchedBy },
-      perPartnerCustomer: perPartnerRow ? asStored(perPartnerRow) : null,
+      customer: { ...stored(own), matchedBy },
+      perPartnerCustomer: perPartnerRow ? stored(perPartnerRow) : null,
       createCustomer: true,
       fromBrowser: false,
     });
